@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs whatever `npm start` and `npm test` need and is missing, on a fresh Debian 12 as root:
+# node modules, the native seqpacket addon, a working CRIU, and the compiled gateway.
+# Each step is skipped when its result is already up to date, so a second run is quick.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# 1. Node modules, from the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing node modules"
+  npm ci --no-fund --no-audit >&2
+fi
+
+# 2. The native addon (g++ and Node's headers come with the machine; make sure of g++).
+if [ ! -f build/Release/seqpacket.node ] || [ native/seqpacket.cc -nt build/Release/seqpacket.node ] \
+  || [ binding.gyp -nt build/Release/seqpacket.node ]; then
+  if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
+    log "installing build-essential"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential python3 >&2
+  fi
+  log "building the native seqpacket addon"
+  nodedir=$(dirname "$(dirname "$(command -v node)")")
+  args=()
+  [ -f "$nodedir/include/node/node_api.h" ] && args+=(--nodedir="$nodedir")
+  npx --no-install node-gyp rebuild "${args[@]}" >"$root/build-native.log" 2>&1 || {
+    tail -30 "$root/build-native.log" >&2; log "native build failed (log: build-native.log)"; exit 1; }
+fi
+
+# 3. CRIU: a working one on the machine, or one built from Debian's source into .criu/.
+if [ ! -s .criu/criu-path ] || [ ! -x "$(cat .criu/criu-path)" ] || [ ! -e .criu/source/images/rpc.proto ] \
+  || [ scripts/install-criu.sh -nt .criu/criu-path ]; then
+  bash scripts/install-criu.sh >.criu-path.tmp
+  mkdir -p .criu
+  tail -1 .criu-path.tmp >.criu/criu-path
+  rm -f .criu-path.tmp
+fi
+
+# 4. The compiled gateway, for `npm start` and the criu-gateway command.
+if [ ! -f dist/.stamp ] || [ -n "$(find src gen package.json tsconfig.json tsconfig.build.json -newer dist/.stamp -print -quit)" ]; then
+  log "compiling TypeScript"
+  npx --no-install tsc -p tsconfig.build.json
+  touch dist/.stamp
+fi

@@ -1,0 +1,101 @@
+// Typed access to the native SOCK_SEQPACKET addon (native/seqpacket.cc).
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+interface NativeChannel {
+  send(data: Buffer, fds?: readonly number[]): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+interface NativeModule {
+  socketpair(): [number, number];
+  closeFd(fd: number): void;
+  Channel: new (
+    fd: number,
+    onMessage: (data: Buffer, fds: number[]) => void,
+    onEnd: (errno: number) => void,
+  ) => NativeChannel;
+}
+
+function findAddon(): string {
+  // Works from src/criu (vitest) and from dist/src/criu (built): walk up to the package root.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "build", "Release", "seqpacket.node");
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error("the native seqpacket addon is not built: run `npm run build:native` (npm start does it)");
+}
+
+const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
+
+/** A socket pair: `ours` is non-blocking and close-on-exec, `theirs` blocking and close-on-exec. */
+export function seqpacketPair(): { ours: number; theirs: number } {
+  const [ours, theirs] = native.socketpair();
+  return { ours, theirs };
+}
+
+export function closeFd(fd: number): void {
+  native.closeFd(fd);
+}
+
+export interface Datagram {
+  data: Buffer;
+  /** File descriptors that came with the datagram (SCM_RIGHTS). The receiver must close them. */
+  fds: number[];
+}
+
+export interface SeqpacketEvents {
+  onMessage(datagram: Datagram): void;
+  /** The peer closed (errno 0) or the socket failed (errno > 0). Nothing arrives afterwards. */
+  onEnd(errno: number): void;
+}
+
+/**
+ * One end of a SOCK_SEQPACKET socket: whole datagrams in and out, read on the event loop.
+ * Takes ownership of `fd`: close() closes it.
+ */
+export class SeqpacketSocket {
+  readonly #channel: NativeChannel;
+  #open = true;
+
+  constructor(fd: number, events: SeqpacketEvents) {
+    this.#channel = new native.Channel(
+      fd,
+      (data, fds) => events.onMessage({ data, fds }),
+      (errno) => {
+        this.#open = false;
+        events.onEnd(errno);
+      },
+    );
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Sends one datagram, with `fds` passed by SCM_RIGHTS. Throws if the socket is closed or broken. */
+  send(data: Uint8Array, fds: readonly number[] = []): void {
+    this.#channel.send(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length), fds);
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#channel.close();
+  }
+
+  /** Lets the process exit while this socket is open (it keeps the loop alive by default). */
+  unref(): void {
+    this.#channel.unref();
+  }
+
+  ref(): void {
+    this.#channel.ref();
+  }
+}
