@@ -1,8 +1,8 @@
 // Typed access to the native SOCK_SEQPACKET addon (native/seqpacket.cc).
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../packageRoot.js";
 
 interface NativeChannel {
   send(data: Buffer, fds?: readonly number[]): void;
@@ -22,14 +22,13 @@ interface NativeModule {
 }
 
 function findAddon(): string {
-  // Works from src/criu (vitest) and from dist/src/criu (built): walk up to the package root.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, "build", "Release", "seqpacket.node");
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
+  const path = join(packageRoot, "build", "Release", "seqpacket.node");
+  if (!existsSync(path)) {
+    throw new Error(
+      "the native seqpacket addon is not built: run `npm run build:native` (npm start does it)",
+    );
   }
-  throw new Error("the native seqpacket addon is not built: run `npm run build:native` (npm start does it)");
+  return path;
 }
 
 const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
@@ -81,7 +80,10 @@ export class SeqpacketSocket {
 
   /** Sends one datagram, with `fds` passed by SCM_RIGHTS. Throws if the socket is closed or broken. */
   send(data: Uint8Array, fds: readonly number[] = []): void {
-    this.#channel.send(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length), fds);
+    this.#channel.send(
+      Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length),
+      fds,
+    );
   }
 
   close(): void {

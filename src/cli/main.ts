@@ -1,0 +1,283 @@
+// The criu-gateway command: `serve` runs the gateway; the other commands call a running one.
+import { parseArgs } from "node:util";
+import { credentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  type Checkpoint,
+  type CheckResponse,
+  CriuOptions,
+  CriuServiceClient,
+  type DeleteCheckpointResponse,
+  type DumpResponse,
+  type FeatureCheckResponse,
+  type GetCheckpointResponse,
+  type ListCheckpointsResponse,
+  type RestoreResponse,
+  type VersionResponse,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import { ConfigError, DEFAULT_ADDRESS, type GatewayConfig, resolveConfig } from "../config.js";
+import { errorDetailOf } from "../grpc/errorStatus.js";
+import { startGateway } from "../grpc/server.js";
+import { createLogger, type LogLevel } from "../log.js";
+
+const USAGE = `Usage: criu-gateway <command> [options]
+
+Run the gateway:
+  serve [--listen unix:PATH|HOST:PORT]... [--images-root DIR] [--criu PATH] [--log-level LEVEL]
+        defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
+
+Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADDRESS}; --json for JSON output):
+  version                      CRIU's and the gateway's versions
+  check                        whether the kernel supports checkpoint/restore
+  features                     which optional features work (mem_track, lazy_pages, pidfd_store)
+  dump --pid N --id ID [--parent ID] [--leave-running] [--shell-job] [--tcp-established]
+       [--ext-unix-sk] [--file-locks] [--link-remap] [--track-mem] [--log-level 0-4]
+                               checkpoint the process tree rooted at N as checkpoint ID
+  restore ID [--shell-job] [--tcp-established] [--ext-unix-sk] [--file-locks] [--log-level 0-4]
+                               restore checkpoint ID; prints the restored pid
+  ls                           list checkpoints
+  get ID                       show one checkpoint
+  rm ID                        delete a checkpoint
+`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "serve":
+        return await serve(rest);
+      case "version":
+      case "check":
+      case "features":
+      case "dump":
+      case "restore":
+      case "ls":
+      case "get":
+      case "rm":
+        return await client(command, rest);
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : "no command given");
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || isParseArgsError(err)) {
+      process.stderr.write(`criu-gateway: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (isServiceError(err)) {
+      process.stderr.write(`criu-gateway: ${describeServiceError(err)}\n`);
+      return 1;
+    }
+    process.stderr.write(`criu-gateway: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: "string", multiple: true },
+      "images-root": { type: "string" },
+      criu: { type: "string" },
+      "log-level": { type: "string" },
+    },
+    strict: true,
+  });
+  const config = resolveConfig({
+    listen: values.listen,
+    imagesRoot: values["images-root"],
+    criuBin: values.criu,
+    logLevel: values["log-level"] as LogLevel | undefined,
+  } satisfies Partial<GatewayConfig>);
+  const logger = createLogger(config.logLevel);
+  const gateway = await startGateway(config, logger);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.log("info", "shutting down", { signal });
+      gateway.shutdown().then(resolve, (err: unknown) => {
+        logger.log("error", "shutdown failed", { error: err });
+        resolve();
+      });
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  return 0;
+}
+
+function call<Res>(
+  invoke: (callback: (err: ServiceError | null, res: Res) => void) => unknown,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    invoke((err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function client(command: string, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      addr: { type: "string" },
+      json: { type: "boolean" },
+      pid: { type: "string" },
+      id: { type: "string" },
+      parent: { type: "string" },
+      "leave-running": { type: "boolean" },
+      "shell-job": { type: "boolean" },
+      "tcp-established": { type: "boolean" },
+      "ext-unix-sk": { type: "boolean" },
+      "file-locks": { type: "boolean" },
+      "link-remap": { type: "boolean" },
+      "track-mem": { type: "boolean" },
+      "log-level": { type: "string" },
+    },
+  });
+  const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
+  const stub = new CriuServiceClient(addr, credentials.createInsecure());
+  const print = (human: string, data: unknown) =>
+    process.stdout.write(values.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+  const options: CriuOptions = CriuOptions.fromPartial({
+    leaveRunning: values["leave-running"],
+    shellJob: values["shell-job"],
+    tcpEstablished: values["tcp-established"],
+    extUnixSk: values["ext-unix-sk"],
+    fileLocks: values["file-locks"],
+    linkRemap: values["link-remap"],
+    trackMem: values["track-mem"],
+    logLevel: values["log-level"] === undefined ? undefined : integer("--log-level", values["log-level"]),
+  });
+  const oneId = (): string => {
+    const id = positionals[0] ?? values.id;
+    if (!id) throw new UsageError(`${command} needs a checkpoint id`);
+    return id;
+  };
+  try {
+    switch (command) {
+      case "version": {
+        const v = await call<VersionResponse>((cb) => stub.version({}, cb));
+        const criu = [v.majorNumber, v.minorNumber, v.sublevel].filter((n) => n !== undefined).join(".");
+        print(`CRIU ${criu}${v.gitid ? ` (${v.gitid})` : ""}, criu-gateway ${v.gatewayVersion}`, v);
+        return 0;
+      }
+      case "check":
+        await call<CheckResponse>((cb) => stub.check({ options: undefined }, cb));
+        print("Looks good: this kernel supports checkpoint/restore.", { ok: true });
+        return 0;
+      case "features": {
+        const f = await call<FeatureCheckResponse>((cb) => stub.featureCheck({}, cb));
+        print(
+          Object.entries(f)
+            .map(([k, v]) => `${k}: ${v ? "yes" : "no"}`)
+            .join("\n"),
+          f,
+        );
+        return 0;
+      }
+      case "dump": {
+        if (!values.pid) throw new UsageError("dump needs --pid N");
+        if (!values.id) throw new UsageError("dump needs --id ID");
+        const request = {
+          checkpointId: values.id,
+          parentCheckpointId: values.parent ?? "",
+          options: { ...options, pid: integer("--pid", values.pid) },
+        };
+        const res = await call<DumpResponse>((cb) => stub.dump(request, cb));
+        print(
+          `checkpoint ${res.checkpoint?.checkpointId} written (${formatSize(res.checkpoint?.sizeBytes ?? 0)})`,
+          res,
+        );
+        return 0;
+      }
+      case "restore": {
+        const res = await call<RestoreResponse>((cb) => stub.restore({ checkpointId: oneId(), options }, cb));
+        print(`restored as pid ${res.pid}`, res);
+        return 0;
+      }
+      case "ls": {
+        const res = await call<ListCheckpointsResponse>((cb) => stub.listCheckpoints({}, cb));
+        print(res.checkpoints.length === 0 ? "no checkpoints" : formatTable(res.checkpoints), res);
+        return 0;
+      }
+      case "get": {
+        const res = await call<GetCheckpointResponse>((cb) =>
+          stub.getCheckpoint({ checkpointId: oneId() }, cb),
+        );
+        print(formatTable(res.checkpoint ? [res.checkpoint] : []), res);
+        return 0;
+      }
+      case "rm": {
+        const id = oneId();
+        await call<DeleteCheckpointResponse>((cb) => stub.deleteCheckpoint({ checkpointId: id }, cb));
+        print(`checkpoint ${id} deleted`, { deleted: id });
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } finally {
+    stub.close();
+  }
+}
+
+function integer(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new UsageError(`${flag} needs a whole number, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function formatTable(checkpoints: Checkpoint[]): string {
+  const rows = [["ID", "CREATED", "SIZE", "PID", "PARENT"]];
+  for (const c of checkpoints) {
+    rows.push([
+      c.checkpointId,
+      c.createTime?.toISOString() ?? "",
+      formatSize(c.sizeBytes),
+      String(c.rootPid),
+      c.parentCheckpointId || "-",
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return typeof err === "object" && err !== null && "code" in err && "details" in err && "metadata" in err;
+}
+
+function describeServiceError(err: ServiceError): string {
+  const lines = [err.details || err.message];
+  const detail = errorDetailOf(err);
+  if (detail) {
+    if (detail.crErrno) lines.push(`  cr_errno: ${detail.crErrno}`);
+    if (detail.workerExit) lines.push(`  worker: ${detail.workerExit}`);
+    if (detail.logTail.length > 0)
+      lines.push("  CRIU's log ends with:", ...detail.logTail.map((l) => `    ${l}`));
+  }
+  return lines.join("\n");
+}
+
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}

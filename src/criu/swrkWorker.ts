@@ -1,0 +1,353 @@
+// One `criu swrk` process and the request/response exchange with it.
+//
+// Lifecycle: make a SOCK_SEQPACKET pair, start `criu swrk 3` with the other end as its fd 3, send
+// criu_req datagrams and read criu_resp datagrams, answering NOTIFY callbacks on the way, then
+// close our end (CRIU exits when it reads end-of-stream) and wait for the process. Every path,
+// errors and cancellation included, ends with the process reaped: `close()` kills it if it lingers.
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeFd, type Datagram, SeqpacketSocket, seqpacketPair } from "./seqpacket.js";
+import {
+  type CriuReq,
+  CriuReqType,
+  type CriuResp,
+  decodeResponse,
+  encodeRequest,
+  requestTypeName,
+} from "./wire.js";
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type WorkerFailureKind =
+  /** The criu binary could not be started. */
+  | "spawn"
+  /** The worker ended (exit, crash, closed socket) before it answered. */
+  | "ended"
+  /** The worker answered something that is not a criu_resp, or not the answer expected. */
+  | "protocol"
+  /** The caller gave up (AbortSignal) and the exchange was stopped. */
+  | "aborted";
+
+/** The exchange with the worker failed; CRIU itself gave no answer. */
+export class WorkerFailure extends Error {
+  override readonly name = "WorkerFailure";
+  constructor(
+    readonly kind: WorkerFailureKind,
+    message: string,
+    readonly exit: WorkerExit | undefined,
+    readonly outputTail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface NotifyEvent {
+  /** The action-script name, e.g. "post-dump". */
+  script: string;
+  pid: number | undefined;
+  /**
+   * Descriptors CRIU passed with the callback (orphan-pts-master passes the pty master). The worker
+   * closes them after the handler returns; a handler that wants one must dup it.
+   */
+  fds: readonly number[];
+}
+
+/** Answers one callback: true lets CRIU go on, false makes it fail and roll back. */
+export type NotifyHandler = (event: NotifyEvent) => boolean | Promise<boolean>;
+
+export interface ExchangeOptions {
+  /** Called for each NOTIFY the worker sends; when absent every callback is answered with success. */
+  onNotify?: NotifyHandler;
+  signal?: AbortSignal;
+  /**
+   * What an abort does. "kill" stops the worker at once: right for requests that freeze nothing
+   * (VERSION, CHECK, FEATURE_CHECK). "veto" answers the next callback with failure so CRIU rolls
+   * back and resumes the tasks itself; the worker is killed only if no callback comes within
+   * `vetoGraceMs`. Dumps and restores use "veto" with notify_scripts on.
+   */
+  abortMode?: "kill" | "veto";
+  vetoGraceMs?: number;
+}
+
+export interface SwrkWorkerOptions {
+  criuBin: string;
+  /** How long close() waits for the worker to exit after end-of-stream before SIGKILL. */
+  exitGraceMs?: number;
+  /** Called with the worker's pid once it runs, and again with the pid when it is gone. */
+  onSpawn?: (pid: number) => void;
+  onReaped?: (pid: number) => void;
+}
+
+const OUTPUT_TAIL_BYTES = 16 * 1024;
+
+export class SwrkWorker {
+  readonly #child: ChildProcess;
+  readonly #socket: SeqpacketSocket;
+  readonly #exited: Promise<WorkerExit>;
+  readonly #exitGraceMs: number;
+  #exit: WorkerExit | undefined;
+  #spawnError: Error | undefined;
+  #output = "";
+  #inbox: Datagram[] = [];
+  #ended: { errno: number } | undefined;
+  #wake: (() => void) | undefined;
+  #closing: Promise<WorkerExit> | undefined;
+
+  private constructor(options: SwrkWorkerOptions) {
+    this.#exitGraceMs = options.exitGraceMs ?? 5_000;
+    const { ours, theirs } = seqpacketPair();
+    this.#socket = new SeqpacketSocket(ours, {
+      onMessage: (datagram) => {
+        this.#inbox.push(datagram);
+        this.#poke();
+      },
+      onEnd: (errno) => {
+        this.#ended = { errno };
+        this.#poke();
+      },
+    });
+    try {
+      // The stdio entry makes libuv dup2 `theirs` onto fd 3 in the child, clearing close-on-exec
+      // there only: no other child of the gateway can inherit this worker's socket.
+      this.#child = spawn(options.criuBin, ["swrk", "3"], {
+        stdio: ["ignore", "pipe", "pipe", theirs],
+        // Own process group: a Ctrl-C meant for the gateway must not kill CRIU mid-dump.
+        detached: true,
+      });
+    } finally {
+      closeFd(theirs);
+    }
+    const child = this.#child;
+    const collect = (chunk: Buffer) => {
+      this.#output = (this.#output + chunk.toString("utf8")).slice(-OUTPUT_TAIL_BYTES);
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+    this.#exited = new Promise<WorkerExit>((resolve) => {
+      child.once("error", (err) => {
+        this.#spawnError = err;
+        if (child.pid === undefined) {
+          this.#exit = { code: null, signal: null };
+          resolve(this.#exit);
+          this.#poke();
+        }
+      });
+      child.once("exit", (code, signal) => {
+        this.#exit = { code, signal };
+        if (child.pid !== undefined) options.onReaped?.(child.pid);
+        resolve(this.#exit);
+        this.#poke();
+      });
+    });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+  }
+
+  /** Starts `criu swrk`. Spawn failures surface on the first request as a WorkerFailure("spawn"). */
+  static start(options: SwrkWorkerOptions): SwrkWorker {
+    return new SwrkWorker(options);
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Resolves when the process has exited and been reaped. */
+  get exited(): Promise<WorkerExit> {
+    return this.#exited;
+  }
+
+  /** What the worker printed on stdout and stderr, the last 16 KiB. */
+  get outputTail(): string {
+    return this.#output;
+  }
+
+  /**
+   * Sends one request and returns CRIU's answer to it, answering NOTIFY callbacks in between.
+   * A PRE_DUMP answer is returned like any other; the caller may then send the next request.
+   */
+  async request(req: CriuReq, options: ExchangeOptions = {}): Promise<CriuResp> {
+    const { signal, onNotify, abortMode = "kill", vetoGraceMs = 30_000 } = options;
+    const typeName = requestTypeName(req.type);
+    if (signal?.aborted) throw this.#failure("aborted", `${typeName} cancelled before it was sent`);
+    this.#send(encodeRequest(req), typeName);
+
+    let vetoTimer: NodeJS.Timeout | undefined;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      if (abortMode === "kill") {
+        this.#kill();
+      } else {
+        // CRIU is between callbacks; if it never reaches another one, stop it the hard way.
+        vetoTimer = setTimeout(() => this.#kill(), vetoGraceMs);
+        vetoTimer.unref();
+      }
+      this.#poke();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        const datagram = await this.#next(() => aborted && abortMode === "kill");
+        if (datagram === undefined) {
+          if (aborted) throw this.#failure("aborted", `${typeName} cancelled; the worker was stopped`);
+          throw await this.#endedFailure(typeName);
+        }
+        let resp: CriuResp;
+        try {
+          resp = decodeResponse(datagram.data);
+        } catch (cause) {
+          datagram.fds.forEach(safeClose);
+          this.#kill();
+          throw this.#failure("protocol", `the worker answered ${typeName} with a malformed message`, cause);
+        }
+        if (resp.type === CriuReqType.NOTIFY) {
+          const event: NotifyEvent = {
+            script: resp.notify?.script ?? "",
+            pid: resp.notify?.pid,
+            fds: datagram.fds,
+          };
+          let ok = false;
+          try {
+            ok = !aborted && (onNotify ? await onNotify(event) : true);
+          } finally {
+            datagram.fds.forEach(safeClose);
+          }
+          // A veto after an abort is the safe point: CRIU rolls back and resumes the tasks.
+          if (aborted) ok = false;
+          this.#send(encodeRequest({ type: CriuReqType.NOTIFY, notifySuccess: ok }), "NOTIFY");
+          continue;
+        }
+        datagram.fds.forEach(safeClose);
+        // CRIU answers a request it cannot serve with an EMPTY-typed failure (send_criu_err).
+        const isErrorAnswer = resp.type === CriuReqType.EMPTY && !resp.success;
+        if (resp.type !== req.type && !isErrorAnswer) {
+          this.#kill();
+          throw this.#failure(
+            "protocol",
+            `the worker answered ${typeName} with a ${requestTypeName(resp.type)} response`,
+          );
+        }
+        return resp;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (vetoTimer) clearTimeout(vetoTimer);
+    }
+  }
+
+  /**
+   * Ends the exchange: closes our socket (CRIU exits on end-of-stream), waits for the process, and
+   * kills it if it has not exited within the grace period. Idempotent; never throws.
+   */
+  close(): Promise<WorkerExit> {
+    if (!this.#closing) {
+      this.#socket.close();
+      this.#inbox.forEach((d) => {
+        d.fds.forEach(safeClose);
+      });
+      this.#inbox = [];
+      if (this.#exit) {
+        this.#closing = this.#exited;
+      } else {
+        const timer = setTimeout(() => this.#kill(), this.#exitGraceMs);
+        this.#closing = this.#exited.finally(() => clearTimeout(timer));
+      }
+    }
+    return this.#closing;
+  }
+
+  /** Kills the worker at once (SIGKILL) and waits for it. */
+  async kill(): Promise<WorkerExit> {
+    this.#kill();
+    return this.close();
+  }
+
+  #kill(): void {
+    if (this.#exit || this.#child.pid === undefined) return;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone; the exit event reports it.
+    }
+  }
+
+  #send(bytes: Uint8Array, typeName: string): void {
+    if (this.#spawnError && this.#child.pid === undefined) {
+      throw this.#failure("spawn", `cannot start CRIU: ${this.#spawnError.message}`, this.#spawnError);
+    }
+    try {
+      this.#socket.send(bytes);
+    } catch (cause) {
+      throw this.#failure("ended", `cannot send ${typeName} to the worker: it is gone`, cause);
+    }
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** The next datagram, or undefined once the stream has ended (or `stop()` says to give up). */
+  async #next(stop: () => boolean): Promise<Datagram | undefined> {
+    for (;;) {
+      const datagram = this.#inbox.shift();
+      if (datagram) return datagram;
+      if (this.#ended || stop() || (this.#spawnError && this.#child.pid === undefined)) return undefined;
+      if (this.#exit && !this.#ended) {
+        // The worker is gone but something (a forked child) may still hold its socket open: give
+        // the already-written datagrams one loop turn to arrive, then call it ended.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.#inbox.length === 0) return undefined;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  async #endedFailure(typeName: string): Promise<WorkerFailure> {
+    if (this.#spawnError && this.#child.pid === undefined) {
+      return this.#failure("spawn", `cannot start CRIU: ${this.#spawnError.message}`, this.#spawnError);
+    }
+    // Wait for the exit status so the error can say how the worker ended.
+    if (!this.#exit) {
+      const timer = setTimeout(() => this.#kill(), this.#exitGraceMs);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    return this.#failure(
+      "ended",
+      `the worker ended before answering ${typeName} (${describeExit(this.#exit)})`,
+    );
+  }
+
+  #failure(kind: WorkerFailureKind, message: string, cause?: unknown): WorkerFailure {
+    return new WorkerFailure(
+      kind,
+      message,
+      this.#exit,
+      this.#output,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+export function describeExit(exit: WorkerExit | undefined): string {
+  if (!exit) return "still running";
+  if (exit.signal) return `killed by ${exit.signal}`;
+  if (exit.code === null) return "did not start";
+  return `exit status ${exit.code}`;
+}
+
+function safeClose(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // Closing a received descriptor can only fail if it is already closed.
+  }
+}

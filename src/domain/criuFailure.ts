@@ -1,0 +1,91 @@
+// One mapping from CRIU's answers and worker failures to GatewayError.
+import { describeExit, type WorkerFailure } from "../criu/swrkWorker.js";
+import { type CriuResp, requestTypeName } from "../criu/wire.js";
+import { type CriuFailureDetail, type ErrorCode, GatewayError } from "./errors.js";
+
+// Linux errno values CRIU reports in cr_errno.
+const ESRCH = 3;
+const EEXIST = 17;
+const EBADRQC = 56;
+const ENOTSUP = 95;
+
+export interface FailureContext {
+  /** "dump", "restore", …: what the caller asked for, in the words of the message. */
+  action: string;
+  pid?: number;
+  checkpointId?: string;
+  logTail: string[];
+}
+
+/**
+ * CRIU answered success=false. The code follows cr_errno where it says something a caller can
+ * act on; otherwise FAILED_PRECONDITION, since CRIU refused because of the state of the processes
+ * or the host, and the details carry CRIU's own message and log.
+ */
+export function criuRefused(resp: CriuResp, context: FailureContext): GatewayError {
+  const errno = resp.crErrno ?? 0;
+  const errmsg = (resp.crErrmsg ?? "").trim();
+  const said = errmsg ? `: ${errmsg}` : "";
+  let code: ErrorCode = "FAILED_PRECONDITION";
+  let message = `CRIU could not ${context.action}${said}. See the log tail in the error details.`;
+  if (errno === ESRCH) {
+    code = "NOT_FOUND";
+    message = `no process to ${context.action}: the pid does not exist (or vanished during the dump)`;
+  } else if (errno === EEXIST && context.action.startsWith("restore")) {
+    code = "ALREADY_EXISTS";
+    // CRIU's errmsg is the log's first error, often an unrelated warning: the log tail says more.
+    message = `cannot ${context.action}: a pid the checkpoint needs is taken by a running process. Stop that process and retry; the log tail in the error details names the pid.`;
+  } else if (errno === EBADRQC) {
+    code = "INVALID_ARGUMENT";
+    message = `CRIU rejected the options of the ${context.action}${said}`;
+  } else if (errno === ENOTSUP) {
+    message = `${context.action} is not supported on this host${said}`;
+  }
+  return new GatewayError(code, message, {
+    requestType: requestTypeName(resp.type),
+    crErrno: errno,
+    crErrmsg: errmsg,
+    logTail: context.logTail,
+    workerExit: "",
+  });
+}
+
+/** The exchange itself failed: no answer, a crash, garbage, or a cancellation. */
+export function workerFailed(err: WorkerFailure, requestType: string, context: FailureContext): GatewayError {
+  const detail: CriuFailureDetail = {
+    requestType,
+    crErrno: 0,
+    crErrmsg: "",
+    logTail: context.logTail.length > 0 ? context.logTail : lastLines(err.outputTail, 20),
+    workerExit: err.exit && (err.exit.signal || err.exit.code) ? describeExit(err.exit) : "",
+  };
+  switch (err.kind) {
+    case "aborted":
+      return new GatewayError("CANCELLED", `the ${context.action} was cancelled`, detail, { cause: err });
+    case "spawn":
+      return new GatewayError("UNAVAILABLE", "CRIU cannot be started on the gateway's host", detail, {
+        cause: err,
+      });
+    case "protocol":
+      return new GatewayError(
+        "INTERNAL",
+        `CRIU's worker answered the ${context.action} with a malformed reply`,
+        detail,
+        {
+          cause: err,
+        },
+      );
+    case "ended":
+      return new GatewayError(
+        "INTERNAL",
+        `CRIU's worker ended during the ${context.action} without answering (${describeExit(err.exit)})`,
+        detail,
+        { cause: err },
+      );
+  }
+}
+
+export function lastLines(text: string, n: number): string[] {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  return lines.slice(-n);
+}

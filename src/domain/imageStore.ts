@@ -1,0 +1,369 @@
+// The gateway's image store: one directory per checkpoint under a root the gateway owns.
+//
+// Layout (all at the same depth, because CRIU's parent link is the relative path "../<parent>"):
+//   <root>/<id>/                 a published checkpoint: CRIU's images, dump.log, meta.json
+//   <root>/.tmp-<id>-<random>/   a dump in progress; renamed to <root>/<id> only after success+fsync
+//   <root>/.del-<id>-<random>/   a checkpoint being deleted (renamed away first, so it vanishes at once)
+// Names starting with "." can never be checkpoint ids, so internal entries never collide with them.
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, promises as fs, openSync } from "node:fs";
+import { join } from "node:path";
+import { GatewayError, invalidArgument } from "./errors.js";
+
+export const CHECKPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const META_FILE = "meta.json";
+export const DUMP_LOG = "dump.log";
+export const RESTORE_LOG = "restore.log";
+
+export interface CheckpointInfo {
+  id: string;
+  createTime: Date;
+  /** Sum of the sizes of the checkpoint's files, logs included. */
+  sizeBytes: number;
+  rootPid: number;
+  parentId: string | undefined;
+  criuVersion: string;
+  leaveRunning: boolean;
+}
+
+interface MetaFile {
+  formatVersion: 1;
+  createTime: string;
+  rootPid: number;
+  parentId?: string;
+  criuVersion: string;
+  leaveRunning: boolean;
+}
+
+export type CheckpointMeta = Omit<CheckpointInfo, "id" | "sizeBytes" | "createTime">;
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/** A directory held open for CRIU, which reaches it as /proc/<gateway pid>/fd/<fd>. */
+export interface OpenDirectory {
+  readonly path: string;
+  readonly fd: number;
+}
+
+export interface StagedDump extends OpenDirectory {
+  /** CRIU's parent_img for an incremental dump, relative to the images directory. */
+  readonly parentImg: string | undefined;
+  /** Makes the dump visible under its id, durably. Closes the directory. */
+  publish(meta: CheckpointMeta): Promise<CheckpointInfo>;
+  /** Removes everything the dump wrote. Closes the directory. Never throws. */
+  discard(): Promise<void>;
+}
+
+export interface OpenedCheckpoint extends OpenDirectory {
+  readonly info: CheckpointInfo;
+  close(): Promise<void>;
+}
+
+export class ImageStore {
+  /** Ids with a dump in progress: a second dump of the same id is refused at once. */
+  readonly #staging = new Set<string>();
+  /** Ids in use by a restore or as a dump's parent, with a count: such checkpoints are not deleted. */
+  readonly #inUse = new Map<string, number>();
+
+  private constructor(readonly root: string) {}
+
+  /** Creates the root if needed (0700) and removes what interrupted dumps and deletes left behind. */
+  static async open(root: string): Promise<ImageStore> {
+    await fs.mkdir(root, { recursive: true, mode: DIR_MODE });
+    const stat = await fs.stat(root);
+    if (!stat.isDirectory()) throw new Error(`images root ${root} is not a directory`);
+    const store = new ImageStore(root);
+    for (const name of await fs.readdir(root)) {
+      if (name.startsWith(".tmp-") || name.startsWith(".del-")) {
+        await fs.rm(join(root, name), { recursive: true, force: true });
+      }
+    }
+    return store;
+  }
+
+  static validateId(id: string, field = "checkpoint_id"): void {
+    if (id === "") throw invalidArgument(`${field} is required`);
+    if (!CHECKPOINT_ID_PATTERN.test(id)) {
+      const shown = id.length > 64 ? `${JSON.stringify(id.slice(0, 64))}…` : JSON.stringify(id);
+      throw invalidArgument(
+        `${field} ${shown} is not a valid checkpoint id: use 1 to 128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit`,
+      );
+    }
+  }
+
+  /** Prepares a dump into a fresh temporary directory; ALREADY_EXISTS when the id is taken. */
+  async stage(id: string, parentId: string | undefined): Promise<StagedDump> {
+    ImageStore.validateId(id);
+    if (parentId !== undefined) ImageStore.validateId(parentId, "parent_checkpoint_id");
+    if (this.#staging.has(id) || (await this.#exists(id))) {
+      throw new GatewayError(
+        "ALREADY_EXISTS",
+        `checkpoint ${id} already exists; delete it or choose another id`,
+      );
+    }
+    if (parentId !== undefined && !(await this.#exists(parentId))) {
+      throw new GatewayError("NOT_FOUND", `parent checkpoint ${parentId} does not exist`);
+    }
+    this.#staging.add(id);
+    const release = () => {
+      this.#staging.delete(id);
+      if (parentId !== undefined) this.#release(parentId);
+    };
+    if (parentId !== undefined) this.#acquire(parentId);
+    const path = join(this.root, `.tmp-${id}-${randomBytes(6).toString("hex")}`);
+    let fd: number;
+    try {
+      await fs.mkdir(path, { mode: DIR_MODE });
+      fd = await openDirFd(path);
+    } catch (err) {
+      release();
+      await fs.rm(path, { recursive: true, force: true });
+      throw err;
+    }
+    let done = false;
+    return {
+      path,
+      fd,
+      parentImg: parentId === undefined ? undefined : `../${parentId}`,
+      publish: async (meta) => {
+        if (done) throw new Error("staged dump already finished");
+        done = true;
+        try {
+          const metaFile: MetaFile = {
+            formatVersion: 1,
+            createTime: new Date().toISOString(),
+            rootPid: meta.rootPid,
+            criuVersion: meta.criuVersion,
+            leaveRunning: meta.leaveRunning,
+            ...(meta.parentId === undefined ? {} : { parentId: meta.parentId }),
+          };
+          await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
+            mode: FILE_MODE,
+          });
+          await syncTree(path);
+          closeQuietly(fd);
+          const target = join(this.root, id);
+          if (await this.#exists(id)) {
+            throw new GatewayError("ALREADY_EXISTS", `checkpoint ${id} appeared while dumping; not replaced`);
+          }
+          await fs.rename(path, target);
+          await syncDir(this.root);
+          return await this.get(id);
+        } catch (err) {
+          closeQuietly(fd);
+          await fs.rm(path, { recursive: true, force: true }).catch(() => {});
+          throw err;
+        } finally {
+          release();
+        }
+      },
+      discard: async () => {
+        if (done) return;
+        done = true;
+        closeQuietly(fd);
+        await fs.rm(path, { recursive: true, force: true }).catch(() => {});
+        release();
+      },
+    };
+  }
+
+  /**
+   * A throw-away directory for requests that need an images directory but make no checkpoint
+   * (CHECK, CPUINFO): CRIU writes its log there. Named like a staged dump, so start-up cleans it.
+   */
+  async scratch(purpose: string): Promise<OpenDirectory & { discard(): Promise<void> }> {
+    const path = join(this.root, `.tmp-${purpose}-${randomBytes(6).toString("hex")}`);
+    await fs.mkdir(path, { mode: DIR_MODE });
+    const fd = await openDirFd(path).catch(async (err) => {
+      await fs.rm(path, { recursive: true, force: true });
+      throw err;
+    });
+    let done = false;
+    return {
+      path,
+      fd,
+      discard: async () => {
+        if (done) return;
+        done = true;
+        closeQuietly(fd);
+        await fs.rm(path, { recursive: true, force: true }).catch(() => {});
+      },
+    };
+  }
+
+  /** Opens a published checkpoint for a restore; NOT_FOUND when there is none. */
+  async openCheckpoint(id: string): Promise<OpenedCheckpoint> {
+    const info = await this.get(id);
+    this.#acquire(id);
+    const path = join(this.root, id);
+    let fd: number;
+    try {
+      fd = await openDirFd(path);
+    } catch (err) {
+      this.#release(id);
+      throw err;
+    }
+    let closed = false;
+    return {
+      path,
+      fd,
+      info,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        closeQuietly(fd);
+        this.#release(id);
+      },
+    };
+  }
+
+  async get(id: string): Promise<CheckpointInfo> {
+    ImageStore.validateId(id);
+    const info = await this.#read(id);
+    if (!info) throw notFound(id);
+    return info;
+  }
+
+  /** Every published checkpoint, oldest first. */
+  async list(): Promise<CheckpointInfo[]> {
+    const out: CheckpointInfo[] = [];
+    for (const name of await fs.readdir(this.root)) {
+      if (!CHECKPOINT_ID_PATTERN.test(name)) continue;
+      const info = await this.#read(name);
+      if (info) out.push(info);
+    }
+    return out.sort((a, b) => a.createTime.getTime() - b.createTime.getTime() || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Removes a checkpoint. FAILED_PRECONDITION when another checkpoint is incremental to it or a
+   * restore or dump is using it.
+   */
+  async delete(id: string): Promise<void> {
+    await this.get(id);
+    if ((this.#inUse.get(id) ?? 0) > 0) {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `checkpoint ${id} is in use by a running restore or dump`,
+      );
+    }
+    const children = (await this.list()).filter((c) => c.parentId === id).map((c) => c.id);
+    if (children.length > 0) {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `checkpoint ${id} is the parent of ${children.join(", ")}; delete those first`,
+      );
+    }
+    const doomed = join(this.root, `.del-${id}-${randomBytes(6).toString("hex")}`);
+    try {
+      await fs.rename(join(this.root, id), doomed);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw notFound(id);
+      throw err;
+    }
+    await syncDir(this.root);
+    await fs.rm(doomed, { recursive: true, force: true });
+  }
+
+  #acquire(id: string): void {
+    this.#inUse.set(id, (this.#inUse.get(id) ?? 0) + 1);
+  }
+
+  #release(id: string): void {
+    const n = (this.#inUse.get(id) ?? 1) - 1;
+    if (n <= 0) this.#inUse.delete(id);
+    else this.#inUse.set(id, n);
+  }
+
+  async #exists(id: string): Promise<boolean> {
+    try {
+      await fs.lstat(join(this.root, id));
+      return true;
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return false;
+      throw err;
+    }
+  }
+
+  async #read(id: string): Promise<CheckpointInfo | undefined> {
+    const dir = join(this.root, id);
+    let stat: Awaited<ReturnType<typeof fs.lstat>>;
+    try {
+      stat = await fs.lstat(dir);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return undefined;
+      throw err;
+    }
+    // A symlink or file planted in the root is not a checkpoint and is never followed.
+    if (!stat.isDirectory()) return undefined;
+    let meta: Partial<MetaFile> = {};
+    try {
+      meta = JSON.parse(await fs.readFile(join(dir, META_FILE), { encoding: "utf8", flag: readNoFollow }));
+    } catch {
+      // A directory without readable metadata still lists, described by what the filesystem knows.
+    }
+    let sizeBytes = 0;
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      if (entry.isFile()) sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
+    }
+    return {
+      id,
+      createTime: meta.createTime ? new Date(meta.createTime) : stat.mtime,
+      sizeBytes,
+      rootPid: meta.rootPid ?? 0,
+      parentId: meta.parentId,
+      criuVersion: meta.criuVersion ?? "",
+      leaveRunning: meta.leaveRunning ?? false,
+    };
+  }
+}
+
+const readNoFollow = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+function notFound(id: string): GatewayError {
+  return new GatewayError("NOT_FOUND", `checkpoint ${id} does not exist`);
+}
+
+async function openDirFd(path: string): Promise<number> {
+  // A plain descriptor number, not a FileHandle: CRIU reaches it through /proc, and the store
+  // closes it itself when the operation ends.
+  return openSync(path, O_DIR);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** fsyncs every file of a checkpoint directory, makes it private, then fsyncs the directory. */
+async function syncTree(dir: string): Promise<void> {
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      await handle.chmod(FILE_MODE);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, O_DIR);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export function isErrno(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}
