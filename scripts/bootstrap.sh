@@ -2,7 +2,11 @@
 # Installs whatever `npm start` and `npm test` need and is missing, on a fresh Debian 12 as root:
 # node modules, the native seqpacket addon, a working CRIU, and the compiled gateway.
 # Each step is skipped when its result is already up to date, so a second run is quick.
+# With --test it also installs what only the test suite uses (Debian's Python gRPC, for the
+# reflection test that plays a strict non-Node client).
 set -euo pipefail
+for_tests=0
+[ "${1:-}" = "--test" ] && for_tests=1
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
@@ -43,4 +47,11 @@ if [ ! -f dist/.stamp ] || [ -n "$(find src gen package.json tsconfig.json tscon
   log "compiling TypeScript"
   npx --no-install tsc -p tsconfig.build.json
   touch dist/.stamp
+fi
+
+# 5. Test-only: Debian's python3 with grpcio and protobuf.
+if [ "$for_tests" = 1 ] && ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
+  log "installing python3-grpcio and python3-protobuf for the tests"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio python3-protobuf >&2
 fi

@@ -37,7 +37,8 @@ apt_ready=
 apt_update_once() {
   [ -n "$apt_ready" ] && return 0
   log "apt-get update"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$state/apt.log" 2>&1 || {
+    tail -20 "$state/apt.log" >&2; log "apt-get update failed"; return 1; }
   apt_ready=1
 }
 
@@ -48,8 +49,9 @@ need_pkgs() { # installs the Debian packages named that are not installed yet
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   apt_update_once
-  log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  log "installing ${missing[*]} (apt log: $state/apt.log)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >>"$state/apt.log" 2>&1 || { tail -20 "$state/apt.log" >&2; log "apt-get install failed"; return 1; }
 }
 
 # Fetches and unpacks CRIU's source into $state/src/criu-<upstream version>; echoes that directory.
@@ -69,7 +71,7 @@ SRC
   local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
               -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
   log "fetching the source package index for trixie and sid"
-  apt-get "${opts[@]}" update -qq >&2 || log "apt-get update (private) reported errors; trying anyway"
+  apt-get "${opts[@]}" update -qq >>"$state/apt.log" 2>&1 || log "apt-get update (private) reported errors; trying anyway"
   local v upstream tarball
   for v in "${versions[@]}"; do
     upstream=${v%-*}
@@ -77,7 +79,7 @@ SRC
     if [ ! -s "$tarball" ]; then
       # The .dsc and .debian.tar.xz may be missing from the mirror while the signed-index-checked
       # orig tarball arrives, so success is judged by the tarball, not by apt's exit code.
-      (cd "$state/src" && apt-get "${opts[@]}" source --download-only "criu=$v" >&2) || true
+      (cd "$state/src" && apt-get "${opts[@]}" source --download-only "criu=$v" >>"$state/apt.log" 2>&1) || true
     fi
     if [ -s "$tarball" ]; then
       log "unpacking $(basename "$tarball")"

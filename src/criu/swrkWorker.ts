@@ -172,6 +172,12 @@ export class SwrkWorker {
     const { signal, onNotify, abortMode = "kill", vetoGraceMs = 30_000 } = options;
     const typeName = requestTypeName(req.type);
     if (signal?.aborted) throw this.#failure("aborted", `${typeName} cancelled before it was sent`);
+    if (this.#child.pid === undefined) {
+      // spawn() failed; the reason arrives with the 'error' event on the next tick. Sending now
+      // would only report EPIPE from a socket nobody holds.
+      await this.#exited;
+      throw this.#failure("spawn", `cannot start CRIU: ${this.#spawnError?.message ?? "spawn failed"}`, this.#spawnError);
+    }
     this.#send(encodeRequest(req), typeName);
 
     let vetoTimer: NodeJS.Timeout | undefined;

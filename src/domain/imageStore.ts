@@ -66,6 +66,8 @@ export class ImageStore {
   readonly #staging = new Set<string>();
   /** Ids in use by a restore or as a dump's parent, with a count: such checkpoints are not deleted. */
   readonly #inUse = new Map<string, number>();
+  /** Ids being deleted: from the last in-use check until they are gone, nothing may start using them. */
+  readonly #deleting = new Set<string>();
 
   private constructor(readonly root: string) {}
 
@@ -97,21 +99,27 @@ export class ImageStore {
   async stage(id: string, parentId: string | undefined): Promise<StagedDump> {
     ImageStore.validateId(id);
     if (parentId !== undefined) ImageStore.validateId(parentId, "parent_checkpoint_id");
-    if (this.#staging.has(id) || (await this.#exists(id))) {
-      throw new GatewayError(
-        "ALREADY_EXISTS",
-        `checkpoint ${id} already exists; delete it or choose another id`,
-      );
-    }
-    if (parentId !== undefined && !(await this.#exists(parentId))) {
-      throw new GatewayError("NOT_FOUND", `parent checkpoint ${parentId} does not exist`);
-    }
+    const alreadyExists = () =>
+      new GatewayError("ALREADY_EXISTS", `checkpoint ${id} already exists; delete it or choose another id`);
+    const parentNotFound = () =>
+      new GatewayError("NOT_FOUND", `parent checkpoint ${parentId} does not exist`);
+    // Reserve the id and hold the parent before the first await, so that a concurrent stage of the
+    // same id, or a concurrent delete of the parent, cannot slip in between the checks below.
+    if (this.#staging.has(id)) throw alreadyExists();
     this.#staging.add(id);
+    if (parentId !== undefined) this.#acquire(parentId);
     const release = () => {
       this.#staging.delete(id);
       if (parentId !== undefined) this.#release(parentId);
     };
-    if (parentId !== undefined) this.#acquire(parentId);
+    try {
+      if (parentId !== undefined && this.#deleting.has(parentId)) throw parentNotFound();
+      if (await this.#exists(id)) throw alreadyExists();
+      if (parentId !== undefined && !(await this.#exists(parentId))) throw parentNotFound();
+    } catch (err) {
+      release();
+      throw err;
+    }
     const path = join(this.root, `.tmp-${id}-${randomBytes(6).toString("hex")}`);
     let fd: number;
     try {
@@ -200,9 +208,12 @@ export class ImageStore {
     const path = join(this.root, id);
     let fd: number;
     try {
+      if (this.#deleting.has(id)) throw notFound(id);
       fd = await openDirFd(path);
     } catch (err) {
       this.#release(id);
+      // Deleted between the lookup above and the open.
+      if (isErrno(err, "ENOENT")) throw notFound(id);
       throw err;
     }
     let closed = false;
@@ -256,12 +267,24 @@ export class ImageStore {
         `checkpoint ${id} is the parent of ${children.join(", ")}; delete those first`,
       );
     }
+    // Checked again after the awaits above, and in the same tick the id is marked as being deleted:
+    // a restore or dump that took the checkpoint meanwhile wins, and none can take it from now on.
+    if (this.#deleting.has(id)) throw notFound(id);
+    if ((this.#inUse.get(id) ?? 0) > 0) {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `checkpoint ${id} is in use by a running restore or dump`,
+      );
+    }
+    this.#deleting.add(id);
     const doomed = join(this.root, `.del-${id}-${randomBytes(6).toString("hex")}`);
     try {
       await fs.rename(join(this.root, id), doomed);
     } catch (err) {
       if (isErrno(err, "ENOENT")) throw notFound(id);
       throw err;
+    } finally {
+      this.#deleting.delete(id);
     }
     await syncDir(this.root);
     await fs.rm(doomed, { recursive: true, force: true });

@@ -1,0 +1,142 @@
+// The criu-gateway command as a newcomer uses it: `serve` in one process, client commands in
+// others, a real process dumped and restored between them; then a graceful SIGTERM.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { credentials } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus, HealthClient } from "../../gen/grpc/health/v1/health.js";
+import {
+  ServerReflectionClient,
+  type ServerReflectionResponse,
+} from "../../gen/grpc/reflection/v1/reflection.js";
+import { packageRoot } from "../../src/packageRoot.js";
+import { call } from "../support/gateway.js";
+import { isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+
+const bin = join(packageRoot, "bin", "criu-gateway.js");
+let dir: string;
+let socket: string;
+let server: ChildProcess;
+let serverExit: Promise<number | null>;
+let serverLog = "";
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile("node", [bin, ...args, "--addr", `unix:${socket}`], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "criu-gw-cli-"));
+  socket = join(dir, "run", "gw.sock");
+  server = spawn("node", [bin, "serve", "--listen", `unix:${socket}`, "--images-root", join(dir, "images")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  server.stderr?.on("data", (chunk: Buffer) => {
+    serverLog += chunk.toString();
+  });
+  serverExit = new Promise((resolve) => server.once("exit", (code) => resolve(code)));
+  await waitFor(() => serverLog.includes("gateway listening"), "the gateway to listen");
+});
+
+afterAll(async () => {
+  if (server.exitCode === null) server.kill("SIGKILL");
+  await serverExit;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("criu-gateway command", () => {
+  it("creates its unix socket private to root", async () => {
+    const { statSync } = await import("node:fs");
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+  });
+
+  it("answers version and check", async () => {
+    const version = await cli("version");
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^CRIU \d+\.\d+.*criu-gateway \d+\.\d+\.\d+/);
+    const check = await cli("check");
+    expect(check.stdout).toMatch(/Looks good/);
+  });
+
+  it("dumps and restores a process, which goes on counting", async () => {
+    const c = await startCounter(dir, "cli-counter");
+    const dumped = await cli("dump", "--pid", String(c.pid), "--id", "demo");
+    expect(dumped.stderr).toBe("");
+    expect(dumped.stdout).toMatch(/checkpoint demo written/);
+    await c.exited;
+    const atDump = c.read();
+
+    const ls = await cli("ls", "--json");
+    const listed = JSON.parse(ls.stdout) as { checkpoints: { checkpointId: string; rootPid: number }[] };
+    expect(listed.checkpoints).toEqual([expect.objectContaining({ checkpointId: "demo", rootPid: c.pid })]);
+
+    const restored = await cli("restore", "demo", "--json");
+    expect(restored.code).toBe(0);
+    const pid = (JSON.parse(restored.stdout) as { pid: number }).pid;
+    try {
+      expect(pid).toBe(c.pid);
+      await waitFor(() => c.read() > atDump + 3, "the restored counter to count on");
+      expect(isAlive(pid)).toBe(true);
+    } finally {
+      await killAndWaitGone(pid);
+    }
+    expect((await cli("rm", "demo")).stdout).toMatch(/deleted/);
+    expect((await cli("ls")).stdout).toMatch(/no checkpoints/);
+  });
+
+  it("prints errors a person can act on, with exit status 1", async () => {
+    const missing = await cli("restore", "nope");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/checkpoint nope does not exist/);
+    const bad = await cli("dump", "--pid", "1", "--id", "../x");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/not a valid checkpoint id/);
+    const usage = await cli("dump", "--id", "x");
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/dump needs --pid N/);
+  });
+
+  it("serves health and reflection", async () => {
+    const address = `unix:${socket}`;
+    const health = new HealthClient(address, credentials.createInsecure());
+    const reflection = new ServerReflectionClient(address, credentials.createInsecure());
+    try {
+      const status = await call<{ status: HealthCheckResponse_ServingStatus }>((cb) =>
+        health.check({ service: "criu.gateway.v1.CriuService" }, cb),
+      );
+      expect(status.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      const services = await new Promise<string[]>((resolve, reject) => {
+        const stream = reflection.serverReflectionInfo();
+        stream.on("data", (res: ServerReflectionResponse) => {
+          resolve(res.listServicesResponse?.service.map((s) => s.name) ?? []);
+          stream.end();
+        });
+        stream.on("error", reject);
+        stream.write({ host: "", listServices: "" });
+      });
+      expect(services).toEqual(
+        expect.arrayContaining([
+          "criu.gateway.v1.CriuService",
+          "grpc.health.v1.Health",
+          "grpc.reflection.v1.ServerReflection",
+          "grpc.reflection.v1alpha.ServerReflection",
+        ]),
+      );
+    } finally {
+      health.close();
+      reflection.close();
+    }
+  });
+
+  it("shuts down on SIGTERM, removing its socket", async () => {
+    server.kill("SIGTERM");
+    expect(await serverExit).toBe(0);
+    expect(serverLog).toMatch(/gateway stopped/);
+    expect(existsSync(socket)).toBe(false);
+  });
+});

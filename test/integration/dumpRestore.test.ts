@@ -1,0 +1,249 @@
+// Real CRIU, real gRPC over a unix socket, real processes checkpointed and restored.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type CheckResponse,
+  CriuOptions,
+  type DeleteCheckpointResponse,
+  type DumpResponse,
+  type FeatureCheckResponse,
+  type GetCheckpointResponse,
+  type ListCheckpointsResponse,
+  type RestoreResponse,
+  type VersionResponse,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import { errorDetailOf } from "../../src/grpc/errorStatus.js";
+import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+
+let gw: TestGateway;
+const counters: Counter[] = [];
+const restoredPids: number[] = [];
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+
+afterAll(async () => {
+  await gw.close();
+});
+
+afterEach(async () => {
+  for (const c of counters.splice(0)) {
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+    await c.exited;
+  }
+  for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);
+  // Every worker is reaped once its call has returned.
+  expect(gw.gateway.workerPids()).toEqual([]);
+  expect(criuChildren()).toEqual([]);
+  // Nothing half-written is ever left in the store.
+  expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+});
+
+async function counter(name: string): Promise<Counter> {
+  const c = await startCounter(gw.dir, name);
+  counters.push(c);
+  return c;
+}
+
+function dump(
+  checkpointId: string,
+  options: Partial<CriuOptions>,
+  parentCheckpointId = "",
+): Promise<DumpResponse> {
+  return call<DumpResponse>((cb) =>
+    gw.client.dump({ checkpointId, parentCheckpointId, options: CriuOptions.fromPartial(options) }, cb),
+  );
+}
+
+function restore(checkpointId: string, options: Partial<CriuOptions> = {}): Promise<RestoreResponse> {
+  return call<RestoreResponse>((cb) =>
+    gw.client.restore({ checkpointId, options: CriuOptions.fromPartial(options) }, cb),
+  );
+}
+
+describe("CRIU through the gateway", () => {
+  it("reports CRIU's version and the gateway's", async () => {
+    const v = await call<VersionResponse>((cb) => gw.client.version({}, cb));
+    expect(v.majorNumber).toBeGreaterThanOrEqual(4);
+    expect(v.minorNumber).toBeGreaterThanOrEqual(0);
+    expect(v.gatewayVersion).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("checks the kernel and reports features", async () => {
+    await expect(call<CheckResponse>((cb) => gw.client.check({ options: undefined }, cb))).resolves.toEqual(
+      {},
+    );
+    const f = await call<FeatureCheckResponse>((cb) => gw.client.featureCheck({}, cb));
+    expect(Object.keys(f).sort()).toEqual(["lazyPages", "memTrack", "pidfdStore"]);
+    // pidfd_open and pidfd_getfd exist on every kernel CRIU 4 supports here (6.x).
+    expect(f.pidfdStore).toBe(true);
+  });
+
+  it("dumps a counting process and restores it, and it counts on from where it was", async () => {
+    const c = await counter("restore-me");
+    const res = await dump("counted", { pid: c.pid });
+    await c.exited; // the dump killed the tree (no leave_running)
+    const atDump = c.read();
+    expect(res.checkpoint?.checkpointId).toBe("counted");
+    expect(res.checkpoint?.rootPid).toBe(c.pid);
+    expect(res.checkpoint?.sizeBytes).toBeGreaterThan(0);
+    expect(res.checkpoint?.criuVersion).toMatch(/^\d+\.\d+/);
+    expect(Math.abs((res.checkpoint?.createTime?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+    expect(existsSync(join(gw.imagesRoot, "counted", "dump.log"))).toBe(true);
+    // Dead, and no longer counting.
+    expect(isAlive(c.pid)).toBe(false);
+    expect(c.read()).toBe(atDump);
+
+    const restored = await restore("counted");
+    restoredPids.push(restored.pid);
+    expect(restored.pid).toBe(c.pid);
+    expect(isAlive(restored.pid)).toBe(true);
+    // Its first value after the restore continues the old count, not a fresh one from 0.
+    const first = c.read();
+    expect(first).toBeGreaterThanOrEqual(atDump);
+    await waitFor(() => c.read() > atDump + 5, "the restored counter to count on");
+  });
+
+  it("dumps with leave_running: the process keeps counting and the checkpoint is listed", async () => {
+    const c = await counter("keep-running");
+    const res = await dump("running", { pid: c.pid, leaveRunning: true });
+    expect(res.checkpoint?.leaveRunning).toBe(true);
+    const after = c.read();
+    await waitFor(() => c.read() > after + 3, "the counter to go on after the dump");
+    expect(isAlive(c.pid)).toBe(true);
+    const list = await call<ListCheckpointsResponse>((cb) => gw.client.listCheckpoints({}, cb));
+    expect(list.checkpoints.map((x) => x.checkpointId)).toContain("running");
+    const got = await call<GetCheckpointResponse>((cb) =>
+      gw.client.getCheckpoint({ checkpointId: "running" }, cb),
+    );
+    expect(got.checkpoint?.rootPid).toBe(c.pid);
+
+    // Restoring while the original still runs: its pid is taken.
+    const err = await failure(restore("running"));
+    expect(err.code).toBe(status.ALREADY_EXISTS);
+    const detail = errorDetailOf(err);
+    expect(detail?.crErrno).toBe(17);
+    expect(detail?.requestType).toBe("RESTORE");
+    expect(detail?.logTail.join("\n")).toMatch(/File exists|Restoring FAILED/);
+    expect(isAlive(c.pid)).toBe(true);
+
+    await call<DeleteCheckpointResponse>((cb) => gw.client.deleteCheckpoint({ checkpointId: "running" }, cb));
+    const gone = await failure(call((cb) => gw.client.getCheckpoint({ checkpointId: "running" }, cb)));
+    expect(gone.code).toBe(status.NOT_FOUND);
+  });
+
+  it("refuses a duplicate checkpoint id with ALREADY_EXISTS and keeps the first", async () => {
+    const c = await counter("dup");
+    const first = await dump("dup", { pid: c.pid, leaveRunning: true });
+    const err = await failure(dump("dup", { pid: c.pid, leaveRunning: true }));
+    expect(err.code).toBe(status.ALREADY_EXISTS);
+    expect(err.details).toContain("dup");
+    const got = await call<GetCheckpointResponse>((cb) =>
+      gw.client.getCheckpoint({ checkpointId: "dup" }, cb),
+    );
+    expect(got.checkpoint?.createTime).toEqual(first.checkpoint?.createTime);
+  });
+
+  it("answers a missing pid with NOT_FOUND and leaves nothing behind", async () => {
+    // A pid above the kernel's pid_max cannot exist.
+    const err = await failure(dump("ghost", { pid: 4_194_304 + 1 }));
+    expect(err.code).toBe(status.NOT_FOUND);
+    expect(err.details).toMatch(/no process with pid/);
+    expect(existsSync(join(gw.imagesRoot, "ghost"))).toBe(false);
+  });
+
+  it("answers an unknown checkpoint with NOT_FOUND on restore, get and delete", async () => {
+    for (const attempt of [
+      () => restore("no-such-checkpoint"),
+      () => call((cb) => gw.client.getCheckpoint({ checkpointId: "no-such-checkpoint" }, cb)),
+      () => call((cb) => gw.client.deleteCheckpoint({ checkpointId: "no-such-checkpoint" }, cb)),
+    ]) {
+      const err = await failure(attempt());
+      expect(err.code).toBe(status.NOT_FOUND);
+      expect(err.details).toContain("no-such-checkpoint");
+    }
+  });
+
+  it("answers bad ids and a missing pid with INVALID_ARGUMENT before starting CRIU", async () => {
+    for (const id of ["", "../etc", "/abs", ".hidden", "a/b", "x".repeat(129)]) {
+      const err = await failure(dump(id, { pid: process.pid + 1 }));
+      expect(err.code, `id ${JSON.stringify(id)}`).toBe(status.INVALID_ARGUMENT);
+      expect(err.details).toMatch(/checkpoint_id/);
+    }
+    const noPid = await failure(dump("nopid", {}));
+    expect(noPid.code).toBe(status.INVALID_ARGUMENT);
+    expect(noPid.details).toMatch(/options\.pid is required/);
+  });
+
+  it("refuses to dump the gateway itself or its ancestors", async () => {
+    for (const pid of [process.pid, process.ppid, 1]) {
+      const err = await failure(dump("self", { pid }));
+      expect(err.code).toBe(status.PERMISSION_DENIED);
+    }
+  });
+
+  it("refuses options no caller may use, naming them", async () => {
+    const c = await counter("never");
+    const err = await failure(
+      dump("never", { pid: c.pid, configFile: "/tmp/evil.conf", execCmd: ["/bin/sh"] }),
+    );
+    expect(err.code).toBe(status.PERMISSION_DENIED);
+    expect(err.details).toContain("config_file");
+    expect(err.details).toContain("exec_cmd");
+    expect(isAlive(c.pid)).toBe(true);
+  });
+
+  it("turns a dump CRIU refuses into FAILED_PRECONDITION with CRIU's log, publishing nothing", async () => {
+    // A process whose session leader (the test runner) is outside the dumped tree: CRIU refuses
+    // it unless shell_job is set.
+    const c = await startCounter(gw.dir, "no-session", { ownSession: false });
+    counters.push(c);
+    const err = await failure(dump("refused", { pid: c.pid }));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    const detail = errorDetailOf(err);
+    expect(detail?.requestType).toBe("DUMP");
+    expect(detail?.logTail.length).toBeGreaterThan(0);
+    expect(existsSync(join(gw.imagesRoot, "refused"))).toBe(false);
+    // CRIU let go of the process: it still runs and counts.
+    const now = c.read();
+    await waitFor(() => c.read() > now, "the refused process to keep counting");
+  });
+
+  it("never half-dumps on a deadline: either the checkpoint exists and the process is gone, or neither", async () => {
+    // Deadlines from "before CRIU starts" to "after it finished": every phase a cancellation can
+    // hit. CRIU is vetoed at its next callback and rolls back, or it had already finished.
+    for (const ms of [1, 10, 30, 60, 100, 200, 400]) {
+      const c = await counter(`deadline-${ms}`);
+      const id = `deadline-${ms}`;
+      const outcome = await call<DumpResponse>((cb) =>
+        gw.client.dump(
+          { checkpointId: id, parentCheckpointId: "", options: CriuOptions.fromPartial({ pid: c.pid }) },
+          { deadline: Date.now() + ms },
+          cb,
+        ),
+      ).then(
+        () => "ok",
+        (err: { code: number }) => err.code,
+      );
+      expect([status.DEADLINE_EXCEEDED, status.CANCELLED, "ok"]).toContain(outcome);
+      // Wait for the gateway to finish with the dump: its worker gone.
+      await waitFor(() => gw.gateway.workerPids().length === 0, "the worker to be reaped");
+      await waitFor(
+        () => readdirSync(gw.imagesRoot).filter((n) => n.startsWith(".")).length === 0,
+        "the staging directory to be gone",
+      );
+      const published = existsSync(join(gw.imagesRoot, id));
+      if (published) {
+        await c.exited;
+      } else {
+        const now = c.read();
+        await waitFor(() => c.read() > now, `the process of an abandoned dump (${ms} ms) to run on`);
+      }
+      expect(isAlive(c.pid), `deadline ${ms} ms: published=${published}`).toBe(!published);
+    }
+  });
+});
