@@ -9,7 +9,7 @@
 //   socketpair(): [ours, theirs]      both close-on-exec; `ours` is non-blocking, `theirs` blocking
 //   closeFd(fd): void
 //   class Channel(fd, onMessage(buf, fds), onEnd(errno))
-//     send(buf, fds?), close(), ref(), unref()
+//     send(buf, fds?), close(), drain(), ref(), unref()
 // onEnd(0) means the peer closed the socket; onEnd(errno) a socket error. After onEnd or close(),
 // no more callbacks arrive. Received fds are close-on-exec and belong to the JS side.
 
@@ -73,6 +73,7 @@ class Channel {
   static napi_value New(napi_env env, napi_callback_info info);
   static napi_value Send(napi_env env, napi_callback_info info);
   static napi_value Close(napi_env env, napi_callback_info info);
+  static napi_value Drain(napi_env env, napi_callback_info info);
   static napi_value Ref(napi_env env, napi_callback_info info);
   static napi_value Unref(napi_env env, napi_callback_info info);
   static void Finalize(napi_env env, void* data, void* hint);
@@ -381,6 +382,15 @@ napi_value Channel::Close(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Reads, now, every datagram already queued on the socket (the poll handle would deliver them on
+// a later loop turn). Used once the peer process has exited: what it wrote is all in the buffer.
+napi_value Channel::Drain(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Channel* ch = Unwrap(env, info, &argc, nullptr);
+  if (ch != nullptr && !ch->closed_) ch->ReadAll();
+  return nullptr;
+}
+
 napi_value Channel::Ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   Channel* ch = Unwrap(env, info, &argc, nullptr);
@@ -410,6 +420,7 @@ napi_value Channel::Init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"drain", nullptr, Drain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ref", nullptr, Ref, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unref", nullptr, Unref, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

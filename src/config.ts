@@ -21,6 +21,14 @@ export interface GatewayConfig {
   vetoGraceMs: number;
   /** How long shutdown waits for calls in flight before cancelling them. */
   shutdownGraceMs: number;
+  /** How long a Session's callback waits for the caller's answer, unless the caller asks for other. */
+  callbackTimeoutMs: number;
+  /** The longest callback timeout a caller may ask for. */
+  maxCallbackTimeoutMs: number;
+  /** Events queued per subscriber before it starts losing them. */
+  subscriberBufferEvents: number;
+  /** Subscribers served at once; more get RESOURCE_EXHAUSTED. */
+  maxSubscribers: number;
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
@@ -49,6 +57,10 @@ export function defaultConfig(): GatewayConfig {
     logTailLines: 40,
     vetoGraceMs: 30_000,
     shutdownGraceMs: 30_000,
+    callbackTimeoutMs: 30_000,
+    maxCallbackTimeoutMs: 600_000,
+    subscriberBufferEvents: 1024,
+    maxSubscribers: 1000,
     maxReceiveMessageBytes: 4 * 1024 * 1024,
     logLevel: "info",
   };
@@ -72,6 +84,10 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["veto-grace-ms", config.vetoGraceMs, 1],
     ["shutdown-grace-ms", config.shutdownGraceMs, 0],
     ["max-receive-message-bytes", config.maxReceiveMessageBytes, 1024],
+    ["callback-timeout-ms", config.callbackTimeoutMs, 1],
+    ["max-callback-timeout-ms", config.maxCallbackTimeoutMs, config.callbackTimeoutMs],
+    ["subscriber-buffer-events", config.subscriberBufferEvents, 1],
+    ["max-subscribers", config.maxSubscribers, 0],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);

@@ -13,6 +13,8 @@ export default function setup(): void {
     problems.push("no working CRIU was installed (.criu/criu-path)");
   }
   if (problems.length > 0) {
-    throw new Error(`cannot run the tests: ${problems.join("; ")}. Run them with \`npm test\`, which installs what is missing.`);
+    throw new Error(
+      `cannot run the tests: ${problems.join("; ")}. Run them with \`npm test\`, which installs what is missing.`,
+    );
   }
 }

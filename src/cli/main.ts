@@ -1,6 +1,6 @@
 // The criu-gateway command: `serve` runs the gateway; the other commands call a running one.
 import { parseArgs } from "node:util";
-import { credentials, type ServiceError } from "@grpc/grpc-js";
+import { credentials, type ServiceError, status } from "@grpc/grpc-js";
 import {
   type Checkpoint,
   type CheckResponse,
@@ -8,10 +8,13 @@ import {
   CriuServiceClient,
   type DeleteCheckpointResponse,
   type DumpResponse,
+  type Event,
   type FeatureCheckResponse,
   type GetCheckpointResponse,
   type ListCheckpointsResponse,
+  OperationKind,
   type RestoreResponse,
+  type SubscribeResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { ConfigError, DEFAULT_ADDRESS, type GatewayConfig, resolveConfig } from "../config.js";
@@ -34,6 +37,8 @@ Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADD
                                checkpoint the process tree rooted at N as checkpoint ID
   restore ID [--shell-job] [--tcp-established] [--ext-unix-sk] [--file-locks] [--log-level 0-4]
                                restore checkpoint ID; prints the restored pid
+  watch [--kind dump|restore|check|feature-check|version]... [--pid N] [--id ID]
+                               follow every operation's events live (Ctrl-C to stop)
   ls                           list checkpoints
   get ID                       show one checkpoint
   rm ID                        delete a checkpoint
@@ -56,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       case "get":
       case "rm":
         return await client(command, rest);
+      case "watch":
+        return await watch(rest);
       case "help":
       case "--help":
       case "-h":
@@ -225,6 +232,85 @@ async function client(command: string, args: string[]): Promise<number> {
   } finally {
     stub.close();
   }
+}
+
+const KINDS: Record<string, OperationKind> = {
+  dump: OperationKind.OPERATION_KIND_DUMP,
+  restore: OperationKind.OPERATION_KIND_RESTORE,
+  check: OperationKind.OPERATION_KIND_CHECK,
+  "feature-check": OperationKind.OPERATION_KIND_FEATURE_CHECK,
+  version: OperationKind.OPERATION_KIND_VERSION,
+};
+
+/** Follows the Subscribe stream, one line per event, until interrupted or the gateway stops. */
+async function watch(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      addr: { type: "string" },
+      json: { type: "boolean" },
+      kind: { type: "string", multiple: true },
+      pid: { type: "string" },
+      id: { type: "string" },
+    },
+  });
+  const kinds = (values.kind ?? []).map((k) => {
+    const kind = KINDS[k];
+    if (kind === undefined) throw new UsageError(`--kind ${k}: use one of ${Object.keys(KINDS).join(", ")}`);
+    return kind;
+  });
+  const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
+  const stub = new CriuServiceClient(addr, credentials.createInsecure());
+  const stream = stub.subscribe({
+    kinds,
+    pid: values.pid === undefined ? 0 : integer("--pid", values.pid),
+    checkpointId: values.id ?? "",
+  });
+  process.once("SIGINT", () => stream.cancel());
+  return new Promise<number>((resolve, reject) => {
+    stream.on("data", (res: SubscribeResponse) => {
+      const e = res.event;
+      if (!e) return;
+      process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
+    });
+    stream.on("error", (err: ServiceError) => {
+      stub.close();
+      if (err.code === status.CANCELLED) resolve(0);
+      else reject(err);
+    });
+    stream.on("end", () => {
+      stub.close();
+      resolve(0);
+    });
+  });
+}
+
+function formatEvent(e: Event): string {
+  const head = `${e.time?.toISOString() ?? ""} ${e.operationId}`;
+  if (e.started) {
+    const kind = Object.keys(KINDS).find((k) => KINDS[k] === e.started?.kind) ?? "?";
+    const target = [
+      e.started.pid ? `pid ${e.started.pid}` : "",
+      e.started.checkpointId ? `checkpoint ${e.started.checkpointId}` : "",
+    ]
+      .filter(Boolean)
+      .join(", ");
+    return `${head} started ${kind}${target ? ` (${target})` : ""} by ${e.started.caller}${e.started.interactive ? ", interactive" : ""}`;
+  }
+  if (e.callback)
+    return `${head} callback #${e.callback.sequence} ${e.callback.script}${e.callback.pid ? ` pid ${e.callback.pid}` : ""}`;
+  if (e.callbackAnswered) {
+    const a = e.callbackAnswered;
+    return `${head} answered #${a.sequence} ${a.script}: ${a.success ? "success" : "failure"} by ${a.answeredBy}`;
+  }
+  if (e.finished) {
+    const f = e.finished;
+    const outcome = f.code === 0 ? "OK" : `${status[f.code] ?? f.code}: ${f.message}`;
+    return `${head} finished in ${f.durationMs} ms: ${outcome}${f.restoredPid ? ` (restored pid ${f.restoredPid})` : ""}`;
+  }
+  if (e.eventsLost) return `${head} (${e.eventsLost.count} events lost: this watcher fell behind)`;
+  return head;
 }
 
 function integer(flag: string, text: string): number {

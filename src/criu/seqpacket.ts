@@ -7,6 +7,7 @@ import { packageRoot } from "../packageRoot.js";
 interface NativeChannel {
   send(data: Buffer, fds?: readonly number[]): void;
   close(): void;
+  drain(): void;
   ref(): void;
   unref(): void;
 }
@@ -90,6 +91,14 @@ export class SeqpacketSocket {
     if (!this.#open) return;
     this.#open = false;
     this.#channel.close();
+  }
+
+  /**
+   * Delivers at once (through onMessage/onEnd) every datagram already queued on the socket,
+   * instead of on a later event-loop turn.
+   */
+  drain(): void {
+    if (this.#open) this.#channel.drain();
   }
 
   /** Lets the process exit while this socket is open (it keeps the loop alive by default). */

@@ -55,8 +55,16 @@ export interface NotifyEvent {
   fds: readonly number[];
 }
 
-/** Answers one callback: true lets CRIU go on, false makes it fail and roll back. */
-export type NotifyHandler = (event: NotifyEvent) => boolean | Promise<boolean>;
+/**
+ * The answer to one callback: success lets CRIU go on, failure makes it fail and roll back.
+ * `external` (query-ext-files only) names external resources for CRIU to add.
+ */
+export interface NotifyAnswer {
+  success: boolean;
+  external?: readonly string[];
+}
+
+export type NotifyHandler = (event: NotifyEvent) => boolean | NotifyAnswer | Promise<boolean | NotifyAnswer>;
 
 export interface ExchangeOptions {
   /** Called for each NOTIFY the worker sends; when absent every callback is answered with success. */
@@ -82,11 +90,14 @@ export interface SwrkWorkerOptions {
 }
 
 const OUTPUT_TAIL_BYTES = 16 * 1024;
+/** How long an "ended" failure waits for the rest of the worker's output after its exit. */
+const OUTPUT_DRAIN_MS = 500;
 
 export class SwrkWorker {
   readonly #child: ChildProcess;
   readonly #socket: SeqpacketSocket;
   readonly #exited: Promise<WorkerExit>;
+  readonly #outputClosed: Promise<void>;
   readonly #exitGraceMs: number;
   #exit: WorkerExit | undefined;
   #spawnError: Error | undefined;
@@ -126,6 +137,8 @@ export class SwrkWorker {
     };
     child.stdout?.on("data", collect);
     child.stderr?.on("data", collect);
+    // 'close' comes once stdout and stderr have ended, which may be after 'exit'.
+    this.#outputClosed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     this.#exited = new Promise<WorkerExit>((resolve) => {
       child.once("error", (err) => {
         this.#spawnError = err;
@@ -176,7 +189,11 @@ export class SwrkWorker {
       // spawn() failed; the reason arrives with the 'error' event on the next tick. Sending now
       // would only report EPIPE from a socket nobody holds.
       await this.#exited;
-      throw this.#failure("spawn", `cannot start CRIU: ${this.#spawnError?.message ?? "spawn failed"}`, this.#spawnError);
+      throw this.#failure(
+        "spawn",
+        `cannot start CRIU: ${this.#spawnError?.message ?? "spawn failed"}`,
+        this.#spawnError,
+      );
     }
     this.#send(encodeRequest(req), typeName);
 
@@ -215,15 +232,23 @@ export class SwrkWorker {
             pid: resp.notify?.pid,
             fds: datagram.fds,
           };
-          let ok = false;
+          let answer: NotifyAnswer = { success: false };
           try {
-            ok = !aborted && (onNotify ? await onNotify(event) : true);
+            if (!aborted) {
+              const given = onNotify ? await onNotify(event) : true;
+              answer = typeof given === "boolean" ? { success: given } : given;
+            }
           } finally {
             datagram.fds.forEach(safeClose);
           }
           // A veto after an abort is the safe point: CRIU rolls back and resumes the tasks.
-          if (aborted) ok = false;
-          this.#send(encodeRequest({ type: CriuReqType.NOTIFY, notifySuccess: ok }), "NOTIFY");
+          const success = answer.success && !aborted;
+          const reply: CriuReq = { type: CriuReqType.NOTIFY, notifySuccess: success };
+          if (success && answer.external && answer.external.length > 0) {
+            // criu_opts.images_dir_fd is required on the wire; CRIU reads only `external` here.
+            reply.opts = { imagesDirFd: -1, external: [...answer.external] } as CriuReq["opts"];
+          }
+          this.#send(encodeRequest(reply), "NOTIFY");
           continue;
         }
         datagram.fds.forEach(safeClose);
@@ -304,11 +329,11 @@ export class SwrkWorker {
       if (datagram) return datagram;
       if (this.#ended || stop() || (this.#spawnError && this.#child.pid === undefined)) return undefined;
       if (this.#exit && !this.#ended) {
-        // The worker is gone but something (a forked child) may still hold its socket open: give
-        // the already-written datagrams one loop turn to arrive, then call it ended.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (this.#inbox.length === 0) return undefined;
-        continue;
+        // The worker is gone, so whatever it wrote is already in the socket buffer: read it now.
+        // (End-of-stream may never come if a process it forked still holds the socket.)
+        this.#socket.drain();
+        if (this.#inbox.length > 0 || this.#ended) continue;
+        return undefined;
       }
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -326,6 +351,16 @@ export class SwrkWorker {
       await this.#exited;
       clearTimeout(timer);
     }
+    // 'exit' can come before the last of the worker's output has been read, and that is where CRIU
+    // says why it gave up. Wait for the pipes to end, briefly: a grandchild may hold them open.
+    let drainTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#outputClosed,
+      new Promise<void>((resolve) => {
+        drainTimer = setTimeout(resolve, OUTPUT_DRAIN_MS);
+      }),
+    ]);
+    clearTimeout(drainTimer);
     return this.#failure(
       "ended",
       `the worker ended before answering ${typeName} (${describeExit(this.#exit)})`,

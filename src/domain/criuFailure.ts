@@ -87,5 +87,6 @@ export function workerFailed(err: WorkerFailure, requestType: string, context: F
 
 export function lastLines(text: string, n: number): string[] {
   const lines = text.split("\n").filter((l) => l.trim() !== "");
-  return lines.slice(-n);
+  // slice(-0) would be every line: log-tail-lines 0 means none.
+  return n > 0 ? lines.slice(-n) : [];
 }

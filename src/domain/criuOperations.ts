@@ -1,13 +1,22 @@
 // The gateway's operations: each runs one `criu swrk` worker, checks its input first, and turns
 // every outcome into a result or a GatewayError. No gRPC here; no socket details either.
+
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
-import { type ExchangeOptions, SwrkWorker, WorkerFailure } from "../criu/swrkWorker.js";
+import {
+  type ExchangeOptions,
+  type NotifyAnswer,
+  type NotifyEvent,
+  SwrkWorker,
+  WorkerFailure,
+} from "../criu/swrkWorker.js";
 import { type CriuReq, CriuReqType, type CriuResp, requestTypeName } from "../criu/wire.js";
 import { criuRefused, type FailureContext, lastLines, workerFailed } from "./criuFailure.js";
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "./criuOptions.js";
-import { GatewayError, invalidArgument } from "./errors.js";
+import { type ErrorCode, GatewayError, invalidArgument } from "./errors.js";
+import type { AnsweredBy, EventBus, EventPayload, OperationKind } from "./eventBus.js";
 import { type CheckpointInfo, DUMP_LOG, ImageStore, RESTORE_LOG } from "./imageStore.js";
 
 export interface CriuVersion {
@@ -28,6 +37,7 @@ export interface Features {
 export interface OperationsDeps {
   criuBin: string;
   store: ImageStore;
+  events: EventBus;
   /** Lines of CRIU's log returned with a failure. */
   logTailLines: number;
   /** How long a cancelled dump or restore may run on before its worker is killed. */
@@ -47,7 +57,39 @@ export interface RestoreInput {
   options: CriuOptions | undefined;
 }
 
+/** A callback put to an interactive caller. */
+export interface CallbackQuestion {
+  operationId: string;
+  sequence: number;
+  script: string;
+  pid: number | undefined;
+  fdReceived: boolean;
+  timeoutMs: number;
+}
+
+/** Who is asking, and how to reach them. */
+export interface OperationContext {
+  /** The caller, for events and logs (the gRPC peer). */
+  caller: string;
+  /** Aborted when the caller goes away; a dump or restore is then vetoed at CRIU's next callback. */
+  signal?: AbortSignal;
+  /** Set by a Session: callbacks go to the caller when its options ask for notify_scripts. */
+  callbacks?: {
+    timeoutMs: number;
+    ask(question: CallbackQuestion, signal: AbortSignal): Promise<NotifyAnswer>;
+  };
+  /** Told the operation's id before anything else happens. */
+  onStarted?(operationId: string): void;
+}
+
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
+
+let operationCounter = 0;
+
+function newOperationId(): string {
+  operationCounter++;
+  return `op-${operationCounter}-${randomBytes(4).toString("hex")}`;
+}
 
 export function createCriuOperations(deps: OperationsDeps) {
   const { store } = deps;
@@ -73,6 +115,85 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
   }
 
+  /**
+   * Runs one operation under an id: publishes started and finished events around it and turns
+   * its outcome into the finished event's code.
+   */
+  async function tracked<T>(
+    kind: OperationKind,
+    ctx: OperationContext,
+    target: { pid: number; checkpointId: string },
+    run: (operationId: string) => Promise<T>,
+    restoredPid: (result: T) => number = () => 0,
+  ): Promise<T> {
+    const operationId = newOperationId();
+    const started = Date.now();
+    ctx.onStarted?.(operationId);
+    deps.events.publish(operationId, {
+      type: "started",
+      kind,
+      caller: ctx.caller,
+      pid: target.pid,
+      checkpointId: target.checkpointId,
+      interactive: ctx.callbacks !== undefined,
+    });
+    const finish = (code: ErrorCode | "OK", message: string, pid: number) =>
+      deps.events.publish(operationId, {
+        type: "finished",
+        code,
+        message,
+        durationMs: Date.now() - started,
+        restoredPid: pid,
+      });
+    try {
+      const result = await run(operationId);
+      finish("OK", "", restoredPid(result));
+      return result;
+    } catch (err) {
+      if (err instanceof GatewayError) finish(err.code, err.message, 0);
+      else finish("INTERNAL", "internal error", 0);
+      throw err;
+    }
+  }
+
+  /**
+   * Answers CRIU's callbacks of one dump or restore: the caller answers when it asked for
+   * callbacks on a Session, the gateway otherwise. Every callback and answer is published.
+   */
+  function notifyHandler(operationId: string, ctx: OperationContext, callerWantsCallbacks: boolean) {
+    let sequence = 0;
+    const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
+    return async (event: NotifyEvent): Promise<NotifyAnswer> => {
+      sequence++;
+      const n = sequence;
+      publish({ type: "callback", sequence: n, script: event.script, pid: event.pid });
+      let answer: NotifyAnswer = { success: true };
+      let by: AnsweredBy = "gateway";
+      const callbacks = ctx.callbacks;
+      if (ctx.signal?.aborted) {
+        answer = { success: false };
+        by = "cancelled";
+      } else if (callbacks && callerWantsCallbacks) {
+        ({ answer, by } = await askCaller(callbacks, ctx.signal, {
+          operationId,
+          sequence: n,
+          script: event.script,
+          pid: event.pid,
+          fdReceived: event.fds.length > 0,
+          timeoutMs: callbacks.timeoutMs,
+        }));
+      }
+      publish({
+        type: "callback-answered",
+        sequence: n,
+        script: event.script,
+        success: answer.success,
+        answeredBy: by,
+      });
+      return answer;
+    };
+  }
+
   async function logTail(dir: string, file: string): Promise<string[]> {
     try {
       return lastLines(await fs.readFile(join(dir, file), "utf8"), deps.logTailLines);
@@ -81,7 +202,11 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
   }
 
-  async function version(signal?: AbortSignal): Promise<CriuVersion> {
+  async function version(ctx: OperationContext = { caller: "gateway" }): Promise<CriuVersion> {
+    return tracked("version", ctx, { pid: 0, checkpointId: "" }, () => versionNow(ctx.signal));
+  }
+
+  async function versionNow(signal?: AbortSignal): Promise<CriuVersion> {
     const resp = await exchange(
       { type: CriuReqType.VERSION },
       { signal },
@@ -102,11 +227,15 @@ export function createCriuOperations(deps: OperationsDeps) {
   }
 
   async function criuVersionString(): Promise<string> {
-    const v = cachedVersion ?? (await version());
+    const v = cachedVersion ?? (await versionNow());
     return [v.majorNumber, v.minorNumber, v.sublevel].filter((n) => n !== undefined).join(".");
   }
 
-  async function check(options: CriuOptions | undefined, signal?: AbortSignal): Promise<void> {
+  async function check(options: CriuOptions | undefined, ctx: OperationContext): Promise<void> {
+    return tracked("check", ctx, { pid: 0, checkpointId: "" }, () => checkNow(options, ctx.signal));
+  }
+
+  async function checkNow(options: CriuOptions | undefined, signal?: AbortSignal): Promise<void> {
     checkOptionClasses(options, deps.allowedOptionClasses);
     validateOptionValues(options);
     const scratch = await store.scratch("check");
@@ -126,7 +255,11 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
   }
 
-  async function featureCheck(signal?: AbortSignal): Promise<Features> {
+  async function featureCheck(ctx: OperationContext): Promise<Features> {
+    return tracked("feature-check", ctx, { pid: 0, checkpointId: "" }, () => featureCheckNow(ctx.signal));
+  }
+
+  async function featureCheckNow(signal?: AbortSignal): Promise<Features> {
     const context = { action: "check features", logTail: [] };
     const resp = await exchange(
       { type: CriuReqType.FEATURE_CHECK, features: { memTrack: true, lazyPages: true, pidfdStore: true } },
@@ -165,8 +298,19 @@ export function createCriuOperations(deps: OperationsDeps) {
 
   async function dump(
     input: DumpInput,
-    signal?: AbortSignal,
+    ctx: OperationContext,
   ): Promise<{ checkpoint: CheckpointInfo; restored: boolean }> {
+    return tracked("dump", ctx, { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId }, (id) =>
+      dumpNow(input, ctx, id),
+    );
+  }
+
+  async function dumpNow(
+    input: DumpInput,
+    ctx: OperationContext,
+    operationId: string,
+  ): Promise<{ checkpoint: CheckpointInfo; restored: boolean }> {
+    const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
     checkOptionClasses(input.options, deps.allowedOptionClasses);
@@ -193,7 +337,12 @@ export function createCriuOperations(deps: OperationsDeps) {
       };
       let resp: CriuResp;
       try {
-        resp = await exchange(req, { signal, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs }, context);
+        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true);
+        resp = await exchange(
+          req,
+          { signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
+          context,
+        );
       } catch (err) {
         context.logTail = await logTail(staged.path, DUMP_LOG);
         if (err instanceof GatewayError && err.criu && context.logTail.length > 0)
@@ -219,7 +368,22 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
   }
 
-  async function restore(input: RestoreInput, signal?: AbortSignal): Promise<{ pid: number }> {
+  async function restore(input: RestoreInput, ctx: OperationContext): Promise<{ pid: number }> {
+    return tracked(
+      "restore",
+      ctx,
+      { pid: 0, checkpointId: input.checkpointId },
+      (id) => restoreNow(input, ctx, id),
+      (r) => r.pid,
+    );
+  }
+
+  async function restoreNow(
+    input: RestoreInput,
+    ctx: OperationContext,
+    operationId: string,
+  ): Promise<{ pid: number }> {
+    const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
@@ -240,7 +404,12 @@ export function createCriuOperations(deps: OperationsDeps) {
       };
       let resp: CriuResp;
       try {
-        resp = await exchange(req, { signal, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs }, context);
+        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true);
+        resp = await exchange(
+          req,
+          { signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
+          context,
+        );
       } catch (err) {
         const tail = await logTail(opened.path, RESTORE_LOG);
         if (err instanceof GatewayError && err.criu && tail.length > 0) err.criu.logTail = tail;
@@ -300,4 +469,37 @@ async function ancestorsOf(pid: number): Promise<number[]> {
     current = ppid;
   }
   return out;
+}
+
+/**
+ * Puts one callback to the caller and waits for its answer, its timeout, or its going away;
+ * whichever comes first decides.
+ */
+async function askCaller(
+  callbacks: NonNullable<OperationContext["callbacks"]>,
+  signal: AbortSignal | undefined,
+  question: CallbackQuestion,
+): Promise<{ answer: NotifyAnswer; by: AnsweredBy }> {
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      callbacks.ask(question, local.signal).then((answer) => ({ answer, by: "caller" as const })),
+      new Promise<{ answer: NotifyAnswer; by: AnsweredBy }>((resolve) => {
+        timer = setTimeout(() => resolve({ answer: { success: false }, by: "timeout" }), question.timeoutMs);
+      }),
+      new Promise<{ answer: NotifyAnswer; by: AnsweredBy }>((resolve) => {
+        if (signal?.aborted) resolve({ answer: { success: false }, by: "cancelled" });
+        signal?.addEventListener("abort", () => resolve({ answer: { success: false }, by: "cancelled" }), {
+          once: true,
+        });
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    local.abort();
+  }
 }

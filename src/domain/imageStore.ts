@@ -328,8 +328,14 @@ export class ImageStore {
       // A directory without readable metadata still lists, described by what the filesystem knows.
     }
     let sizeBytes = 0;
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      if (entry.isFile()) sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
+    try {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        if (entry.isFile()) sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
+      }
+    } catch (err) {
+      // Deleted (renamed away) while being read: it is gone, not an error.
+      if (isErrno(err, "ENOENT")) return undefined;
+      throw err;
     }
     return {
       id,

@@ -24,11 +24,11 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
   };
 }
 
-export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
+export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer, "session" | "subscribe"> {
   const { operations, store, logger } = deps;
   return {
-    version: handleUnary("Version", logger, async (_req, { signal }) => {
-      const v = await operations.version(signal);
+    version: handleUnary("Version", logger, async (_req, { signal, peer }) => {
+      const v = await operations.version({ caller: peer, signal });
       return {
         majorNumber: v.majorNumber,
         minorNumber: v.minorNumber,
@@ -39,26 +39,26 @@ export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
         gatewayVersion: deps.gatewayVersion,
       };
     }),
-    check: handleUnary("Check", logger, async (req, { signal }) => {
-      await operations.check(req.options, signal);
+    check: handleUnary("Check", logger, async (req, { signal, peer }) => {
+      await operations.check(req.options, { caller: peer, signal });
       return {};
     }),
-    featureCheck: handleUnary("FeatureCheck", logger, async (_req, { signal }) =>
-      operations.featureCheck(signal),
+    featureCheck: handleUnary("FeatureCheck", logger, async (_req, { signal, peer }) =>
+      operations.featureCheck({ caller: peer, signal }),
     ),
-    dump: handleUnary("Dump", logger, async (req, { signal }) => {
+    dump: handleUnary("Dump", logger, async (req, { signal, peer }) => {
       const result = await operations.dump(
         {
           checkpointId: req.checkpointId,
           parentCheckpointId: req.parentCheckpointId || undefined,
           options: req.options,
         },
-        signal,
+        { caller: peer, signal },
       );
       return { checkpoint: toCheckpoint(result.checkpoint), restored: result.restored };
     }),
-    restore: handleUnary("Restore", logger, async (req, { signal }) =>
-      operations.restore({ checkpointId: req.checkpointId, options: req.options }, signal),
+    restore: handleUnary("Restore", logger, async (req, { signal, peer }) =>
+      operations.restore({ checkpointId: req.checkpointId, options: req.options }, { caller: peer, signal }),
     ),
     listCheckpoints: handleUnary("ListCheckpoints", logger, async () => ({
       checkpoints: (await store.list()).map(toCheckpoint),

@@ -22,6 +22,10 @@ const CODES: Record<ErrorCode, status> = {
   UNAVAILABLE: status.UNAVAILABLE,
 };
 
+export function statusCodeOf(code: ErrorCode): status {
+  return CODES[code];
+}
+
 /**
  * A GatewayError keeps its code and message, with CRIU's detail in a google.rpc.Status trailer.
  * Anything else is a bug or an unexpected host failure: INTERNAL with a generic message, and the

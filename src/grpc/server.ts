@@ -8,11 +8,14 @@ import { HealthImplementation } from "grpc-health-check";
 import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, parseListenAddress } from "../config.js";
 import { createCriuOperations } from "../domain/criuOperations.js";
+import { EventBus } from "../domain/eventBus.js";
 import { ImageStore, isErrno } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
 import { createCriuService } from "./criuService.js";
 import { addReflectionServices } from "./reflectionService.js";
+import { createSessionHandler } from "./sessionHandler.js";
+import { createSubscribeHandler } from "./subscribeHandler.js";
 
 export const SERVICE_NAME = "criu.gateway.v1.CriuService";
 
@@ -23,6 +26,8 @@ export interface RunningGateway {
   shutdown(graceMs?: number): Promise<void>;
   /** Pids of CRIU workers running now (for tests and metrics). */
   workerPids(): number[];
+  /** Subscribe streams open now. */
+  subscriberCount(): number;
 }
 
 export function gatewayVersion(): string {
@@ -32,9 +37,11 @@ export function gatewayVersion(): string {
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const store = await ImageStore.open(config.imagesRoot);
+  const events = new EventBus(config.subscriberBufferEvents);
   const operations = createCriuOperations({
     criuBin: config.criuBin,
     store,
+    events,
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
     // One caller class until per-caller policy exists: whoever can reach the socket is an admin,
@@ -57,10 +64,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
   });
-  server.addService(
-    CriuServiceService,
-    createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger }),
-  );
+  server.addService(CriuServiceService, {
+    ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger }),
+    session: createSessionHandler({
+      operations,
+      logger,
+      callbackTimeoutMs: config.callbackTimeoutMs,
+      maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
+    }),
+    subscribe: createSubscribeHandler({ events, logger, maxSubscribers: config.maxSubscribers }),
+  });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   addReflectionServices(server, readFileSync(join(packageRoot, "gen", "descriptors.binpb")));
@@ -97,10 +110,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   return {
     addresses,
     workerPids: operations.workerPids,
+    subscriberCount: () => events.subscriberCount,
     shutdown(graceMs = config.shutdownGraceMs) {
       stopping ??= (async () => {
         health.setStatus("", "NOT_SERVING");
         health.setStatus(SERVICE_NAME, "NOT_SERVING");
+        // Subscriptions would hold the server open forever; sessions finish within the grace.
+        events.closeAll();
         await new Promise<void>((resolve) => {
           // Calls still running after the grace period are cancelled; a cancelled dump or restore
           // is vetoed at CRIU's next callback, so it rolls back rather than stopping half-way.

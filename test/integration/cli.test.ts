@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../../gen/grpc/health/v1/health.js";
 import {
   ServerReflectionClient,
@@ -21,6 +22,8 @@ let socket: string;
 let server: ChildProcess;
 let serverExit: Promise<number | null>;
 let serverLog = "";
+let watcher: ChildProcess | undefined;
+let watcherExit: Promise<number | null> = Promise.resolve(null);
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -44,6 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (watcher && watcher.exitCode === null) watcher.kill("SIGKILL");
   if (server.exitCode === null) server.kill("SIGKILL");
   await serverExit;
   rmSync(dir, { recursive: true, force: true });
@@ -133,9 +137,61 @@ describe("criu-gateway command", () => {
     }
   });
 
-  it("shuts down on SIGTERM, removing its socket", async () => {
+  it("watch follows operations live, and ends when the gateway stops", async () => {
+    watcher = spawn("node", [bin, "watch", "--json", "--addr", `unix:${socket}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    watcherExit = new Promise((resolve) => watcher?.once("exit", (code) => resolve(code)));
+    let out = "";
+    watcher.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const lines = () =>
+      out
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l) as { operationId: string; started?: unknown; finished?: { code: number } });
+    // The watcher is subscribed once an operation shows up in its output: probe with VERSIONs,
+    // one at a time.
+    const probe = new CriuServiceClient(`unix:${socket}`, credentials.createInsecure());
+    let probing = false;
+    try {
+      await waitFor(() => {
+        if (lines().some((e) => e.finished)) return true;
+        if (!probing) {
+          probing = true;
+          probe.version({}, () => {
+            probing = false;
+          });
+        }
+        return false;
+      }, "the watcher to see an operation");
+    } finally {
+      probe.close();
+    }
+    const c = await startCounter(dir, "watched");
+    const dumped = await cli("dump", "--pid", String(c.pid), "--id", "watched", "--leave-running");
+    expect(dumped.code).toBe(0);
+    c.child.kill("SIGKILL");
+    await c.exited;
+    await waitFor(
+      () =>
+        lines().some((e) => (e.started as { checkpointId?: string } | undefined)?.checkpointId === "watched"),
+      "the dump's started event",
+    );
+    const id = lines().find(
+      (e) => (e.started as { checkpointId?: string } | undefined)?.checkpointId === "watched",
+    )?.operationId;
+    await waitFor(
+      () => lines().some((e) => e.operationId === id && e.finished?.code === 0),
+      "the dump's finished event",
+    );
+  });
+
+  it("shuts down on SIGTERM, removing its socket and ending watchers", async () => {
     server.kill("SIGTERM");
     expect(await serverExit).toBe(0);
+    expect(await watcherExit).toBe(0);
     expect(serverLog).toMatch(/gateway stopped/);
     expect(existsSync(socket)).toBe(false);
   });

@@ -1,7 +1,7 @@
 // Real CRIU, real gRPC over a unix socket, real processes checkpointed and restored.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type CheckResponse,
@@ -222,6 +222,7 @@ describe("CRIU through the gateway", () => {
       const outcome = await call<DumpResponse>((cb) =>
         gw.client.dump(
           { checkpointId: id, parentCheckpointId: "", options: CriuOptions.fromPartial({ pid: c.pid }) },
+          new Metadata(),
           { deadline: Date.now() + ms },
           cb,
         ),

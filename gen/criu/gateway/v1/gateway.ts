@@ -10,8 +10,12 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -23,6 +27,64 @@ import { Timestamp } from "../../../google/protobuf/timestamp.js";
 export const protobufPackage = "criu.gateway.v1";
 
 export const protobufFileName = "criu/gateway/v1/gateway.proto";
+
+/** What kind of operation an event belongs to. */
+export enum OperationKind {
+  OPERATION_KIND_UNSPECIFIED = 0,
+  OPERATION_KIND_DUMP = 1,
+  OPERATION_KIND_RESTORE = 2,
+  OPERATION_KIND_CHECK = 3,
+  OPERATION_KIND_FEATURE_CHECK = 4,
+  OPERATION_KIND_VERSION = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function operationKindFromJSON(object: any): OperationKind {
+  switch (object) {
+    case 0:
+    case "OPERATION_KIND_UNSPECIFIED":
+      return OperationKind.OPERATION_KIND_UNSPECIFIED;
+    case 1:
+    case "OPERATION_KIND_DUMP":
+      return OperationKind.OPERATION_KIND_DUMP;
+    case 2:
+    case "OPERATION_KIND_RESTORE":
+      return OperationKind.OPERATION_KIND_RESTORE;
+    case 3:
+    case "OPERATION_KIND_CHECK":
+      return OperationKind.OPERATION_KIND_CHECK;
+    case 4:
+    case "OPERATION_KIND_FEATURE_CHECK":
+      return OperationKind.OPERATION_KIND_FEATURE_CHECK;
+    case 5:
+    case "OPERATION_KIND_VERSION":
+      return OperationKind.OPERATION_KIND_VERSION;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return OperationKind.UNRECOGNIZED;
+  }
+}
+
+export function operationKindToJSON(object: OperationKind): string {
+  switch (object) {
+    case OperationKind.OPERATION_KIND_UNSPECIFIED:
+      return "OPERATION_KIND_UNSPECIFIED";
+    case OperationKind.OPERATION_KIND_DUMP:
+      return "OPERATION_KIND_DUMP";
+    case OperationKind.OPERATION_KIND_RESTORE:
+      return "OPERATION_KIND_RESTORE";
+    case OperationKind.OPERATION_KIND_CHECK:
+      return "OPERATION_KIND_CHECK";
+    case OperationKind.OPERATION_KIND_FEATURE_CHECK:
+      return "OPERATION_KIND_FEATURE_CHECK";
+    case OperationKind.OPERATION_KIND_VERSION:
+      return "OPERATION_KIND_VERSION";
+    case OperationKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** CRIU's criu_cg_mode, with CRIU's numbers. Zero is CRIU's IGNORE, as in CRIU. */
 export enum CriuCgMode {
@@ -288,6 +350,147 @@ export interface DeleteCheckpointRequest {
 }
 
 export interface DeleteCheckpointResponse {
+}
+
+export interface SessionRequest {
+  /** The first message: the operation to run. */
+  start?:
+    | SessionStart
+    | undefined;
+  /** An answer to a NotifyCallback. */
+  notifyReply?: NotifyReply | undefined;
+}
+
+export interface SessionStart {
+  dump?: DumpRequest | undefined;
+  restore?:
+    | RestoreRequest
+    | undefined;
+  /**
+   * How long each callback may wait for its answer before the gateway answers failure; 0 means
+   * the gateway's default (30 s). Capped by the gateway's maximum (10 min).
+   */
+  callbackTimeoutMs: number;
+}
+
+export interface NotifyReply {
+  /** The sequence number of the callback answered. */
+  sequence: number;
+  /** true lets CRIU go on; false makes it fail and roll back. */
+  success: boolean;
+  /** For query-ext-files only: external resources to add, in CRIU's --external syntax. */
+  external: string[];
+}
+
+export interface SessionResponse {
+  /** Sent first, once the operation has been accepted. */
+  started?:
+    | OperationStarted
+    | undefined;
+  /** A callback to answer with a NotifyReply of the same sequence. */
+  callback?:
+    | NotifyCallback
+    | undefined;
+  /** The result of a successful dump; the stream then ends with OK. */
+  dumpResult?:
+    | DumpResponse
+    | undefined;
+  /** The result of a successful restore; the stream then ends with OK. */
+  restoreResult?: RestoreResponse | undefined;
+}
+
+export interface OperationStarted {
+  /** Unique for the gateway's lifetime; subscribers see the same id. */
+  operationId: string;
+}
+
+/** One of CRIU's action-script callbacks. */
+export interface NotifyCallback {
+  operationId: string;
+  /** Numbers the callbacks of one operation from 1. */
+  sequence: number;
+  /**
+   * The script name, as CRIU's action scripts see it: pre-dump, network-lock, query-ext-files,
+   * post-dump, network-unlock, pre-restore, setup-namespaces, post-setup-namespaces,
+   * post-restore, pre-resume, post-resume, orphan-pts-master, status-ready.
+   */
+  script: string;
+  /** The pid CRIU gave with the callback (setup-namespaces gives the restored root's), if any. */
+  pid?:
+    | number
+    | undefined;
+  /**
+   * Whether CRIU passed a file descriptor (orphan-pts-master passes the pty master). The gateway
+   * cannot hand a descriptor to a remote caller: it closes it once the callback is answered.
+   */
+  fdReceived: boolean;
+  /** How long the gateway waits for the answer before answering failure itself. */
+  timeoutMs: number;
+}
+
+export interface SubscribeRequest {
+  /** Only these kinds; empty means all. */
+  kinds: OperationKind[];
+  /** Only operations on this pid (the dumped root); 0 means any. */
+  pid: number;
+  /** Only operations on this checkpoint; empty means any. */
+  checkpointId: string;
+}
+
+export interface SubscribeResponse {
+  event: Event | undefined;
+}
+
+export interface Event {
+  operationId: string;
+  time: Date | undefined;
+  started?: OperationStartedEvent | undefined;
+  callback?: CallbackEvent | undefined;
+  callbackAnswered?: CallbackAnsweredEvent | undefined;
+  finished?: OperationFinishedEvent | undefined;
+  eventsLost?: EventsLost | undefined;
+}
+
+export interface OperationStartedEvent {
+  kind: OperationKind;
+  /** Who asked: the gRPC peer address. */
+  caller: string;
+  /** The target pid of a dump; 0 when there is none. */
+  pid: number;
+  checkpointId: string;
+  /** Whether the operation runs on a Session (callbacks answered by the caller). */
+  interactive: boolean;
+}
+
+export interface CallbackEvent {
+  sequence: number;
+  script: string;
+  pid?: number | undefined;
+}
+
+export interface CallbackAnsweredEvent {
+  sequence: number;
+  script: string;
+  success: boolean;
+  /**
+   * Who answered: "caller", "gateway" (no callbacks requested), "timeout" (the caller did not
+   * answer in time) or "cancelled" (the caller went away).
+   */
+  answeredBy: string;
+}
+
+export interface OperationFinishedEvent {
+  /** The gRPC status code of the outcome (0 = OK) and its message. */
+  code: number;
+  message: string;
+  durationMs: number;
+  /** For a successful restore, the restored root's pid. */
+  restoredPid: number;
+}
+
+/** Sent to a subscriber that fell behind: this many events were dropped before this one. */
+export interface EventsLost {
+  count: number;
 }
 
 /** Carried in a failed call's google.rpc.Status details when CRIU was involved. */
@@ -2047,6 +2250,1608 @@ export const DeleteCheckpointResponse: MessageFns<DeleteCheckpointResponse> = {
   },
   fromPartial(_: DeepPartial<DeleteCheckpointResponse>): DeleteCheckpointResponse {
     const message = createBaseDeleteCheckpointResponse();
+    return message;
+  },
+};
+
+function createBaseSessionRequest(): SessionRequest {
+  return { start: undefined, notifyReply: undefined };
+}
+
+export const SessionRequest: MessageFns<SessionRequest> = {
+  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.start !== undefined) {
+      SessionStart.encode(message.start, writer.uint32(10).fork()).join();
+    }
+    if (message.notifyReply !== undefined) {
+      NotifyReply.encode(message.notifyReply, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.start = SessionStart.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.notifyReply = NotifyReply.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRequest {
+    return {
+      start: isSet(object.start) ? SessionStart.fromJSON(object.start) : undefined,
+      notifyReply: isSet(object.notifyReply)
+        ? NotifyReply.fromJSON(object.notifyReply)
+        : isSet(object.notify_reply)
+        ? NotifyReply.fromJSON(object.notify_reply)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionRequest): unknown {
+    const obj: any = {};
+    if (message.start !== undefined) {
+      obj.start = SessionStart.toJSON(message.start);
+    }
+    if (message.notifyReply !== undefined) {
+      obj.notifyReply = NotifyReply.toJSON(message.notifyReply);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionRequest>): SessionRequest {
+    return SessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
+    const message = createBaseSessionRequest();
+    message.start = (object.start !== undefined && object.start !== null)
+      ? SessionStart.fromPartial(object.start)
+      : undefined;
+    message.notifyReply = (object.notifyReply !== undefined && object.notifyReply !== null)
+      ? NotifyReply.fromPartial(object.notifyReply)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionStart(): SessionStart {
+  return { dump: undefined, restore: undefined, callbackTimeoutMs: 0 };
+}
+
+export const SessionStart: MessageFns<SessionStart> = {
+  encode(message: SessionStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dump !== undefined) {
+      DumpRequest.encode(message.dump, writer.uint32(10).fork()).join();
+    }
+    if (message.restore !== undefined) {
+      RestoreRequest.encode(message.restore, writer.uint32(18).fork()).join();
+    }
+    if (message.callbackTimeoutMs !== 0) {
+      writer.uint32(24).uint32(message.callbackTimeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dump = DumpRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.restore = RestoreRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.callbackTimeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionStart {
+    return {
+      dump: isSet(object.dump) ? DumpRequest.fromJSON(object.dump) : undefined,
+      restore: isSet(object.restore) ? RestoreRequest.fromJSON(object.restore) : undefined,
+      callbackTimeoutMs: isSet(object.callbackTimeoutMs)
+        ? globalThis.Number(object.callbackTimeoutMs)
+        : isSet(object.callback_timeout_ms)
+        ? globalThis.Number(object.callback_timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SessionStart): unknown {
+    const obj: any = {};
+    if (message.dump !== undefined) {
+      obj.dump = DumpRequest.toJSON(message.dump);
+    }
+    if (message.restore !== undefined) {
+      obj.restore = RestoreRequest.toJSON(message.restore);
+    }
+    if (message.callbackTimeoutMs !== 0) {
+      obj.callbackTimeoutMs = Math.round(message.callbackTimeoutMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionStart>): SessionStart {
+    return SessionStart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionStart>): SessionStart {
+    const message = createBaseSessionStart();
+    message.dump = (object.dump !== undefined && object.dump !== null)
+      ? DumpRequest.fromPartial(object.dump)
+      : undefined;
+    message.restore = (object.restore !== undefined && object.restore !== null)
+      ? RestoreRequest.fromPartial(object.restore)
+      : undefined;
+    message.callbackTimeoutMs = object.callbackTimeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseNotifyReply(): NotifyReply {
+  return { sequence: 0, success: false, external: [] };
+}
+
+export const NotifyReply: MessageFns<NotifyReply> = {
+  encode(message: NotifyReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).uint64(message.sequence);
+    }
+    if (message.success !== false) {
+      writer.uint32(16).bool(message.success);
+    }
+    for (const v of message.external) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.external.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyReply {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      external: globalThis.Array.isArray(object?.external) ? object.external.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NotifyReply): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.success !== false) {
+      obj.success = message.success;
+    }
+    if (message.external?.length) {
+      obj.external = message.external;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NotifyReply>): NotifyReply {
+    return NotifyReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NotifyReply>): NotifyReply {
+    const message = createBaseNotifyReply();
+    message.sequence = object.sequence ?? 0;
+    message.success = object.success ?? false;
+    message.external = object.external?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSessionResponse(): SessionResponse {
+  return { started: undefined, callback: undefined, dumpResult: undefined, restoreResult: undefined };
+}
+
+export const SessionResponse: MessageFns<SessionResponse> = {
+  encode(message: SessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.started !== undefined) {
+      OperationStarted.encode(message.started, writer.uint32(10).fork()).join();
+    }
+    if (message.callback !== undefined) {
+      NotifyCallback.encode(message.callback, writer.uint32(18).fork()).join();
+    }
+    if (message.dumpResult !== undefined) {
+      DumpResponse.encode(message.dumpResult, writer.uint32(26).fork()).join();
+    }
+    if (message.restoreResult !== undefined) {
+      RestoreResponse.encode(message.restoreResult, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.started = OperationStarted.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.callback = NotifyCallback.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.dumpResult = DumpResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.restoreResult = RestoreResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionResponse {
+    return {
+      started: isSet(object.started) ? OperationStarted.fromJSON(object.started) : undefined,
+      callback: isSet(object.callback) ? NotifyCallback.fromJSON(object.callback) : undefined,
+      dumpResult: isSet(object.dumpResult)
+        ? DumpResponse.fromJSON(object.dumpResult)
+        : isSet(object.dump_result)
+        ? DumpResponse.fromJSON(object.dump_result)
+        : undefined,
+      restoreResult: isSet(object.restoreResult)
+        ? RestoreResponse.fromJSON(object.restoreResult)
+        : isSet(object.restore_result)
+        ? RestoreResponse.fromJSON(object.restore_result)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionResponse): unknown {
+    const obj: any = {};
+    if (message.started !== undefined) {
+      obj.started = OperationStarted.toJSON(message.started);
+    }
+    if (message.callback !== undefined) {
+      obj.callback = NotifyCallback.toJSON(message.callback);
+    }
+    if (message.dumpResult !== undefined) {
+      obj.dumpResult = DumpResponse.toJSON(message.dumpResult);
+    }
+    if (message.restoreResult !== undefined) {
+      obj.restoreResult = RestoreResponse.toJSON(message.restoreResult);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionResponse>): SessionResponse {
+    return SessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionResponse>): SessionResponse {
+    const message = createBaseSessionResponse();
+    message.started = (object.started !== undefined && object.started !== null)
+      ? OperationStarted.fromPartial(object.started)
+      : undefined;
+    message.callback = (object.callback !== undefined && object.callback !== null)
+      ? NotifyCallback.fromPartial(object.callback)
+      : undefined;
+    message.dumpResult = (object.dumpResult !== undefined && object.dumpResult !== null)
+      ? DumpResponse.fromPartial(object.dumpResult)
+      : undefined;
+    message.restoreResult = (object.restoreResult !== undefined && object.restoreResult !== null)
+      ? RestoreResponse.fromPartial(object.restoreResult)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOperationStarted(): OperationStarted {
+  return { operationId: "" };
+}
+
+export const OperationStarted: MessageFns<OperationStarted> = {
+  encode(message: OperationStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operationId !== "") {
+      writer.uint32(10).string(message.operationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStarted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStarted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OperationStarted {
+    return {
+      operationId: isSet(object.operationId)
+        ? globalThis.String(object.operationId)
+        : isSet(object.operation_id)
+        ? globalThis.String(object.operation_id)
+        : "",
+    };
+  },
+
+  toJSON(message: OperationStarted): unknown {
+    const obj: any = {};
+    if (message.operationId !== "") {
+      obj.operationId = message.operationId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OperationStarted>): OperationStarted {
+    return OperationStarted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OperationStarted>): OperationStarted {
+    const message = createBaseOperationStarted();
+    message.operationId = object.operationId ?? "";
+    return message;
+  },
+};
+
+function createBaseNotifyCallback(): NotifyCallback {
+  return { operationId: "", sequence: 0, script: "", pid: undefined, fdReceived: false, timeoutMs: 0 };
+}
+
+export const NotifyCallback: MessageFns<NotifyCallback> = {
+  encode(message: NotifyCallback, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operationId !== "") {
+      writer.uint32(10).string(message.operationId);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(16).uint64(message.sequence);
+    }
+    if (message.script !== "") {
+      writer.uint32(26).string(message.script);
+    }
+    if (message.pid !== undefined) {
+      writer.uint32(32).int32(message.pid);
+    }
+    if (message.fdReceived !== false) {
+      writer.uint32(40).bool(message.fdReceived);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(48).uint32(message.timeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyCallback {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyCallback();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.script = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fdReceived = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyCallback {
+    return {
+      operationId: isSet(object.operationId)
+        ? globalThis.String(object.operationId)
+        : isSet(object.operation_id)
+        ? globalThis.String(object.operation_id)
+        : "",
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      script: isSet(object.script) ? globalThis.String(object.script) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : undefined,
+      fdReceived: isSet(object.fdReceived)
+        ? globalThis.Boolean(object.fdReceived)
+        : isSet(object.fd_received)
+        ? globalThis.Boolean(object.fd_received)
+        : false,
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: NotifyCallback): unknown {
+    const obj: any = {};
+    if (message.operationId !== "") {
+      obj.operationId = message.operationId;
+    }
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.script !== "") {
+      obj.script = message.script;
+    }
+    if (message.pid !== undefined) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.fdReceived !== false) {
+      obj.fdReceived = message.fdReceived;
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NotifyCallback>): NotifyCallback {
+    return NotifyCallback.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NotifyCallback>): NotifyCallback {
+    const message = createBaseNotifyCallback();
+    message.operationId = object.operationId ?? "";
+    message.sequence = object.sequence ?? 0;
+    message.script = object.script ?? "";
+    message.pid = object.pid ?? undefined;
+    message.fdReceived = object.fdReceived ?? false;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSubscribeRequest(): SubscribeRequest {
+  return { kinds: [], pid: 0, checkpointId: "" };
+}
+
+export const SubscribeRequest: MessageFns<SubscribeRequest> = {
+  encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kinds.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.kinds) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.pid !== 0) {
+      writer.uint32(16).int32(message.pid);
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(26).string(message.checkpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.kinds.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kinds.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeRequest {
+    return {
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => operationKindFromJSON(e)) : [],
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: SubscribeRequest): unknown {
+    const obj: any = {};
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds.map((e) => operationKindToJSON(e));
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubscribeRequest>): SubscribeRequest {
+    return SubscribeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubscribeRequest>): SubscribeRequest {
+    const message = createBaseSubscribeRequest();
+    message.kinds = object.kinds?.map((e) => e) || [];
+    message.pid = object.pid ?? 0;
+    message.checkpointId = object.checkpointId ?? "";
+    return message;
+  },
+};
+
+function createBaseSubscribeResponse(): SubscribeResponse {
+  return { event: undefined };
+}
+
+export const SubscribeResponse: MessageFns<SubscribeResponse> = {
+  encode(message: SubscribeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      Event.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = Event.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeResponse {
+    return { event: isSet(object.event) ? Event.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: SubscribeResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = Event.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubscribeResponse>): SubscribeResponse {
+    return SubscribeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
+    const message = createBaseSubscribeResponse();
+    message.event = (object.event !== undefined && object.event !== null) ? Event.fromPartial(object.event) : undefined;
+    return message;
+  },
+};
+
+function createBaseEvent(): Event {
+  return {
+    operationId: "",
+    time: undefined,
+    started: undefined,
+    callback: undefined,
+    callbackAnswered: undefined,
+    finished: undefined,
+    eventsLost: undefined,
+  };
+}
+
+export const Event: MessageFns<Event> = {
+  encode(message: Event, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operationId !== "") {
+      writer.uint32(10).string(message.operationId);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    if (message.started !== undefined) {
+      OperationStartedEvent.encode(message.started, writer.uint32(26).fork()).join();
+    }
+    if (message.callback !== undefined) {
+      CallbackEvent.encode(message.callback, writer.uint32(34).fork()).join();
+    }
+    if (message.callbackAnswered !== undefined) {
+      CallbackAnsweredEvent.encode(message.callbackAnswered, writer.uint32(42).fork()).join();
+    }
+    if (message.finished !== undefined) {
+      OperationFinishedEvent.encode(message.finished, writer.uint32(50).fork()).join();
+    }
+    if (message.eventsLost !== undefined) {
+      EventsLost.encode(message.eventsLost, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Event {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.started = OperationStartedEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.callback = CallbackEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.callbackAnswered = CallbackAnsweredEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.finished = OperationFinishedEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.eventsLost = EventsLost.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Event {
+    return {
+      operationId: isSet(object.operationId)
+        ? globalThis.String(object.operationId)
+        : isSet(object.operation_id)
+        ? globalThis.String(object.operation_id)
+        : "",
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      started: isSet(object.started) ? OperationStartedEvent.fromJSON(object.started) : undefined,
+      callback: isSet(object.callback) ? CallbackEvent.fromJSON(object.callback) : undefined,
+      callbackAnswered: isSet(object.callbackAnswered)
+        ? CallbackAnsweredEvent.fromJSON(object.callbackAnswered)
+        : isSet(object.callback_answered)
+        ? CallbackAnsweredEvent.fromJSON(object.callback_answered)
+        : undefined,
+      finished: isSet(object.finished) ? OperationFinishedEvent.fromJSON(object.finished) : undefined,
+      eventsLost: isSet(object.eventsLost)
+        ? EventsLost.fromJSON(object.eventsLost)
+        : isSet(object.events_lost)
+        ? EventsLost.fromJSON(object.events_lost)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Event): unknown {
+    const obj: any = {};
+    if (message.operationId !== "") {
+      obj.operationId = message.operationId;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.started !== undefined) {
+      obj.started = OperationStartedEvent.toJSON(message.started);
+    }
+    if (message.callback !== undefined) {
+      obj.callback = CallbackEvent.toJSON(message.callback);
+    }
+    if (message.callbackAnswered !== undefined) {
+      obj.callbackAnswered = CallbackAnsweredEvent.toJSON(message.callbackAnswered);
+    }
+    if (message.finished !== undefined) {
+      obj.finished = OperationFinishedEvent.toJSON(message.finished);
+    }
+    if (message.eventsLost !== undefined) {
+      obj.eventsLost = EventsLost.toJSON(message.eventsLost);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Event>): Event {
+    return Event.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Event>): Event {
+    const message = createBaseEvent();
+    message.operationId = object.operationId ?? "";
+    message.time = object.time ?? undefined;
+    message.started = (object.started !== undefined && object.started !== null)
+      ? OperationStartedEvent.fromPartial(object.started)
+      : undefined;
+    message.callback = (object.callback !== undefined && object.callback !== null)
+      ? CallbackEvent.fromPartial(object.callback)
+      : undefined;
+    message.callbackAnswered = (object.callbackAnswered !== undefined && object.callbackAnswered !== null)
+      ? CallbackAnsweredEvent.fromPartial(object.callbackAnswered)
+      : undefined;
+    message.finished = (object.finished !== undefined && object.finished !== null)
+      ? OperationFinishedEvent.fromPartial(object.finished)
+      : undefined;
+    message.eventsLost = (object.eventsLost !== undefined && object.eventsLost !== null)
+      ? EventsLost.fromPartial(object.eventsLost)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOperationStartedEvent(): OperationStartedEvent {
+  return { kind: 0, caller: "", pid: 0, checkpointId: "", interactive: false };
+}
+
+export const OperationStartedEvent: MessageFns<OperationStartedEvent> = {
+  encode(message: OperationStartedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.caller !== "") {
+      writer.uint32(18).string(message.caller);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(24).int32(message.pid);
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(34).string(message.checkpointId);
+    }
+    if (message.interactive !== false) {
+      writer.uint32(40).bool(message.interactive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStartedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStartedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caller = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.interactive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OperationStartedEvent {
+    return {
+      kind: isSet(object.kind) ? operationKindFromJSON(object.kind) : 0,
+      caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      interactive: isSet(object.interactive) ? globalThis.Boolean(object.interactive) : false,
+    };
+  },
+
+  toJSON(message: OperationStartedEvent): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = operationKindToJSON(message.kind);
+    }
+    if (message.caller !== "") {
+      obj.caller = message.caller;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.interactive !== false) {
+      obj.interactive = message.interactive;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OperationStartedEvent>): OperationStartedEvent {
+    return OperationStartedEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OperationStartedEvent>): OperationStartedEvent {
+    const message = createBaseOperationStartedEvent();
+    message.kind = object.kind ?? 0;
+    message.caller = object.caller ?? "";
+    message.pid = object.pid ?? 0;
+    message.checkpointId = object.checkpointId ?? "";
+    message.interactive = object.interactive ?? false;
+    return message;
+  },
+};
+
+function createBaseCallbackEvent(): CallbackEvent {
+  return { sequence: 0, script: "", pid: undefined };
+}
+
+export const CallbackEvent: MessageFns<CallbackEvent> = {
+  encode(message: CallbackEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).uint64(message.sequence);
+    }
+    if (message.script !== "") {
+      writer.uint32(18).string(message.script);
+    }
+    if (message.pid !== undefined) {
+      writer.uint32(24).int32(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallbackEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallbackEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.script = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallbackEvent {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      script: isSet(object.script) ? globalThis.String(object.script) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : undefined,
+    };
+  },
+
+  toJSON(message: CallbackEvent): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.script !== "") {
+      obj.script = message.script;
+    }
+    if (message.pid !== undefined) {
+      obj.pid = Math.round(message.pid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallbackEvent>): CallbackEvent {
+    return CallbackEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallbackEvent>): CallbackEvent {
+    const message = createBaseCallbackEvent();
+    message.sequence = object.sequence ?? 0;
+    message.script = object.script ?? "";
+    message.pid = object.pid ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCallbackAnsweredEvent(): CallbackAnsweredEvent {
+  return { sequence: 0, script: "", success: false, answeredBy: "" };
+}
+
+export const CallbackAnsweredEvent: MessageFns<CallbackAnsweredEvent> = {
+  encode(message: CallbackAnsweredEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).uint64(message.sequence);
+    }
+    if (message.script !== "") {
+      writer.uint32(18).string(message.script);
+    }
+    if (message.success !== false) {
+      writer.uint32(24).bool(message.success);
+    }
+    if (message.answeredBy !== "") {
+      writer.uint32(34).string(message.answeredBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallbackAnsweredEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallbackAnsweredEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.script = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.answeredBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallbackAnsweredEvent {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      script: isSet(object.script) ? globalThis.String(object.script) : "",
+      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      answeredBy: isSet(object.answeredBy)
+        ? globalThis.String(object.answeredBy)
+        : isSet(object.answered_by)
+        ? globalThis.String(object.answered_by)
+        : "",
+    };
+  },
+
+  toJSON(message: CallbackAnsweredEvent): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.script !== "") {
+      obj.script = message.script;
+    }
+    if (message.success !== false) {
+      obj.success = message.success;
+    }
+    if (message.answeredBy !== "") {
+      obj.answeredBy = message.answeredBy;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallbackAnsweredEvent>): CallbackAnsweredEvent {
+    return CallbackAnsweredEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallbackAnsweredEvent>): CallbackAnsweredEvent {
+    const message = createBaseCallbackAnsweredEvent();
+    message.sequence = object.sequence ?? 0;
+    message.script = object.script ?? "";
+    message.success = object.success ?? false;
+    message.answeredBy = object.answeredBy ?? "";
+    return message;
+  },
+};
+
+function createBaseOperationFinishedEvent(): OperationFinishedEvent {
+  return { code: 0, message: "", durationMs: 0, restoredPid: 0 };
+}
+
+export const OperationFinishedEvent: MessageFns<OperationFinishedEvent> = {
+  encode(message: OperationFinishedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(24).uint64(message.durationMs);
+    }
+    if (message.restoredPid !== 0) {
+      writer.uint32(32).int32(message.restoredPid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationFinishedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationFinishedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.restoredPid = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OperationFinishedEvent {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      restoredPid: isSet(object.restoredPid)
+        ? globalThis.Number(object.restoredPid)
+        : isSet(object.restored_pid)
+        ? globalThis.Number(object.restored_pid)
+        : 0,
+    };
+  },
+
+  toJSON(message: OperationFinishedEvent): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.restoredPid !== 0) {
+      obj.restoredPid = Math.round(message.restoredPid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OperationFinishedEvent>): OperationFinishedEvent {
+    return OperationFinishedEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OperationFinishedEvent>): OperationFinishedEvent {
+    const message = createBaseOperationFinishedEvent();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.restoredPid = object.restoredPid ?? 0;
+    return message;
+  },
+};
+
+function createBaseEventsLost(): EventsLost {
+  return { count: 0 };
+}
+
+export const EventsLost: MessageFns<EventsLost> = {
+  encode(message: EventsLost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventsLost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventsLost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventsLost {
+    return { count: isSet(object.count) ? globalThis.Number(object.count) : 0 };
+  },
+
+  toJSON(message: EventsLost): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EventsLost>): EventsLost {
+    return EventsLost.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EventsLost>): EventsLost {
+    const message = createBaseEventsLost();
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -4186,6 +5991,40 @@ export const CriuServiceService = {
       Buffer.from(DeleteCheckpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteCheckpointResponse => DeleteCheckpointResponse.decode(value),
   },
+  /**
+   * An interactive operation. The first request starts a dump or a restore; when its
+   * options.notify_scripts is set, every action-script callback of CRIU (pre-dump, network-lock,
+   * post-dump, pre-restore, post-restore, …) arrives as a NotifyCallback that the caller must
+   * answer with a NotifyReply. CRIU waits, with the processes frozen, until it is answered. A
+   * failure answer makes CRIU fail and roll back (the processes resume; nothing is published). A
+   * callback left unanswered past its timeout, or a caller that cancels or disconnects, is
+   * answered with failure on the caller's behalf. The last message is the operation's result;
+   * a failed operation ends the stream with its status instead.
+   */
+  session: {
+    path: "/criu.gateway.v1.CriuService/Session" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SessionRequest): Buffer => Buffer.from(SessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SessionRequest => SessionRequest.decode(value),
+    responseSerialize: (value: SessionResponse): Buffer => Buffer.from(SessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SessionResponse => SessionResponse.decode(value),
+  },
+  /**
+   * A live stream of every operation's events (started, callbacks and their answers, finished),
+   * from unary calls and sessions alike, optionally filtered. A subscriber that falls behind
+   * never slows an operation: past a bounded buffer its events are dropped and an EventsLost
+   * message says how many, before delivery resumes.
+   */
+  subscribe: {
+    path: "/criu.gateway.v1.CriuService/Subscribe" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SubscribeRequest): Buffer => Buffer.from(SubscribeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubscribeRequest => SubscribeRequest.decode(value),
+    responseSerialize: (value: SubscribeResponse): Buffer => Buffer.from(SubscribeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubscribeResponse => SubscribeResponse.decode(value),
+  },
 } as const;
 
 export interface CriuServiceServer extends UntypedServiceImplementation {
@@ -4211,6 +6050,24 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
   getCheckpoint: handleUnaryCall<GetCheckpointRequest, GetCheckpointResponse>;
   /** Removes a checkpoint and its files; NOT_FOUND when there is none with that id. */
   deleteCheckpoint: handleUnaryCall<DeleteCheckpointRequest, DeleteCheckpointResponse>;
+  /**
+   * An interactive operation. The first request starts a dump or a restore; when its
+   * options.notify_scripts is set, every action-script callback of CRIU (pre-dump, network-lock,
+   * post-dump, pre-restore, post-restore, …) arrives as a NotifyCallback that the caller must
+   * answer with a NotifyReply. CRIU waits, with the processes frozen, until it is answered. A
+   * failure answer makes CRIU fail and roll back (the processes resume; nothing is published). A
+   * callback left unanswered past its timeout, or a caller that cancels or disconnects, is
+   * answered with failure on the caller's behalf. The last message is the operation's result;
+   * a failed operation ends the stream with its status instead.
+   */
+  session: handleBidiStreamingCall<SessionRequest, SessionResponse>;
+  /**
+   * A live stream of every operation's events (started, callbacks and their answers, finished),
+   * from unary calls and sessions alike, optionally filtered. A subscriber that falls behind
+   * never slows an operation: past a bounded buffer its events are dropped and an EventsLost
+   * message says how many, before delivery resumes.
+   */
+  subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
 }
 
 export interface CriuServiceClient extends Client {
@@ -4345,6 +6202,31 @@ export interface CriuServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteCheckpointResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * An interactive operation. The first request starts a dump or a restore; when its
+   * options.notify_scripts is set, every action-script callback of CRIU (pre-dump, network-lock,
+   * post-dump, pre-restore, post-restore, …) arrives as a NotifyCallback that the caller must
+   * answer with a NotifyReply. CRIU waits, with the processes frozen, until it is answered. A
+   * failure answer makes CRIU fail and roll back (the processes resume; nothing is published). A
+   * callback left unanswered past its timeout, or a caller that cancels or disconnects, is
+   * answered with failure on the caller's behalf. The last message is the operation's result;
+   * a failed operation ends the stream with its status instead.
+   */
+  session(): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(options: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
+  /**
+   * A live stream of every operation's events (started, callbacks and their answers, finished),
+   * from unary calls and sessions alike, optionally filtered. A subscriber that falls behind
+   * never slows an operation: past a bounded buffer its events are dropped and an EventsLost
+   * message says how many, before delivery resumes.
+   */
+  subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
+  subscribe(
+    request: SubscribeRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SubscribeResponse>;
 }
 
 export const CriuServiceClient = makeGenericClientConstructor(

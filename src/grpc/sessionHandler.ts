@@ -1,0 +1,156 @@
+// CriuService.Session: one dump or restore whose CRIU callbacks the caller answers on the stream.
+import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
+import type { SessionRequest, SessionResponse } from "../../gen/criu/gateway/v1/gateway.js";
+import type { NotifyAnswer } from "../criu/swrkWorker.js";
+import type { CallbackQuestion, CriuOperations } from "../domain/criuOperations.js";
+import { type GatewayError, invalidArgument } from "../domain/errors.js";
+import type { Logger } from "../log.js";
+import { toCheckpoint } from "./criuService.js";
+import { toServiceError } from "./errorStatus.js";
+
+export interface SessionDeps {
+  operations: CriuOperations;
+  logger: Logger;
+  /** Default and maximum time a callback waits for the caller's answer. */
+  callbackTimeoutMs: number;
+  maxCallbackTimeoutMs: number;
+}
+
+type Call = ServerDuplexStream<SessionRequest, SessionResponse>;
+
+export function createSessionHandler(
+  deps: SessionDeps,
+): handleBidiStreamingCall<SessionRequest, SessionResponse> {
+  return (call: Call) => {
+    void runSession(call, deps);
+  };
+}
+
+async function runSession(call: Call, deps: SessionDeps): Promise<void> {
+  const { operations, logger } = deps;
+  const controller = new AbortController();
+  /** Callbacks put to the caller and not answered yet, by sequence. */
+  const waiting = new Map<number, (answer: NotifyAnswer) => void>();
+  let started = false;
+  let inputEnded = false;
+  let protocolError: GatewayError | undefined;
+
+  const fail = (err: GatewayError) => {
+    protocolError ??= err;
+    controller.abort(err);
+  };
+
+  const firstRequest = new Promise<SessionRequest | undefined>((resolve) => {
+    call.on("data", (req: SessionRequest) => {
+      if (!started) {
+        started = true;
+        resolve(req);
+        return;
+      }
+      if (req.notifyReply) {
+        const answer = waiting.get(req.notifyReply.sequence);
+        if (!answer) {
+          fail(
+            invalidArgument(
+              `notify_reply for sequence ${req.notifyReply.sequence}, which is not awaiting an answer`,
+            ),
+          );
+          return;
+        }
+        waiting.delete(req.notifyReply.sequence);
+        answer({ success: req.notifyReply.success, external: req.notifyReply.external });
+        return;
+      }
+      fail(invalidArgument("a session takes one start message, then only notify_reply messages"));
+    });
+    call.on("end", () => {
+      inputEnded = true;
+      resolve(undefined);
+      // A caller that stopped sending can answer no more callbacks.
+      for (const [seq, answer] of waiting) {
+        waiting.delete(seq);
+        answer({ success: false });
+      }
+    });
+  });
+  call.on("cancelled", () => controller.abort(new Error("session cancelled by the client")));
+  call.on("error", () => controller.abort(new Error("session stream failed")));
+
+  const send = (message: SessionResponse) => {
+    if (!call.writableEnded && !call.destroyed) call.write(message);
+  };
+  const finishWithError = (err: unknown) => {
+    const status = toServiceError(err, (cause) =>
+      logger.log("error", "internal error", { method: "Session", error: cause }),
+    );
+    logger.log("warn", "call", {
+      method: "Session",
+      peer: call.getPeer(),
+      code: status.code,
+      error: status.details,
+    });
+    if (!call.destroyed) call.emit("error", status);
+  };
+
+  try {
+    const first = await firstRequest;
+    if (!first?.start) {
+      throw invalidArgument("a session starts with a start message naming a dump or a restore");
+    }
+    const start = first.start;
+    const requested = start.callbackTimeoutMs || deps.callbackTimeoutMs;
+    const timeoutMs = Math.min(requested, deps.maxCallbackTimeoutMs);
+    const ctx = {
+      caller: call.getPeer(),
+      signal: controller.signal,
+      onStarted: (operationId: string) => send({ started: { operationId } }),
+      callbacks: {
+        timeoutMs,
+        ask: (q: CallbackQuestion, signal: AbortSignal) =>
+          new Promise<NotifyAnswer>((resolve) => {
+            if (inputEnded || signal.aborted) {
+              resolve({ success: false });
+              return;
+            }
+            waiting.set(q.sequence, resolve);
+            // The answer may lose the race (timeout, cancellation): forget the question then.
+            signal.addEventListener("abort", () => waiting.delete(q.sequence), { once: true });
+            send({
+              callback: {
+                operationId: q.operationId,
+                sequence: q.sequence,
+                script: q.script,
+                pid: q.pid,
+                fdReceived: q.fdReceived,
+                timeoutMs: q.timeoutMs,
+              },
+            });
+          }),
+      },
+    };
+    if (start.dump) {
+      const result = await operations.dump(
+        {
+          checkpointId: start.dump.checkpointId,
+          parentCheckpointId: start.dump.parentCheckpointId || undefined,
+          options: start.dump.options,
+        },
+        ctx,
+      );
+      send({ dumpResult: { checkpoint: toCheckpoint(result.checkpoint), restored: result.restored } });
+    } else if (start.restore) {
+      const result = await operations.restore(
+        { checkpointId: start.restore.checkpointId, options: start.restore.options },
+        ctx,
+      );
+      send({ restoreResult: { pid: result.pid } });
+    } else {
+      throw invalidArgument("start must name a dump or a restore");
+    }
+    if (protocolError) throw protocolError;
+    logger.log("info", "call", { method: "Session", peer: call.getPeer(), code: 0 });
+    call.end();
+  } catch (err) {
+    finishWithError(protocolError ?? err);
+  }
+}

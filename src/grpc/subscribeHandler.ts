@@ -1,0 +1,153 @@
+// CriuService.Subscribe: the event bus as a server stream, paced by the client's reading.
+import type { handleServerStreamingCall, ServerWritableStream } from "@grpc/grpc-js";
+import {
+  OperationKind as ApiKind,
+  type Event,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import { GatewayError } from "../domain/errors.js";
+import type { EventBus, GatewayEvent, OperationKind } from "../domain/eventBus.js";
+import type { Logger } from "../log.js";
+import { statusCodeOf, toServiceError } from "./errorStatus.js";
+
+export interface SubscribeDeps {
+  events: EventBus;
+  logger: Logger;
+  maxSubscribers: number;
+}
+
+/** Messages written to the stream and not yet flushed, per subscriber. */
+const IN_FLIGHT = 16;
+
+const KIND_FROM_API: Partial<Record<ApiKind, OperationKind>> = {
+  [ApiKind.OPERATION_KIND_DUMP]: "dump",
+  [ApiKind.OPERATION_KIND_RESTORE]: "restore",
+  [ApiKind.OPERATION_KIND_CHECK]: "check",
+  [ApiKind.OPERATION_KIND_FEATURE_CHECK]: "feature-check",
+  [ApiKind.OPERATION_KIND_VERSION]: "version",
+};
+
+const KIND_TO_API: Record<OperationKind, ApiKind> = {
+  dump: ApiKind.OPERATION_KIND_DUMP,
+  restore: ApiKind.OPERATION_KIND_RESTORE,
+  check: ApiKind.OPERATION_KIND_CHECK,
+  "feature-check": ApiKind.OPERATION_KIND_FEATURE_CHECK,
+  version: ApiKind.OPERATION_KIND_VERSION,
+};
+
+export function toApiEvent(e: GatewayEvent): Event {
+  const base: Event = { operationId: e.operationId, time: e.time };
+  const p = e.payload;
+  switch (p.type) {
+    case "started":
+      return {
+        ...base,
+        started: {
+          kind: KIND_TO_API[p.kind],
+          caller: p.caller,
+          pid: p.pid,
+          checkpointId: p.checkpointId,
+          interactive: p.interactive,
+        },
+      };
+    case "callback":
+      return { ...base, callback: { sequence: p.sequence, script: p.script, pid: p.pid } };
+    case "callback-answered":
+      return {
+        ...base,
+        callbackAnswered: {
+          sequence: p.sequence,
+          script: p.script,
+          success: p.success,
+          answeredBy: p.answeredBy,
+        },
+      };
+    case "finished":
+      return {
+        ...base,
+        finished: {
+          code: p.code === "OK" ? 0 : statusCodeOf(p.code),
+          message: p.message,
+          durationMs: p.durationMs,
+          restoredPid: p.restoredPid,
+        },
+      };
+  }
+}
+
+export function createSubscribeHandler(
+  deps: SubscribeDeps,
+): handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
+  return (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => {
+    const fail = (err: GatewayError) =>
+      call.emit(
+        "error",
+        toServiceError(err, () => {}),
+      );
+    if (deps.events.subscriberCount >= deps.maxSubscribers) {
+      fail(
+        new GatewayError(
+          "RESOURCE_EXHAUSTED",
+          `the gateway already serves ${deps.maxSubscribers} subscribers`,
+        ),
+      );
+      return;
+    }
+    const kinds = new Set<OperationKind>();
+    for (const k of call.request.kinds) {
+      const kind = KIND_FROM_API[k];
+      if (!kind) {
+        fail(new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`));
+        return;
+      }
+      kinds.add(kind);
+    }
+    if (call.request.pid < 0) {
+      fail(new GatewayError("INVALID_ARGUMENT", `pid must be 0 (any) or a pid, not ${call.request.pid}`));
+      return;
+    }
+    const subscription = deps.events.subscribe({
+      kinds,
+      pid: call.request.pid,
+      checkpointId: call.request.checkpointId,
+    });
+    let inFlight = 0;
+    let closed = false;
+    let wakeWriter: () => void = () => {};
+    const stop = () => {
+      closed = true;
+      subscription.close();
+      wakeWriter();
+    };
+    call.on("cancelled", stop);
+    call.on("close", stop);
+    call.on("error", stop);
+    void (async () => {
+      for (;;) {
+        const delivery = await subscription.next();
+        if (!delivery) {
+          // Closed by the gateway (shutdown) rather than by the client: end the stream cleanly.
+          if (!call.cancelled && !call.writableEnded) call.end();
+          break;
+        }
+        const event: Event =
+          "lost" in delivery
+            ? { operationId: "", time: new Date(), eventsLost: { count: delivery.lost } }
+            : toApiEvent(delivery.event);
+        // At most IN_FLIGHT messages may sit in grpc-js's and HTTP/2's buffers: beyond that the
+        // subscription's own bounded queue takes the backlog, where overflow is counted.
+        inFlight++;
+        call.write({ event }, () => {
+          inFlight--;
+          wakeWriter();
+        });
+        while (inFlight >= IN_FLIGHT && !closed) {
+          await new Promise<void>((resolve) => {
+            wakeWriter = resolve;
+          });
+        }
+      }
+    })();
+  };
+}
