@@ -14,7 +14,11 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 # 1. Node modules, from the lockfile.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing node modules"
-  npm ci --no-fund --no-audit >&2
+  # `npm install`, not `npm ci`: npm 11 here writes lockfiles without the other platforms'
+  # optional packages (@biomejs/cli-*, @bufbuild/buf-*), which `npm ci` then rejects as out of
+  # sync. With the lockfile present, `npm install` installs exactly what it pins.
+  npm install --no-fund --no-audit >&2
+  touch node_modules/.package-lock.json
 fi
 
 # 2. The native addon (g++ and Node's headers come with the machine; make sure of g++).
