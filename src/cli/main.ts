@@ -3,16 +3,22 @@ import { parseArgs } from "node:util";
 import { credentials, type ServiceError, status } from "@grpc/grpc-js";
 import {
   type Checkpoint,
+  CheckpointKind,
+  CheckpointLogKind,
   type CheckResponse,
+  type CpuinfoCheckResponse,
+  type CpuinfoDumpResponse,
   CriuOptions,
   CriuServiceClient,
   type DeleteCheckpointResponse,
   type DumpResponse,
   type Event,
   type FeatureCheckResponse,
+  type GetCheckpointLogResponse,
   type GetCheckpointResponse,
   type ListCheckpointsResponse,
   OperationKind,
+  type PreDumpResponse,
   type RestoreResponse,
   type SubscribeResponse,
   type VersionResponse,
@@ -35,9 +41,19 @@ Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADD
   dump --pid N --id ID [--parent ID] [--leave-running] [--shell-job] [--tcp-established]
        [--ext-unix-sk] [--file-locks] [--link-remap] [--track-mem] [--log-level 0-4]
                                checkpoint the process tree rooted at N as checkpoint ID
+  pre-dump --pid N --id ID [--parent ID] [--log-level 0-4]
+                               copy the memory of the tree rooted at N, which keeps running, as
+                               checkpoint ID: the parent (--parent) of a later, shorter dump
   restore ID [--shell-job] [--tcp-established] [--ext-unix-sk] [--file-locks] [--log-level 0-4]
                                restore checkpoint ID; prints the restored pid
-  watch [--kind dump|restore|check|feature-check|version]... [--pid N] [--id ID]
+  log ID [--kind dump|restore|pre-dump|cpuinfo-dump|cpuinfo-check]
+                               print CRIU's log of checkpoint ID (default: of the operation that made it)
+  cpuinfo-dump ID [--log-level 0-4]
+                               record this host's CPU description as checkpoint ID
+  cpuinfo-check ID [--log-level 0-4]
+                               check this host's CPU against the description in checkpoint ID
+  watch [--kind dump|restore|pre-dump|check|feature-check|version|wait-pid|cpuinfo-dump|cpuinfo-check]...
+        [--pid N] [--id ID]
                                follow every operation's events live (Ctrl-C to stop)
   ls                           list checkpoints
   get ID                       show one checkpoint
@@ -56,7 +72,11 @@ export async function main(argv: string[]): Promise<number> {
       case "check":
       case "features":
       case "dump":
+      case "pre-dump":
       case "restore":
+      case "log":
+      case "cpuinfo-dump":
+      case "cpuinfo-check":
       case "ls":
       case "get":
       case "rm":
@@ -145,6 +165,7 @@ async function client(command: string, args: string[]): Promise<number> {
       "link-remap": { type: "boolean" },
       "track-mem": { type: "boolean" },
       "log-level": { type: "string" },
+      kind: { type: "string" },
     },
   });
   const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
@@ -198,9 +219,52 @@ async function client(command: string, args: string[]): Promise<number> {
         };
         const res = await call<DumpResponse>((cb) => stub.dump(request, cb));
         print(
-          `checkpoint ${res.checkpoint?.checkpointId} written (${formatSize(res.checkpoint?.sizeBytes ?? 0)})`,
+          `checkpoint ${res.checkpoint?.checkpointId} written (${formatSize(res.checkpoint?.sizeBytes ?? 0)}${formatPages(res.statistics?.pagesWritten)})`,
           res,
         );
+        return 0;
+      }
+      case "pre-dump": {
+        if (!values.pid) throw new UsageError("pre-dump needs --pid N");
+        if (!values.id) throw new UsageError("pre-dump needs --id ID");
+        const request = {
+          checkpointId: values.id,
+          parentCheckpointId: values.parent ?? "",
+          options: { ...options, pid: integer("--pid", values.pid) },
+        };
+        const res = await call<PreDumpResponse>((cb) => stub.preDump(request, cb));
+        print(
+          `pre-dump ${res.checkpoint?.checkpointId} written (${formatSize(res.checkpoint?.sizeBytes ?? 0)}${formatPages(res.statistics?.pagesWritten)})`,
+          res,
+        );
+        return 0;
+      }
+      case "log": {
+        const kind =
+          values.kind === undefined
+            ? CheckpointLogKind.CHECKPOINT_LOG_KIND_UNSPECIFIED
+            : LOG_KINDS[values.kind];
+        if (kind === undefined) {
+          throw new UsageError(`--kind ${values.kind}: use one of ${Object.keys(LOG_KINDS).join(", ")}`);
+        }
+        const res = await call<GetCheckpointLogResponse>((cb) =>
+          stub.getCheckpointLog({ checkpointId: oneId(), kind }, cb),
+        );
+        if (values.json) print("", res);
+        else process.stdout.write(res.text);
+        return 0;
+      }
+      case "cpuinfo-dump": {
+        const res = await call<CpuinfoDumpResponse>((cb) =>
+          stub.cpuinfoDump({ checkpointId: oneId(), options }, cb),
+        );
+        print(`this host's CPU description written as checkpoint ${res.checkpoint?.checkpointId}`, res);
+        return 0;
+      }
+      case "cpuinfo-check": {
+        const id = oneId();
+        await call<CpuinfoCheckResponse>((cb) => stub.cpuinfoCheck({ checkpointId: id, options }, cb));
+        print(`this host's CPU can run what checkpoint ${id} describes`, { ok: true });
         return 0;
       }
       case "restore": {
@@ -240,6 +304,24 @@ const KINDS: Record<string, OperationKind> = {
   check: OperationKind.OPERATION_KIND_CHECK,
   "feature-check": OperationKind.OPERATION_KIND_FEATURE_CHECK,
   version: OperationKind.OPERATION_KIND_VERSION,
+  "pre-dump": OperationKind.OPERATION_KIND_PRE_DUMP,
+  "wait-pid": OperationKind.OPERATION_KIND_WAIT_PID,
+  "cpuinfo-dump": OperationKind.OPERATION_KIND_CPUINFO_DUMP,
+  "cpuinfo-check": OperationKind.OPERATION_KIND_CPUINFO_CHECK,
+};
+
+const LOG_KINDS: Record<string, CheckpointLogKind> = {
+  dump: CheckpointLogKind.CHECKPOINT_LOG_KIND_DUMP,
+  restore: CheckpointLogKind.CHECKPOINT_LOG_KIND_RESTORE,
+  "pre-dump": CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP,
+  "cpuinfo-dump": CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP,
+  "cpuinfo-check": CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK,
+};
+
+const CHECKPOINT_KINDS: Partial<Record<CheckpointKind, string>> = {
+  [CheckpointKind.CHECKPOINT_KIND_DUMP]: "dump",
+  [CheckpointKind.CHECKPOINT_KIND_PRE_DUMP]: "pre-dump",
+  [CheckpointKind.CHECKPOINT_KIND_CPUINFO]: "cpuinfo",
 };
 
 /** Follows the Subscribe stream, one line per event, until interrupted or the gateway stops. */
@@ -325,11 +407,16 @@ function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+function formatPages(pages: number | undefined): string {
+  return pages === undefined ? "" : `, ${pages} pages of memory`;
+}
+
 function formatTable(checkpoints: Checkpoint[]): string {
-  const rows = [["ID", "CREATED", "SIZE", "PID", "PARENT"]];
+  const rows = [["ID", "KIND", "CREATED", "SIZE", "PID", "PARENT"]];
   for (const c of checkpoints) {
     rows.push([
       c.checkpointId,
+      CHECKPOINT_KINDS[c.kind] ?? "?",
       c.createTime?.toISOString() ?? "",
       formatSize(c.sizeBytes),
       String(c.rootPid),

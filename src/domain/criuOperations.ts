@@ -4,7 +4,8 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
+import type { CriuOptions, DumpStatistics, RestoreStatistics } from "../../gen/criu/gateway/v1/gateway.js";
+import { CPUINFO_FILE, decodeStatsImage, STATS_DUMP_FILE, STATS_RESTORE_FILE } from "../criu/images.js";
 import {
   type ExchangeOptions,
   type NotifyAnswer,
@@ -17,7 +18,34 @@ import { criuRefused, type FailureContext, lastLines, workerFailed } from "./cri
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "./criuOptions.js";
 import { type ErrorCode, GatewayError, invalidArgument } from "./errors.js";
 import type { AnsweredBy, EventBus, EventPayload, OperationKind } from "./eventBus.js";
-import { type CheckpointInfo, DUMP_LOG, ImageStore, RESTORE_LOG } from "./imageStore.js";
+import {
+  type CheckpointInfo,
+  CPUINFO_CHECK_LOG,
+  CPUINFO_DUMP_LOG,
+  DUMP_LOG,
+  ImageStore,
+  type LogText,
+  PRE_DUMP_LOG,
+  RESTORE_LOG,
+} from "./imageStore.js";
+import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
+
+/** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
+export type LogKind = "creation" | "dump" | "restore" | "pre-dump" | "cpuinfo-dump" | "cpuinfo-check";
+
+const LOG_FILE: Record<Exclude<LogKind, "creation">, string> = {
+  dump: DUMP_LOG,
+  restore: RESTORE_LOG,
+  "pre-dump": PRE_DUMP_LOG,
+  "cpuinfo-dump": CPUINFO_DUMP_LOG,
+  "cpuinfo-check": CPUINFO_CHECK_LOG,
+};
+
+/**
+ * The most of a log GetCheckpointLog returns: just under 4 MiB, so that the answer fits the 4 MiB
+ * message limit gRPC clients apply by default.
+ */
+export const LOG_MAX_BYTES = 4 * 1024 * 1024 - 16 * 1024;
 
 export interface CriuVersion {
   majorNumber: number;
@@ -55,6 +83,17 @@ export interface DumpInput {
 export interface RestoreInput {
   checkpointId: string;
   options: CriuOptions | undefined;
+}
+
+export interface DumpResult {
+  checkpoint: CheckpointInfo;
+  restored: boolean;
+  statistics: DumpStatistics | undefined;
+}
+
+export interface RestoreResult {
+  pid: number;
+  statistics: RestoreStatistics | undefined;
 }
 
 /** A callback put to an interactive caller. */
@@ -96,6 +135,8 @@ export function createCriuOperations(deps: OperationsDeps) {
   /** Live workers by pid: dumps of them are refused, and shutdown waits for them. */
   const workers = new Map<number, SwrkWorker>();
   let cachedVersion: CriuVersion | undefined;
+  /** Kernel features do not change while the gateway runs: asked once, when first needed. */
+  let cachedFeatures: Promise<Features> | undefined;
 
   /** Runs one request on a fresh worker and always reaps it. */
   async function exchange(
@@ -267,10 +308,90 @@ export function createCriuOperations(deps: OperationsDeps) {
       context,
     );
     if (!resp.success) throw criuRefused(resp, context);
-    return {
+    const features = {
       memTrack: resp.features?.memTrack ?? false,
       lazyPages: resp.features?.lazyPages ?? false,
       pidfdStore: resp.features?.pidfdStore ?? false,
+    };
+    cachedFeatures ??= Promise.resolve(features);
+    return features;
+  }
+
+  async function memTrackAvailable(signal?: AbortSignal): Promise<boolean> {
+    if (!cachedFeatures) {
+      const asking = featureCheckNow(signal);
+      cachedFeatures = asking;
+      // A failed check is not remembered: the next call asks again.
+      asking.catch(() => {
+        if (cachedFeatures === asking) cachedFeatures = undefined;
+      });
+    }
+    return (await cachedFeatures).memTrack;
+  }
+
+  /**
+   * Dirty-memory tracking is asked for by track_mem and always used by a pre-dump (CRIU turns
+   * track_mem on for it). Without the kernel's soft-dirty bits CRIU refuses track_mem, and a
+   * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1), so the gateway refuses first, saying why.
+   */
+  async function requireMemTrack(
+    kind: "dump" | "pre-dump",
+    options: CriuOptions | undefined,
+    signal?: AbortSignal,
+  ) {
+    if (kind === "dump" && options?.trackMem !== true) return;
+    if (await memTrackAvailable(signal)) return;
+    throw new GatewayError(
+      "FAILED_PRECONDITION",
+      kind === "pre-dump"
+        ? "a pre-dump needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Dump without a pre-dump instead"
+        : "options.track_mem needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Leave track_mem unset",
+    );
+  }
+
+  /**
+   * CRIU's statistics image in `dir`, or undefined when it wrote none or it cannot be read.
+   * Statistics are a report, not the result: nothing about them may fail a dump CRIU made, whose
+   * processes may now exist only in its images.
+   */
+  async function readStats(dir: string, file: string) {
+    try {
+      return decodeStatsImage(await fs.readFile(join(dir, file)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function dumpStatistics(dir: string): Promise<DumpStatistics | undefined> {
+    const d = (await readStats(dir, STATS_DUMP_FILE))?.dump;
+    if (!d) return undefined;
+    return {
+      freezingTimeUs: d.freezingTime,
+      frozenTimeUs: d.frozenTime,
+      memdumpTimeUs: d.memdumpTime,
+      memwriteTimeUs: d.memwriteTime,
+      pagesScanned: d.pagesScanned,
+      pagesSkippedParent: d.pagesSkippedParent,
+      pagesWritten: d.pagesWritten,
+      irmapResolveTimeUs: d.irmapResolve ?? 0,
+      pagesLazy: d.pagesLazy,
+      pagePipes: d.pagePipes ?? 0,
+      pagePipeBufs: d.pagePipeBufs ?? 0,
+      shpagesScanned: d.shpagesScanned ?? 0,
+      shpagesSkippedParent: d.shpagesSkippedParent ?? 0,
+      shpagesWritten: d.shpagesWritten ?? 0,
+    };
+  }
+
+  async function restoreStatistics(dir: string): Promise<RestoreStatistics | undefined> {
+    const r = (await readStats(dir, STATS_RESTORE_FILE))?.restore;
+    if (!r) return undefined;
+    return {
+      pagesCompared: r.pagesCompared,
+      pagesSkippedCow: r.pagesSkippedCow,
+      forkingTimeUs: r.forkingTime,
+      restoreTimeUs: r.restoreTime,
+      pagesRestored: r.pagesRestored ?? 0,
     };
   }
 
@@ -296,30 +417,56 @@ export function createCriuOperations(deps: OperationsDeps) {
     return pid;
   }
 
-  async function dump(
-    input: DumpInput,
-    ctx: OperationContext,
-  ): Promise<{ checkpoint: CheckpointInfo; restored: boolean }> {
+  async function dump(input: DumpInput, ctx: OperationContext): Promise<DumpResult> {
     return tracked("dump", ctx, { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId }, (id) =>
-      dumpNow(input, ctx, id),
+      dumpNow("dump", input, ctx, id),
     );
   }
 
+  async function preDump(input: DumpInput, ctx: OperationContext): Promise<DumpResult> {
+    return tracked(
+      "pre-dump",
+      ctx,
+      { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
+      (id) => dumpNow("pre-dump", input, ctx, id),
+    );
+  }
+
+  /** A parent must hold memory pages: a dump or a pre-dump, not a cpuinfo checkpoint. */
+  async function checkParent(parentId: string | undefined): Promise<void> {
+    if (!parentId) return;
+    const parent = await store.get(parentId).catch((err: unknown) => {
+      if (err instanceof GatewayError && err.code === "NOT_FOUND")
+        throw new GatewayError("NOT_FOUND", `parent checkpoint ${parentId} does not exist`);
+      throw err;
+    });
+    if (parent.kind === "cpuinfo") {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `parent checkpoint ${parentId} is a cpuinfo checkpoint; a parent must be a dump or a pre-dump`,
+      );
+    }
+  }
+
   async function dumpNow(
+    kind: "dump" | "pre-dump",
     input: DumpInput,
     ctx: OperationContext,
     operationId: string,
-  ): Promise<{ checkpoint: CheckpointInfo; restored: boolean }> {
+  ): Promise<DumpResult> {
     const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
+    await checkParent(input.parentCheckpointId);
+    await requireMemTrack(kind, input.options, signal);
     const criuVersion = await criuVersionString();
     const staged = await store.stage(input.checkpointId, input.parentCheckpointId || undefined);
+    const logFile = kind === "dump" ? DUMP_LOG : PRE_DUMP_LOG;
     const context: FailureContext = {
-      action: `dump pid ${pid}`,
+      action: `${kind} pid ${pid}`,
       pid,
       checkpointId: input.checkpointId,
       logTail: [],
@@ -327,10 +474,12 @@ export function createCriuOperations(deps: OperationsDeps) {
     let published = false;
     try {
       const req: CriuReq = {
-        type: CriuReqType.DUMP,
+        // SINGLE_PRE_DUMP, not PRE_DUMP: the latter keeps the worker waiting for further pre-dump
+        // requests on the same connection, and each gateway call is one request on its own worker.
+        type: kind === "dump" ? CriuReqType.DUMP : CriuReqType.SINGLE_PRE_DUMP,
         opts: toCriuOpts(input.options, {
           imagesDirFd: staged.fd,
-          logFile: DUMP_LOG,
+          logFile,
           parentImg: staged.parentImg,
           notifyScripts: true,
         }),
@@ -344,31 +493,35 @@ export function createCriuOperations(deps: OperationsDeps) {
           context,
         );
       } catch (err) {
-        context.logTail = await logTail(staged.path, DUMP_LOG);
+        context.logTail = await logTail(staged.path, logFile);
         if (err instanceof GatewayError && err.criu && context.logTail.length > 0)
           err.criu.logTail = context.logTail;
         throw err;
       }
       if (!resp.success) {
-        context.logTail = await logTail(staged.path, DUMP_LOG);
+        context.logTail = await logTail(staged.path, logFile);
         throw criuRefused(resp, context);
       }
+      const statistics = await dumpStatistics(staged.path);
       // Published even when the caller has gone: CRIU succeeded, and unless leave_running was set
       // the processes now exist only in these images.
       const checkpoint = await staged.publish({
         rootPid: pid,
         parentId: input.parentCheckpointId || undefined,
         criuVersion,
-        leaveRunning: input.options?.leaveRunning ?? false,
+        // A pre-dump never stops the tree (CRIU forces it to keep running).
+        leaveRunning: kind === "pre-dump" || (input.options?.leaveRunning ?? false),
+        kind,
+        dumpStatistics: statistics,
       });
       published = true;
-      return { checkpoint, restored: resp.dump?.restored ?? false };
+      return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
     } finally {
       if (!published) await staged.discard();
     }
   }
 
-  async function restore(input: RestoreInput, ctx: OperationContext): Promise<{ pid: number }> {
+  async function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
     return tracked(
       "restore",
       ctx,
@@ -382,7 +535,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     input: RestoreInput,
     ctx: OperationContext,
     operationId: string,
-  ): Promise<{ pid: number }> {
+  ): Promise<RestoreResult> {
     const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     checkOptionClasses(input.options, deps.allowedOptionClasses);
@@ -394,6 +547,16 @@ export function createCriuOperations(deps: OperationsDeps) {
       logTail: [],
     };
     try {
+      if (opened.info.kind !== "dump") {
+        throw new GatewayError(
+          "FAILED_PRECONDITION",
+          opened.info.kind === "pre-dump"
+            ? `checkpoint ${input.checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${input.checkpointId} and restore that`
+            : `checkpoint ${input.checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+        );
+      }
+      // Statistics of an earlier restore must not pass for this one's.
+      await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
       const req: CriuReq = {
         type: CriuReqType.RESTORE,
         opts: toCriuOpts(input.options, {
@@ -419,10 +582,121 @@ export function createCriuOperations(deps: OperationsDeps) {
         context.logTail = await logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
       }
-      return { pid: resp.restore.pid };
+      return { pid: resp.restore.pid, statistics: await restoreStatistics(opened.path) };
     } finally {
       await opened.close();
     }
+  }
+
+  /** CRIU's log of a checkpoint; NOT_FOUND when there is no such checkpoint or log. */
+  async function checkpointLog(checkpointId: string, kind: LogKind): Promise<LogText> {
+    ImageStore.validateId(checkpointId);
+    let file: string;
+    if (kind === "creation") {
+      const info = await store.get(checkpointId);
+      file = { dump: DUMP_LOG, "pre-dump": PRE_DUMP_LOG, cpuinfo: CPUINFO_DUMP_LOG }[info.kind];
+    } else {
+      file = LOG_FILE[kind];
+    }
+    return store.readLog(checkpointId, file, LOG_MAX_BYTES);
+  }
+
+  async function waitPid(pid: number, ctx: OperationContext): Promise<WaitOutcome> {
+    return tracked("wait-pid", ctx, { pid, checkpointId: "" }, async () => {
+      // waitpid() would read 0 and negative pids as "any child" and process groups.
+      if (!Number.isInteger(pid) || pid <= 0) throw invalidArgument(`pid must be a positive pid, not ${pid}`);
+      if (!(await exists(`/proc/${pid}`))) throw new GatewayError("NOT_FOUND", `no process with pid ${pid}`);
+      const context: FailureContext = { action: `wait for pid ${pid}`, pid, logTail: [] };
+      const resp = await exchange({ type: CriuReqType.WAIT_PID, pid }, { signal: ctx.signal }, context);
+      if (!resp.success || resp.status === undefined) {
+        // CRIU sends no cr_errno here (it sets the value but not its presence flag); with the
+        // process shown to exist above, the cause is ECHILD: it is not the worker's child.
+        const err = criuRefused(resp, context);
+        throw new GatewayError(
+          "FAILED_PRECONDITION",
+          `CRIU cannot wait for pid ${pid}: waitpid() works only for a process's own children, and the CRIU worker that runs each gateway call is a fresh process with no children. Watch the process by other means (it is reaped by its own parent)`,
+          err.criu,
+        );
+      }
+      return decodeWaitStatus(resp.status);
+    });
+  }
+
+  async function cpuinfoDump(
+    input: { checkpointId: string; options: CriuOptions | undefined },
+    ctx: OperationContext,
+  ): Promise<CheckpointInfo> {
+    return tracked("cpuinfo-dump", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
+      ImageStore.validateId(input.checkpointId);
+      checkOptionClasses(input.options, deps.allowedOptionClasses);
+      validateOptionValues(input.options);
+      const criuVersion = await criuVersionString();
+      const staged = await store.stage(input.checkpointId, undefined);
+      const context: FailureContext = {
+        action: "record this host's CPU description",
+        checkpointId: input.checkpointId,
+        logTail: [],
+      };
+      let published = false;
+      try {
+        const req: CriuReq = {
+          type: CriuReqType.CPUINFO_DUMP,
+          opts: toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: CPUINFO_DUMP_LOG }),
+        };
+        const resp = await exchange(req, { signal: ctx.signal }, context);
+        if (!resp.success) {
+          context.logTail = await logTail(staged.path, CPUINFO_DUMP_LOG);
+          throw cpuinfoRefused(resp, context);
+        }
+        const checkpoint = await staged.publish({
+          rootPid: 0,
+          parentId: undefined,
+          criuVersion,
+          leaveRunning: false,
+          kind: "cpuinfo",
+        });
+        published = true;
+        return checkpoint;
+      } finally {
+        if (!published) await staged.discard();
+      }
+    });
+  }
+
+  async function cpuinfoCheck(
+    input: { checkpointId: string; options: CriuOptions | undefined },
+    ctx: OperationContext,
+  ): Promise<void> {
+    return tracked("cpuinfo-check", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
+      ImageStore.validateId(input.checkpointId);
+      checkOptionClasses(input.options, deps.allowedOptionClasses);
+      validateOptionValues(input.options);
+      const opened = await store.openCheckpoint(input.checkpointId);
+      try {
+        if (!(await exists(join(opened.path, CPUINFO_FILE)))) {
+          throw new GatewayError(
+            "FAILED_PRECONDITION",
+            `checkpoint ${input.checkpointId} holds no CPU description; make one with CpuinfoDump`,
+          );
+        }
+        const context: FailureContext = {
+          action: `run on this host's CPU what checkpoint ${input.checkpointId} describes`,
+          checkpointId: input.checkpointId,
+          logTail: [],
+        };
+        const req: CriuReq = {
+          type: CriuReqType.CPUINFO_CHECK,
+          opts: toCriuOpts(input.options, { imagesDirFd: opened.fd, logFile: CPUINFO_CHECK_LOG }),
+        };
+        const resp = await exchange(req, { signal: ctx.signal }, context);
+        if (!resp.success) {
+          context.logTail = await logTail(opened.path, CPUINFO_CHECK_LOG);
+          throw cpuinfoRefused(resp, context);
+        }
+      } finally {
+        await opened.close();
+      }
+    });
   }
 
   /** Waits until every worker has exited (used by shutdown, after in-flight calls were aborted). */
@@ -435,12 +709,30 @@ export function createCriuOperations(deps: OperationsDeps) {
     check,
     featureCheck,
     dump,
+    preDump,
     restore,
+    checkpointLog,
+    waitPid,
+    cpuinfoDump,
+    cpuinfoCheck,
     drain,
     /** Pids of the workers running now. */
     workerPids: () => [...workers.keys()],
   };
 }
+
+/** CRIU's cpuinfo requests report ENOTSUP when CRIU has no CPU comparison for this architecture. */
+function cpuinfoRefused(resp: CriuResp, context: FailureContext): GatewayError {
+  const err = criuRefused(resp, context);
+  if (resp.crErrno !== ENOTSUP) return err;
+  return new GatewayError(
+    "FAILED_PRECONDITION",
+    `CRIU cannot ${context.action}: cpuinfo dump and check are not supported on this CPU architecture`,
+    err.criu,
+  );
+}
+
+const ENOTSUP = 95;
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -3,7 +3,16 @@
 // marker) instead of slowing the operation that publishes them.
 import type { ErrorCode } from "./errors.js";
 
-export type OperationKind = "dump" | "restore" | "check" | "feature-check" | "version";
+export type OperationKind =
+  | "dump"
+  | "restore"
+  | "check"
+  | "feature-check"
+  | "version"
+  | "pre-dump"
+  | "wait-pid"
+  | "cpuinfo-dump"
+  | "cpuinfo-check";
 
 export type AnsweredBy = "caller" | "gateway" | "timeout" | "cancelled";
 

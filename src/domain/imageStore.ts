@@ -8,12 +8,29 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, promises as fs, openSync } from "node:fs";
 import { join } from "node:path";
+import type { DumpStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import { GatewayError, invalidArgument } from "./errors.js";
 
 export const CHECKPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const META_FILE = "meta.json";
 export const DUMP_LOG = "dump.log";
 export const RESTORE_LOG = "restore.log";
+export const PRE_DUMP_LOG = "pre-dump.log";
+export const CPUINFO_DUMP_LOG = "cpuinfo-dump.log";
+export const CPUINFO_CHECK_LOG = "cpuinfo-check.log";
+
+/** What a checkpoint holds. Checkpoints written before kinds were recorded are dumps. */
+export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo";
+const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo"];
+
+/** Logs of CRIU are files of the checkpoint's directory with these names only. */
+const LOG_FILES: ReadonlySet<string> = new Set([
+  DUMP_LOG,
+  RESTORE_LOG,
+  PRE_DUMP_LOG,
+  CPUINFO_DUMP_LOG,
+  CPUINFO_CHECK_LOG,
+]);
 
 export interface CheckpointInfo {
   id: string;
@@ -24,6 +41,9 @@ export interface CheckpointInfo {
   parentId: string | undefined;
   criuVersion: string;
   leaveRunning: boolean;
+  kind: CheckpointKind;
+  /** CRIU's statistics of the dump or pre-dump that made it, when it wrote them. */
+  dumpStatistics: DumpStatistics | undefined;
 }
 
 interface MetaFile {
@@ -33,9 +53,27 @@ interface MetaFile {
   parentId?: string;
   criuVersion: string;
   leaveRunning: boolean;
+  kind?: CheckpointKind;
+  dumpStatistics?: DumpStatistics;
 }
 
-export type CheckpointMeta = Omit<CheckpointInfo, "id" | "sizeBytes" | "createTime">;
+export type CheckpointMeta = Omit<
+  CheckpointInfo,
+  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics"
+> & {
+  /** "dump" when not given. */
+  kind?: CheckpointKind;
+  dumpStatistics?: DumpStatistics;
+};
+
+/** A log of CRIU, possibly cut at its start. */
+export interface LogText {
+  text: string;
+  /** Whether the start was cut. */
+  truncated: boolean;
+  /** The whole file's size. */
+  sizeBytes: number;
+}
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -145,7 +183,9 @@ export class ImageStore {
             rootPid: meta.rootPid,
             criuVersion: meta.criuVersion,
             leaveRunning: meta.leaveRunning,
+            kind: meta.kind ?? "dump",
             ...(meta.parentId === undefined ? {} : { parentId: meta.parentId }),
+            ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
@@ -235,6 +275,42 @@ export class ImageStore {
     const info = await this.#read(id);
     if (!info) throw notFound(id);
     return info;
+  }
+
+  /**
+   * One of CRIU's logs of a checkpoint, at most `maxBytes` of it: a longer log is cut at its
+   * start (then at the next line break), because CRIU says what failed at the end. NOT_FOUND when
+   * the checkpoint or the log does not exist.
+   */
+  async readLog(id: string, file: string, maxBytes: number): Promise<LogText> {
+    await this.get(id);
+    if (!LOG_FILES.has(file)) throw new Error(`${file} is not one of CRIU's logs`);
+    const noLog = () => new GatewayError("NOT_FOUND", `checkpoint ${id} has no ${file}`);
+    let handle: Awaited<ReturnType<typeof fs.open>>;
+    try {
+      handle = await fs.open(join(this.root, id, file), readNoFollow);
+    } catch (err) {
+      if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP")) throw noLog();
+      throw err;
+    }
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw noLog();
+      const size = stat.size;
+      const length = Math.min(size, maxBytes);
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, size - length);
+      let bytes = buffer.subarray(0, bytesRead);
+      const truncated = size > maxBytes;
+      if (truncated) {
+        // Start at a line boundary rather than mid-line (or mid-character).
+        const nl = bytes.indexOf(0x0a);
+        if (nl >= 0) bytes = bytes.subarray(nl + 1);
+      }
+      return { text: bytes.toString("utf8"), truncated, sizeBytes: size };
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Every published checkpoint, oldest first. */
@@ -345,6 +421,8 @@ export class ImageStore {
       parentId: meta.parentId,
       criuVersion: meta.criuVersion ?? "",
       leaveRunning: meta.leaveRunning ?? false,
+      kind: meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump",
+      dumpStatistics: meta.dumpStatistics,
     };
   }
 }

@@ -1,7 +1,14 @@
 // criu.gateway.v1.CriuService: translates between the API's messages and the domain's operations.
-import type { Checkpoint, CriuServiceServer } from "../../gen/criu/gateway/v1/gateway.js";
-import type { CriuOperations } from "../domain/criuOperations.js";
-import { type CheckpointInfo, ImageStore } from "../domain/imageStore.js";
+import {
+  type Checkpoint,
+  CheckpointKind,
+  CheckpointLogKind,
+  type CriuServiceServer,
+  type GetCheckpointLogRequest,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import type { CriuOperations, LogKind } from "../domain/criuOperations.js";
+import { invalidArgument } from "../domain/errors.js";
+import { type CheckpointInfo, type CheckpointKind as DomainKind, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
 import { handleUnary } from "./handleUnary.js";
 
@@ -12,6 +19,21 @@ export interface CriuServiceDeps {
   logger: Logger;
 }
 
+const KIND_TO_API: Record<DomainKind, CheckpointKind> = {
+  dump: CheckpointKind.CHECKPOINT_KIND_DUMP,
+  "pre-dump": CheckpointKind.CHECKPOINT_KIND_PRE_DUMP,
+  cpuinfo: CheckpointKind.CHECKPOINT_KIND_CPUINFO,
+};
+
+const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_UNSPECIFIED]: "creation",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_DUMP]: "dump",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_RESTORE]: "restore",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP]: "pre-dump",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP]: "cpuinfo-dump",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK]: "cpuinfo-check",
+};
+
 export function toCheckpoint(info: CheckpointInfo): Checkpoint {
   return {
     checkpointId: info.id,
@@ -21,6 +43,8 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
     parentCheckpointId: info.parentId ?? "",
     criuVersion: info.criuVersion,
     leaveRunning: info.leaveRunning,
+    kind: KIND_TO_API[info.kind],
+    dumpStatistics: info.dumpStatistics,
   };
 }
 
@@ -55,7 +79,47 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         },
         { caller: peer, signal },
       );
-      return { checkpoint: toCheckpoint(result.checkpoint), restored: result.restored };
+      return {
+        checkpoint: toCheckpoint(result.checkpoint),
+        restored: result.restored,
+        statistics: result.statistics,
+      };
+    }),
+    preDump: handleUnary("PreDump", logger, async (req, { signal, peer }) => {
+      const result = await operations.preDump(
+        {
+          checkpointId: req.checkpointId,
+          parentCheckpointId: req.parentCheckpointId || undefined,
+          options: req.options,
+        },
+        { caller: peer, signal },
+      );
+      return { checkpoint: toCheckpoint(result.checkpoint), statistics: result.statistics };
+    }),
+    getCheckpointLog: handleUnary("GetCheckpointLog", logger, async (req: GetCheckpointLogRequest) => {
+      const kind = LOG_KIND_FROM_API[req.kind];
+      if (kind === undefined) throw invalidArgument(`kind ${req.kind} is not a known log kind`);
+      const log = await operations.checkpointLog(req.checkpointId, kind);
+      return { text: log.text, truncated: log.truncated, sizeBytes: log.sizeBytes };
+    }),
+    waitPid: handleUnary("WaitPid", logger, async (req, { signal, peer }) => {
+      const outcome = await operations.waitPid(req.pid, { caller: peer, signal });
+      return { exitCode: outcome.exitCode, signal: outcome.signal, rawStatus: outcome.rawStatus };
+    }),
+    cpuinfoDump: handleUnary("CpuinfoDump", logger, async (req, { signal, peer }) => ({
+      checkpoint: toCheckpoint(
+        await operations.cpuinfoDump(
+          { checkpointId: req.checkpointId, options: req.options },
+          { caller: peer, signal },
+        ),
+      ),
+    })),
+    cpuinfoCheck: handleUnary("CpuinfoCheck", logger, async (req, { signal, peer }) => {
+      await operations.cpuinfoCheck(
+        { checkpointId: req.checkpointId, options: req.options },
+        { caller: peer, signal },
+      );
+      return {};
     }),
     restore: handleUnary("Restore", logger, async (req, { signal, peer }) =>
       operations.restore({ checkpointId: req.checkpointId, options: req.options }, { caller: peer, signal }),

@@ -137,13 +137,19 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
         },
         ctx,
       );
-      send({ dumpResult: { checkpoint: toCheckpoint(result.checkpoint), restored: result.restored } });
+      send({
+        dumpResult: {
+          checkpoint: toCheckpoint(result.checkpoint),
+          restored: result.restored,
+          statistics: result.statistics,
+        },
+      });
     } else if (start.restore) {
       const result = await operations.restore(
         { checkpointId: start.restore.checkpointId, options: start.restore.options },
         ctx,
       );
-      send({ restoreResult: { pid: result.pid } });
+      send({ restoreResult: { pid: result.pid, statistics: result.statistics } });
     } else {
       throw invalidArgument("start must name a dump or a restore");
     }

@@ -26,6 +26,10 @@ const KIND_FROM_API: Partial<Record<ApiKind, OperationKind>> = {
   [ApiKind.OPERATION_KIND_CHECK]: "check",
   [ApiKind.OPERATION_KIND_FEATURE_CHECK]: "feature-check",
   [ApiKind.OPERATION_KIND_VERSION]: "version",
+  [ApiKind.OPERATION_KIND_PRE_DUMP]: "pre-dump",
+  [ApiKind.OPERATION_KIND_WAIT_PID]: "wait-pid",
+  [ApiKind.OPERATION_KIND_CPUINFO_DUMP]: "cpuinfo-dump",
+  [ApiKind.OPERATION_KIND_CPUINFO_CHECK]: "cpuinfo-check",
 };
 
 const KIND_TO_API: Record<OperationKind, ApiKind> = {
@@ -34,6 +38,10 @@ const KIND_TO_API: Record<OperationKind, ApiKind> = {
   check: ApiKind.OPERATION_KIND_CHECK,
   "feature-check": ApiKind.OPERATION_KIND_FEATURE_CHECK,
   version: ApiKind.OPERATION_KIND_VERSION,
+  "pre-dump": ApiKind.OPERATION_KIND_PRE_DUMP,
+  "wait-pid": ApiKind.OPERATION_KIND_WAIT_PID,
+  "cpuinfo-dump": ApiKind.OPERATION_KIND_CPUINFO_DUMP,
+  "cpuinfo-check": ApiKind.OPERATION_KIND_CPUINFO_CHECK,
 };
 
 export function toApiEvent(e: GatewayEvent): Event {

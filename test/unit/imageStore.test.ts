@@ -156,6 +156,8 @@ describe("stage and publish", () => {
       parentId: undefined,
       criuVersion: "4.1.1",
       leaveRunning: false,
+      kind: "dump",
+      dumpStatistics: undefined,
     });
     expect(info.createTime.getTime()).toBeGreaterThanOrEqual(before);
     expect(info.createTime.getTime()).toBeLessThanOrEqual(after);

@@ -28,6 +28,119 @@ export const protobufPackage = "criu.gateway.v1";
 
 export const protobufFileName = "criu/gateway/v1/gateway.proto";
 
+/** Which of CRIU's logs of a checkpoint. */
+export enum CheckpointLogKind {
+  /** CHECKPOINT_LOG_KIND_UNSPECIFIED - The log of the operation that made the checkpoint (dump, pre-dump or cpuinfo dump). */
+  CHECKPOINT_LOG_KIND_UNSPECIFIED = 0,
+  /** CHECKPOINT_LOG_KIND_DUMP - The dump's log. */
+  CHECKPOINT_LOG_KIND_DUMP = 1,
+  /** CHECKPOINT_LOG_KIND_RESTORE - The log of the checkpoint's latest restore. */
+  CHECKPOINT_LOG_KIND_RESTORE = 2,
+  /** CHECKPOINT_LOG_KIND_PRE_DUMP - The pre-dump's log. */
+  CHECKPOINT_LOG_KIND_PRE_DUMP = 3,
+  /** CHECKPOINT_LOG_KIND_CPUINFO_DUMP - The cpuinfo dump's log. */
+  CHECKPOINT_LOG_KIND_CPUINFO_DUMP = 4,
+  /** CHECKPOINT_LOG_KIND_CPUINFO_CHECK - The log of the latest CpuinfoCheck against the checkpoint. */
+  CHECKPOINT_LOG_KIND_CPUINFO_CHECK = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function checkpointLogKindFromJSON(object: any): CheckpointLogKind {
+  switch (object) {
+    case 0:
+    case "CHECKPOINT_LOG_KIND_UNSPECIFIED":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_UNSPECIFIED;
+    case 1:
+    case "CHECKPOINT_LOG_KIND_DUMP":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_DUMP;
+    case 2:
+    case "CHECKPOINT_LOG_KIND_RESTORE":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_RESTORE;
+    case 3:
+    case "CHECKPOINT_LOG_KIND_PRE_DUMP":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP;
+    case 4:
+    case "CHECKPOINT_LOG_KIND_CPUINFO_DUMP":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP;
+    case 5:
+    case "CHECKPOINT_LOG_KIND_CPUINFO_CHECK":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CheckpointLogKind.UNRECOGNIZED;
+  }
+}
+
+export function checkpointLogKindToJSON(object: CheckpointLogKind): string {
+  switch (object) {
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_UNSPECIFIED:
+      return "CHECKPOINT_LOG_KIND_UNSPECIFIED";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_DUMP:
+      return "CHECKPOINT_LOG_KIND_DUMP";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_RESTORE:
+      return "CHECKPOINT_LOG_KIND_RESTORE";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP:
+      return "CHECKPOINT_LOG_KIND_PRE_DUMP";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP:
+      return "CHECKPOINT_LOG_KIND_CPUINFO_DUMP";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK:
+      return "CHECKPOINT_LOG_KIND_CPUINFO_CHECK";
+    case CheckpointLogKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What a checkpoint holds. */
+export enum CheckpointKind {
+  CHECKPOINT_KIND_UNSPECIFIED = 0,
+  /** CHECKPOINT_KIND_DUMP - A full or incremental dump: restorable. */
+  CHECKPOINT_KIND_DUMP = 1,
+  /** CHECKPOINT_KIND_PRE_DUMP - A pre-dump: memory only, the parent of a later dump; not restorable by itself. */
+  CHECKPOINT_KIND_PRE_DUMP = 2,
+  /** CHECKPOINT_KIND_CPUINFO - A CPU description made by CpuinfoDump, for CpuinfoCheck. */
+  CHECKPOINT_KIND_CPUINFO = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function checkpointKindFromJSON(object: any): CheckpointKind {
+  switch (object) {
+    case 0:
+    case "CHECKPOINT_KIND_UNSPECIFIED":
+      return CheckpointKind.CHECKPOINT_KIND_UNSPECIFIED;
+    case 1:
+    case "CHECKPOINT_KIND_DUMP":
+      return CheckpointKind.CHECKPOINT_KIND_DUMP;
+    case 2:
+    case "CHECKPOINT_KIND_PRE_DUMP":
+      return CheckpointKind.CHECKPOINT_KIND_PRE_DUMP;
+    case 3:
+    case "CHECKPOINT_KIND_CPUINFO":
+      return CheckpointKind.CHECKPOINT_KIND_CPUINFO;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CheckpointKind.UNRECOGNIZED;
+  }
+}
+
+export function checkpointKindToJSON(object: CheckpointKind): string {
+  switch (object) {
+    case CheckpointKind.CHECKPOINT_KIND_UNSPECIFIED:
+      return "CHECKPOINT_KIND_UNSPECIFIED";
+    case CheckpointKind.CHECKPOINT_KIND_DUMP:
+      return "CHECKPOINT_KIND_DUMP";
+    case CheckpointKind.CHECKPOINT_KIND_PRE_DUMP:
+      return "CHECKPOINT_KIND_PRE_DUMP";
+    case CheckpointKind.CHECKPOINT_KIND_CPUINFO:
+      return "CHECKPOINT_KIND_CPUINFO";
+    case CheckpointKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What kind of operation an event belongs to. */
 export enum OperationKind {
   OPERATION_KIND_UNSPECIFIED = 0,
@@ -36,6 +149,10 @@ export enum OperationKind {
   OPERATION_KIND_CHECK = 3,
   OPERATION_KIND_FEATURE_CHECK = 4,
   OPERATION_KIND_VERSION = 5,
+  OPERATION_KIND_PRE_DUMP = 6,
+  OPERATION_KIND_WAIT_PID = 7,
+  OPERATION_KIND_CPUINFO_DUMP = 8,
+  OPERATION_KIND_CPUINFO_CHECK = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -59,6 +176,18 @@ export function operationKindFromJSON(object: any): OperationKind {
     case 5:
     case "OPERATION_KIND_VERSION":
       return OperationKind.OPERATION_KIND_VERSION;
+    case 6:
+    case "OPERATION_KIND_PRE_DUMP":
+      return OperationKind.OPERATION_KIND_PRE_DUMP;
+    case 7:
+    case "OPERATION_KIND_WAIT_PID":
+      return OperationKind.OPERATION_KIND_WAIT_PID;
+    case 8:
+    case "OPERATION_KIND_CPUINFO_DUMP":
+      return OperationKind.OPERATION_KIND_CPUINFO_DUMP;
+    case 9:
+    case "OPERATION_KIND_CPUINFO_CHECK":
+      return OperationKind.OPERATION_KIND_CPUINFO_CHECK;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -80,6 +209,14 @@ export function operationKindToJSON(object: OperationKind): string {
       return "OPERATION_KIND_FEATURE_CHECK";
     case OperationKind.OPERATION_KIND_VERSION:
       return "OPERATION_KIND_VERSION";
+    case OperationKind.OPERATION_KIND_PRE_DUMP:
+      return "OPERATION_KIND_PRE_DUMP";
+    case OperationKind.OPERATION_KIND_WAIT_PID:
+      return "OPERATION_KIND_WAIT_PID";
+    case OperationKind.OPERATION_KIND_CPUINFO_DUMP:
+      return "OPERATION_KIND_CPUINFO_DUMP";
+    case OperationKind.OPERATION_KIND_CPUINFO_CHECK:
+      return "OPERATION_KIND_CPUINFO_CHECK";
     case OperationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -297,6 +434,57 @@ export interface DumpResponse {
    * then restored (self-dump), which the gateway never does; kept for fidelity.
    */
   restored: boolean;
+  /**
+   * What the dump cost, from CRIU's stats-dump image (also in checkpoint.dump_statistics).
+   * Unset when CRIU wrote no statistics.
+   */
+  statistics: DumpStatistics | undefined;
+}
+
+/**
+ * CRIU's statistics of a dump or pre-dump (its stats-dump image). Times are microseconds,
+ * counts are pages of memory (4 KiB on x86_64).
+ */
+export interface DumpStatistics {
+  /** Time to freeze the tree. */
+  freezingTimeUs: number;
+  /** Time the tree stayed frozen. */
+  frozenTimeUs: number;
+  /** Time to collect the tree's memory. */
+  memdumpTimeUs: number;
+  /** Time to write the collected memory to the images. */
+  memwriteTimeUs: number;
+  /** Pages examined. */
+  pagesScanned: number;
+  /** Pages not written because the parent checkpoint already holds them unchanged. */
+  pagesSkippedParent: number;
+  /** Pages written to this checkpoint. */
+  pagesWritten: number;
+  /** Time to resolve inotify watch paths (irmap). */
+  irmapResolveTimeUs: number;
+  /** Pages left for a lazy-pages restore instead of being written. */
+  pagesLazy: number;
+  /** Page pipes and page-pipe buffers CRIU used to move memory. */
+  pagePipes: number;
+  pagePipeBufs: number;
+  /** The same counts for shared memory. */
+  shpagesScanned: number;
+  shpagesSkippedParent: number;
+  shpagesWritten: number;
+}
+
+/** CRIU's statistics of a restore (its stats-restore image). Times are microseconds. */
+export interface RestoreStatistics {
+  /** Pages compared with their parent checkpoint's. */
+  pagesCompared: number;
+  /** Pages left shared copy-on-write instead of being copied. */
+  pagesSkippedCow: number;
+  /** Time to fork the tree's processes. */
+  forkingTimeUs: number;
+  /** Time of the whole restore. */
+  restoreTimeUs: number;
+  /** Pages of memory restored. */
+  pagesRestored: number;
 }
 
 export interface RestoreRequest {
@@ -309,6 +497,91 @@ export interface RestoreRequest {
 export interface RestoreResponse {
   /** The pid of the restored tree's root. */
   pid: number;
+  /** What the restore cost, from CRIU's stats-restore image; unset when CRIU wrote none. */
+  statistics: RestoreStatistics | undefined;
+}
+
+export interface PreDumpRequest {
+  /** The id of the checkpoint to create; ALREADY_EXISTS when it is taken. */
+  checkpointId: string;
+  /**
+   * CRIU's options. options.pid is required: the root of the tree to pre-dump. The tree always
+   * keeps running: CRIU ignores leave_running for a pre-dump.
+   */
+  options:
+    | CriuOptions
+    | undefined;
+  /** An earlier pre-dump this one is incremental to; empty for the first. */
+  parentCheckpointId: string;
+}
+
+export interface PreDumpResponse {
+  /** The checkpoint just published, of kind PRE_DUMP. */
+  checkpoint:
+    | Checkpoint
+    | undefined;
+  /** What the pre-dump cost (also in checkpoint.dump_statistics); unset when CRIU wrote none. */
+  statistics: DumpStatistics | undefined;
+}
+
+export interface GetCheckpointLogRequest {
+  checkpointId: string;
+  kind: CheckpointLogKind;
+}
+
+export interface GetCheckpointLogResponse {
+  /**
+   * CRIU's log text. At most 4 MiB: a longer log is cut at its start, so the end (where CRIU
+   * reports what failed) is always there.
+   */
+  text: string;
+  /** Whether the start of the log was cut. */
+  truncated: boolean;
+  /** The whole log's size in bytes. */
+  sizeBytes: number;
+}
+
+export interface WaitPidRequest {
+  /** The pid to wait for; must be positive. */
+  pid: number;
+}
+
+export interface WaitPidResponse {
+  /** It exited with this code. */
+  exitCode?:
+    | number
+    | undefined;
+  /** A signal killed it (this signal's number). */
+  signal?:
+    | number
+    | undefined;
+  /** The wait status as waitpid() returned it. */
+  rawStatus: number;
+}
+
+export interface CpuinfoDumpRequest {
+  /** The id of the checkpoint to create, of kind CPUINFO; ALREADY_EXISTS when it is taken. */
+  checkpointId: string;
+  /** CRIU's options; most callers leave this unset. */
+  options: CriuOptions | undefined;
+}
+
+export interface CpuinfoDumpResponse {
+  checkpoint: Checkpoint | undefined;
+}
+
+export interface CpuinfoCheckRequest {
+  /**
+   * A checkpoint holding a CPU description (cpuinfo.img): one made by CpuinfoDump, or a dump
+   * during which CRIU recorded the CPU (cpu_cap with CRIU's image bit). NOT_FOUND when there is
+   * none; FAILED_PRECONDITION when it holds no CPU description.
+   */
+  checkpointId: string;
+  /** CRIU's options; cpu_cap chooses what is compared. */
+  options: CriuOptions | undefined;
+}
+
+export interface CpuinfoCheckResponse {
 }
 
 /** A checkpoint in the gateway's image store. */
@@ -328,6 +601,10 @@ export interface Checkpoint {
   criuVersion: string;
   /** Whether the dump left the tree running. */
   leaveRunning: boolean;
+  /** What the checkpoint holds; only DUMP checkpoints can be restored. */
+  kind: CheckpointKind;
+  /** CRIU's statistics of the dump or pre-dump that made it; unset for other kinds. */
+  dumpStatistics: DumpStatistics | undefined;
 }
 
 export interface ListCheckpointsRequest {
@@ -1419,7 +1696,7 @@ export const DumpRequest: MessageFns<DumpRequest> = {
 };
 
 function createBaseDumpResponse(): DumpResponse {
-  return { checkpoint: undefined, restored: false };
+  return { checkpoint: undefined, restored: false, statistics: undefined };
 }
 
 export const DumpResponse: MessageFns<DumpResponse> = {
@@ -1429,6 +1706,9 @@ export const DumpResponse: MessageFns<DumpResponse> = {
     }
     if (message.restored !== false) {
       writer.uint32(16).bool(message.restored);
+    }
+    if (message.statistics !== undefined) {
+      DumpStatistics.encode(message.statistics, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1462,6 +1742,14 @@ export const DumpResponse: MessageFns<DumpResponse> = {
             message.restored = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.statistics = DumpStatistics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1478,6 +1766,7 @@ export const DumpResponse: MessageFns<DumpResponse> = {
     return {
       checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined,
       restored: isSet(object.restored) ? globalThis.Boolean(object.restored) : false,
+      statistics: isSet(object.statistics) ? DumpStatistics.fromJSON(object.statistics) : undefined,
     };
   },
 
@@ -1488,6 +1777,9 @@ export const DumpResponse: MessageFns<DumpResponse> = {
     }
     if (message.restored !== false) {
       obj.restored = message.restored;
+    }
+    if (message.statistics !== undefined) {
+      obj.statistics = DumpStatistics.toJSON(message.statistics);
     }
     return obj;
   },
@@ -1501,6 +1793,510 @@ export const DumpResponse: MessageFns<DumpResponse> = {
       ? Checkpoint.fromPartial(object.checkpoint)
       : undefined;
     message.restored = object.restored ?? false;
+    message.statistics = (object.statistics !== undefined && object.statistics !== null)
+      ? DumpStatistics.fromPartial(object.statistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDumpStatistics(): DumpStatistics {
+  return {
+    freezingTimeUs: 0,
+    frozenTimeUs: 0,
+    memdumpTimeUs: 0,
+    memwriteTimeUs: 0,
+    pagesScanned: 0,
+    pagesSkippedParent: 0,
+    pagesWritten: 0,
+    irmapResolveTimeUs: 0,
+    pagesLazy: 0,
+    pagePipes: 0,
+    pagePipeBufs: 0,
+    shpagesScanned: 0,
+    shpagesSkippedParent: 0,
+    shpagesWritten: 0,
+  };
+}
+
+export const DumpStatistics: MessageFns<DumpStatistics> = {
+  encode(message: DumpStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.freezingTimeUs !== 0) {
+      writer.uint32(8).uint32(message.freezingTimeUs);
+    }
+    if (message.frozenTimeUs !== 0) {
+      writer.uint32(16).uint32(message.frozenTimeUs);
+    }
+    if (message.memdumpTimeUs !== 0) {
+      writer.uint32(24).uint32(message.memdumpTimeUs);
+    }
+    if (message.memwriteTimeUs !== 0) {
+      writer.uint32(32).uint32(message.memwriteTimeUs);
+    }
+    if (message.pagesScanned !== 0) {
+      writer.uint32(40).uint64(message.pagesScanned);
+    }
+    if (message.pagesSkippedParent !== 0) {
+      writer.uint32(48).uint64(message.pagesSkippedParent);
+    }
+    if (message.pagesWritten !== 0) {
+      writer.uint32(56).uint64(message.pagesWritten);
+    }
+    if (message.irmapResolveTimeUs !== 0) {
+      writer.uint32(64).uint32(message.irmapResolveTimeUs);
+    }
+    if (message.pagesLazy !== 0) {
+      writer.uint32(72).uint64(message.pagesLazy);
+    }
+    if (message.pagePipes !== 0) {
+      writer.uint32(80).uint64(message.pagePipes);
+    }
+    if (message.pagePipeBufs !== 0) {
+      writer.uint32(88).uint64(message.pagePipeBufs);
+    }
+    if (message.shpagesScanned !== 0) {
+      writer.uint32(96).uint64(message.shpagesScanned);
+    }
+    if (message.shpagesSkippedParent !== 0) {
+      writer.uint32(104).uint64(message.shpagesSkippedParent);
+    }
+    if (message.shpagesWritten !== 0) {
+      writer.uint32(112).uint64(message.shpagesWritten);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DumpStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDumpStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.freezingTimeUs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.frozenTimeUs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.memdumpTimeUs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.memwriteTimeUs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pagesScanned = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pagesSkippedParent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pagesWritten = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.irmapResolveTimeUs = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pagesLazy = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.pagePipes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.pagePipeBufs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.shpagesScanned = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.shpagesSkippedParent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.shpagesWritten = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DumpStatistics {
+    return {
+      freezingTimeUs: isSet(object.freezingTimeUs)
+        ? globalThis.Number(object.freezingTimeUs)
+        : isSet(object.freezing_time_us)
+        ? globalThis.Number(object.freezing_time_us)
+        : 0,
+      frozenTimeUs: isSet(object.frozenTimeUs)
+        ? globalThis.Number(object.frozenTimeUs)
+        : isSet(object.frozen_time_us)
+        ? globalThis.Number(object.frozen_time_us)
+        : 0,
+      memdumpTimeUs: isSet(object.memdumpTimeUs)
+        ? globalThis.Number(object.memdumpTimeUs)
+        : isSet(object.memdump_time_us)
+        ? globalThis.Number(object.memdump_time_us)
+        : 0,
+      memwriteTimeUs: isSet(object.memwriteTimeUs)
+        ? globalThis.Number(object.memwriteTimeUs)
+        : isSet(object.memwrite_time_us)
+        ? globalThis.Number(object.memwrite_time_us)
+        : 0,
+      pagesScanned: isSet(object.pagesScanned)
+        ? globalThis.Number(object.pagesScanned)
+        : isSet(object.pages_scanned)
+        ? globalThis.Number(object.pages_scanned)
+        : 0,
+      pagesSkippedParent: isSet(object.pagesSkippedParent)
+        ? globalThis.Number(object.pagesSkippedParent)
+        : isSet(object.pages_skipped_parent)
+        ? globalThis.Number(object.pages_skipped_parent)
+        : 0,
+      pagesWritten: isSet(object.pagesWritten)
+        ? globalThis.Number(object.pagesWritten)
+        : isSet(object.pages_written)
+        ? globalThis.Number(object.pages_written)
+        : 0,
+      irmapResolveTimeUs: isSet(object.irmapResolveTimeUs)
+        ? globalThis.Number(object.irmapResolveTimeUs)
+        : isSet(object.irmap_resolve_time_us)
+        ? globalThis.Number(object.irmap_resolve_time_us)
+        : 0,
+      pagesLazy: isSet(object.pagesLazy)
+        ? globalThis.Number(object.pagesLazy)
+        : isSet(object.pages_lazy)
+        ? globalThis.Number(object.pages_lazy)
+        : 0,
+      pagePipes: isSet(object.pagePipes)
+        ? globalThis.Number(object.pagePipes)
+        : isSet(object.page_pipes)
+        ? globalThis.Number(object.page_pipes)
+        : 0,
+      pagePipeBufs: isSet(object.pagePipeBufs)
+        ? globalThis.Number(object.pagePipeBufs)
+        : isSet(object.page_pipe_bufs)
+        ? globalThis.Number(object.page_pipe_bufs)
+        : 0,
+      shpagesScanned: isSet(object.shpagesScanned)
+        ? globalThis.Number(object.shpagesScanned)
+        : isSet(object.shpages_scanned)
+        ? globalThis.Number(object.shpages_scanned)
+        : 0,
+      shpagesSkippedParent: isSet(object.shpagesSkippedParent)
+        ? globalThis.Number(object.shpagesSkippedParent)
+        : isSet(object.shpages_skipped_parent)
+        ? globalThis.Number(object.shpages_skipped_parent)
+        : 0,
+      shpagesWritten: isSet(object.shpagesWritten)
+        ? globalThis.Number(object.shpagesWritten)
+        : isSet(object.shpages_written)
+        ? globalThis.Number(object.shpages_written)
+        : 0,
+    };
+  },
+
+  toJSON(message: DumpStatistics): unknown {
+    const obj: any = {};
+    if (message.freezingTimeUs !== 0) {
+      obj.freezingTimeUs = Math.round(message.freezingTimeUs);
+    }
+    if (message.frozenTimeUs !== 0) {
+      obj.frozenTimeUs = Math.round(message.frozenTimeUs);
+    }
+    if (message.memdumpTimeUs !== 0) {
+      obj.memdumpTimeUs = Math.round(message.memdumpTimeUs);
+    }
+    if (message.memwriteTimeUs !== 0) {
+      obj.memwriteTimeUs = Math.round(message.memwriteTimeUs);
+    }
+    if (message.pagesScanned !== 0) {
+      obj.pagesScanned = Math.round(message.pagesScanned);
+    }
+    if (message.pagesSkippedParent !== 0) {
+      obj.pagesSkippedParent = Math.round(message.pagesSkippedParent);
+    }
+    if (message.pagesWritten !== 0) {
+      obj.pagesWritten = Math.round(message.pagesWritten);
+    }
+    if (message.irmapResolveTimeUs !== 0) {
+      obj.irmapResolveTimeUs = Math.round(message.irmapResolveTimeUs);
+    }
+    if (message.pagesLazy !== 0) {
+      obj.pagesLazy = Math.round(message.pagesLazy);
+    }
+    if (message.pagePipes !== 0) {
+      obj.pagePipes = Math.round(message.pagePipes);
+    }
+    if (message.pagePipeBufs !== 0) {
+      obj.pagePipeBufs = Math.round(message.pagePipeBufs);
+    }
+    if (message.shpagesScanned !== 0) {
+      obj.shpagesScanned = Math.round(message.shpagesScanned);
+    }
+    if (message.shpagesSkippedParent !== 0) {
+      obj.shpagesSkippedParent = Math.round(message.shpagesSkippedParent);
+    }
+    if (message.shpagesWritten !== 0) {
+      obj.shpagesWritten = Math.round(message.shpagesWritten);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DumpStatistics>): DumpStatistics {
+    return DumpStatistics.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DumpStatistics>): DumpStatistics {
+    const message = createBaseDumpStatistics();
+    message.freezingTimeUs = object.freezingTimeUs ?? 0;
+    message.frozenTimeUs = object.frozenTimeUs ?? 0;
+    message.memdumpTimeUs = object.memdumpTimeUs ?? 0;
+    message.memwriteTimeUs = object.memwriteTimeUs ?? 0;
+    message.pagesScanned = object.pagesScanned ?? 0;
+    message.pagesSkippedParent = object.pagesSkippedParent ?? 0;
+    message.pagesWritten = object.pagesWritten ?? 0;
+    message.irmapResolveTimeUs = object.irmapResolveTimeUs ?? 0;
+    message.pagesLazy = object.pagesLazy ?? 0;
+    message.pagePipes = object.pagePipes ?? 0;
+    message.pagePipeBufs = object.pagePipeBufs ?? 0;
+    message.shpagesScanned = object.shpagesScanned ?? 0;
+    message.shpagesSkippedParent = object.shpagesSkippedParent ?? 0;
+    message.shpagesWritten = object.shpagesWritten ?? 0;
+    return message;
+  },
+};
+
+function createBaseRestoreStatistics(): RestoreStatistics {
+  return { pagesCompared: 0, pagesSkippedCow: 0, forkingTimeUs: 0, restoreTimeUs: 0, pagesRestored: 0 };
+}
+
+export const RestoreStatistics: MessageFns<RestoreStatistics> = {
+  encode(message: RestoreStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pagesCompared !== 0) {
+      writer.uint32(8).uint64(message.pagesCompared);
+    }
+    if (message.pagesSkippedCow !== 0) {
+      writer.uint32(16).uint64(message.pagesSkippedCow);
+    }
+    if (message.forkingTimeUs !== 0) {
+      writer.uint32(24).uint32(message.forkingTimeUs);
+    }
+    if (message.restoreTimeUs !== 0) {
+      writer.uint32(32).uint32(message.restoreTimeUs);
+    }
+    if (message.pagesRestored !== 0) {
+      writer.uint32(40).uint64(message.pagesRestored);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pagesCompared = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pagesSkippedCow = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.forkingTimeUs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.restoreTimeUs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pagesRestored = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreStatistics {
+    return {
+      pagesCompared: isSet(object.pagesCompared)
+        ? globalThis.Number(object.pagesCompared)
+        : isSet(object.pages_compared)
+        ? globalThis.Number(object.pages_compared)
+        : 0,
+      pagesSkippedCow: isSet(object.pagesSkippedCow)
+        ? globalThis.Number(object.pagesSkippedCow)
+        : isSet(object.pages_skipped_cow)
+        ? globalThis.Number(object.pages_skipped_cow)
+        : 0,
+      forkingTimeUs: isSet(object.forkingTimeUs)
+        ? globalThis.Number(object.forkingTimeUs)
+        : isSet(object.forking_time_us)
+        ? globalThis.Number(object.forking_time_us)
+        : 0,
+      restoreTimeUs: isSet(object.restoreTimeUs)
+        ? globalThis.Number(object.restoreTimeUs)
+        : isSet(object.restore_time_us)
+        ? globalThis.Number(object.restore_time_us)
+        : 0,
+      pagesRestored: isSet(object.pagesRestored)
+        ? globalThis.Number(object.pagesRestored)
+        : isSet(object.pages_restored)
+        ? globalThis.Number(object.pages_restored)
+        : 0,
+    };
+  },
+
+  toJSON(message: RestoreStatistics): unknown {
+    const obj: any = {};
+    if (message.pagesCompared !== 0) {
+      obj.pagesCompared = Math.round(message.pagesCompared);
+    }
+    if (message.pagesSkippedCow !== 0) {
+      obj.pagesSkippedCow = Math.round(message.pagesSkippedCow);
+    }
+    if (message.forkingTimeUs !== 0) {
+      obj.forkingTimeUs = Math.round(message.forkingTimeUs);
+    }
+    if (message.restoreTimeUs !== 0) {
+      obj.restoreTimeUs = Math.round(message.restoreTimeUs);
+    }
+    if (message.pagesRestored !== 0) {
+      obj.pagesRestored = Math.round(message.pagesRestored);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreStatistics>): RestoreStatistics {
+    return RestoreStatistics.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreStatistics>): RestoreStatistics {
+    const message = createBaseRestoreStatistics();
+    message.pagesCompared = object.pagesCompared ?? 0;
+    message.pagesSkippedCow = object.pagesSkippedCow ?? 0;
+    message.forkingTimeUs = object.forkingTimeUs ?? 0;
+    message.restoreTimeUs = object.restoreTimeUs ?? 0;
+    message.pagesRestored = object.pagesRestored ?? 0;
     return message;
   },
 };
@@ -1597,13 +2393,16 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
 };
 
 function createBaseRestoreResponse(): RestoreResponse {
-  return { pid: 0 };
+  return { pid: 0, statistics: undefined };
 }
 
 export const RestoreResponse: MessageFns<RestoreResponse> = {
   encode(message: RestoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.pid !== 0) {
       writer.uint32(8).int32(message.pid);
+    }
+    if (message.statistics !== undefined) {
+      RestoreStatistics.encode(message.statistics, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1629,6 +2428,14 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
             message.pid = reader.int32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.statistics = RestoreStatistics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1642,13 +2449,19 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
   },
 
   fromJSON(object: any): RestoreResponse {
-    return { pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0 };
+    return {
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      statistics: isSet(object.statistics) ? RestoreStatistics.fromJSON(object.statistics) : undefined,
+    };
   },
 
   toJSON(message: RestoreResponse): unknown {
     const obj: any = {};
     if (message.pid !== 0) {
       obj.pid = Math.round(message.pid);
+    }
+    if (message.statistics !== undefined) {
+      obj.statistics = RestoreStatistics.toJSON(message.statistics);
     }
     return obj;
   },
@@ -1659,6 +2472,882 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
   fromPartial(object: DeepPartial<RestoreResponse>): RestoreResponse {
     const message = createBaseRestoreResponse();
     message.pid = object.pid ?? 0;
+    message.statistics = (object.statistics !== undefined && object.statistics !== null)
+      ? RestoreStatistics.fromPartial(object.statistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePreDumpRequest(): PreDumpRequest {
+  return { checkpointId: "", options: undefined, parentCheckpointId: "" };
+}
+
+export const PreDumpRequest: MessageFns<PreDumpRequest> = {
+  encode(message: PreDumpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.options !== undefined) {
+      CriuOptions.encode(message.options, writer.uint32(18).fork()).join();
+    }
+    if (message.parentCheckpointId !== "") {
+      writer.uint32(26).string(message.parentCheckpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreDumpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreDumpRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.options = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.parentCheckpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreDumpRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      options: isSet(object.options) ? CriuOptions.fromJSON(object.options) : undefined,
+      parentCheckpointId: isSet(object.parentCheckpointId)
+        ? globalThis.String(object.parentCheckpointId)
+        : isSet(object.parent_checkpoint_id)
+        ? globalThis.String(object.parent_checkpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PreDumpRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.options !== undefined) {
+      obj.options = CriuOptions.toJSON(message.options);
+    }
+    if (message.parentCheckpointId !== "") {
+      obj.parentCheckpointId = message.parentCheckpointId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreDumpRequest>): PreDumpRequest {
+    return PreDumpRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreDumpRequest>): PreDumpRequest {
+    const message = createBasePreDumpRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.options = (object.options !== undefined && object.options !== null)
+      ? CriuOptions.fromPartial(object.options)
+      : undefined;
+    message.parentCheckpointId = object.parentCheckpointId ?? "";
+    return message;
+  },
+};
+
+function createBasePreDumpResponse(): PreDumpResponse {
+  return { checkpoint: undefined, statistics: undefined };
+}
+
+export const PreDumpResponse: MessageFns<PreDumpResponse> = {
+  encode(message: PreDumpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    if (message.statistics !== undefined) {
+      DumpStatistics.encode(message.statistics, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreDumpResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreDumpResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.statistics = DumpStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreDumpResponse {
+    return {
+      checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined,
+      statistics: isSet(object.statistics) ? DumpStatistics.fromJSON(object.statistics) : undefined,
+    };
+  },
+
+  toJSON(message: PreDumpResponse): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    if (message.statistics !== undefined) {
+      obj.statistics = DumpStatistics.toJSON(message.statistics);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PreDumpResponse>): PreDumpResponse {
+    return PreDumpResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PreDumpResponse>): PreDumpResponse {
+    const message = createBasePreDumpResponse();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    message.statistics = (object.statistics !== undefined && object.statistics !== null)
+      ? DumpStatistics.fromPartial(object.statistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetCheckpointLogRequest(): GetCheckpointLogRequest {
+  return { checkpointId: "", kind: 0 };
+}
+
+export const GetCheckpointLogRequest: MessageFns<GetCheckpointLogRequest> = {
+  encode(message: GetCheckpointLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCheckpointLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCheckpointLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCheckpointLogRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      kind: isSet(object.kind) ? checkpointLogKindFromJSON(object.kind) : 0,
+    };
+  },
+
+  toJSON(message: GetCheckpointLogRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = checkpointLogKindToJSON(message.kind);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetCheckpointLogRequest>): GetCheckpointLogRequest {
+    return GetCheckpointLogRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetCheckpointLogRequest>): GetCheckpointLogRequest {
+    const message = createBaseGetCheckpointLogRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.kind = object.kind ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetCheckpointLogResponse(): GetCheckpointLogResponse {
+  return { text: "", truncated: false, sizeBytes: 0 };
+}
+
+export const GetCheckpointLogResponse: MessageFns<GetCheckpointLogResponse> = {
+  encode(message: GetCheckpointLogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    if (message.truncated !== false) {
+      writer.uint32(16).bool(message.truncated);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCheckpointLogResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCheckpointLogResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCheckpointLogResponse {
+    return {
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetCheckpointLogResponse): unknown {
+    const obj: any = {};
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.truncated !== false) {
+      obj.truncated = message.truncated;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetCheckpointLogResponse>): GetCheckpointLogResponse {
+    return GetCheckpointLogResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetCheckpointLogResponse>): GetCheckpointLogResponse {
+    const message = createBaseGetCheckpointLogResponse();
+    message.text = object.text ?? "";
+    message.truncated = object.truncated ?? false;
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseWaitPidRequest(): WaitPidRequest {
+  return { pid: 0 };
+}
+
+export const WaitPidRequest: MessageFns<WaitPidRequest> = {
+  encode(message: WaitPidRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pid !== 0) {
+      writer.uint32(8).int32(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitPidRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitPidRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WaitPidRequest {
+    return { pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0 };
+  },
+
+  toJSON(message: WaitPidRequest): unknown {
+    const obj: any = {};
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WaitPidRequest>): WaitPidRequest {
+    return WaitPidRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitPidRequest>): WaitPidRequest {
+    const message = createBaseWaitPidRequest();
+    message.pid = object.pid ?? 0;
+    return message;
+  },
+};
+
+function createBaseWaitPidResponse(): WaitPidResponse {
+  return { exitCode: undefined, signal: undefined, rawStatus: 0 };
+}
+
+export const WaitPidResponse: MessageFns<WaitPidResponse> = {
+  encode(message: WaitPidResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exitCode !== undefined) {
+      writer.uint32(8).int32(message.exitCode);
+    }
+    if (message.signal !== undefined) {
+      writer.uint32(16).int32(message.signal);
+    }
+    if (message.rawStatus !== 0) {
+      writer.uint32(24).int32(message.rawStatus);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitPidResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitPidResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.signal = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rawStatus = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WaitPidResponse {
+    return {
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : undefined,
+      signal: isSet(object.signal) ? globalThis.Number(object.signal) : undefined,
+      rawStatus: isSet(object.rawStatus)
+        ? globalThis.Number(object.rawStatus)
+        : isSet(object.raw_status)
+        ? globalThis.Number(object.raw_status)
+        : 0,
+    };
+  },
+
+  toJSON(message: WaitPidResponse): unknown {
+    const obj: any = {};
+    if (message.exitCode !== undefined) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.signal !== undefined) {
+      obj.signal = Math.round(message.signal);
+    }
+    if (message.rawStatus !== 0) {
+      obj.rawStatus = Math.round(message.rawStatus);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WaitPidResponse>): WaitPidResponse {
+    return WaitPidResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitPidResponse>): WaitPidResponse {
+    const message = createBaseWaitPidResponse();
+    message.exitCode = object.exitCode ?? undefined;
+    message.signal = object.signal ?? undefined;
+    message.rawStatus = object.rawStatus ?? 0;
+    return message;
+  },
+};
+
+function createBaseCpuinfoDumpRequest(): CpuinfoDumpRequest {
+  return { checkpointId: "", options: undefined };
+}
+
+export const CpuinfoDumpRequest: MessageFns<CpuinfoDumpRequest> = {
+  encode(message: CpuinfoDumpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.options !== undefined) {
+      CriuOptions.encode(message.options, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpuinfoDumpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpuinfoDumpRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.options = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CpuinfoDumpRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      options: isSet(object.options) ? CriuOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: CpuinfoDumpRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.options !== undefined) {
+      obj.options = CriuOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpuinfoDumpRequest>): CpuinfoDumpRequest {
+    return CpuinfoDumpRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CpuinfoDumpRequest>): CpuinfoDumpRequest {
+    const message = createBaseCpuinfoDumpRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.options = (object.options !== undefined && object.options !== null)
+      ? CriuOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCpuinfoDumpResponse(): CpuinfoDumpResponse {
+  return { checkpoint: undefined };
+}
+
+export const CpuinfoDumpResponse: MessageFns<CpuinfoDumpResponse> = {
+  encode(message: CpuinfoDumpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpuinfoDumpResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpuinfoDumpResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CpuinfoDumpResponse {
+    return { checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined };
+  },
+
+  toJSON(message: CpuinfoDumpResponse): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpuinfoDumpResponse>): CpuinfoDumpResponse {
+    return CpuinfoDumpResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CpuinfoDumpResponse>): CpuinfoDumpResponse {
+    const message = createBaseCpuinfoDumpResponse();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCpuinfoCheckRequest(): CpuinfoCheckRequest {
+  return { checkpointId: "", options: undefined };
+}
+
+export const CpuinfoCheckRequest: MessageFns<CpuinfoCheckRequest> = {
+  encode(message: CpuinfoCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.options !== undefined) {
+      CriuOptions.encode(message.options, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpuinfoCheckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpuinfoCheckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.options = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CpuinfoCheckRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      options: isSet(object.options) ? CriuOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: CpuinfoCheckRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.options !== undefined) {
+      obj.options = CriuOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpuinfoCheckRequest>): CpuinfoCheckRequest {
+    return CpuinfoCheckRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CpuinfoCheckRequest>): CpuinfoCheckRequest {
+    const message = createBaseCpuinfoCheckRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.options = (object.options !== undefined && object.options !== null)
+      ? CriuOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCpuinfoCheckResponse(): CpuinfoCheckResponse {
+  return {};
+}
+
+export const CpuinfoCheckResponse: MessageFns<CpuinfoCheckResponse> = {
+  encode(_: CpuinfoCheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CpuinfoCheckResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCpuinfoCheckResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CpuinfoCheckResponse {
+    return {};
+  },
+
+  toJSON(_: CpuinfoCheckResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<CpuinfoCheckResponse>): CpuinfoCheckResponse {
+    return CpuinfoCheckResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<CpuinfoCheckResponse>): CpuinfoCheckResponse {
+    const message = createBaseCpuinfoCheckResponse();
     return message;
   },
 };
@@ -1672,6 +3361,8 @@ function createBaseCheckpoint(): Checkpoint {
     parentCheckpointId: "",
     criuVersion: "",
     leaveRunning: false,
+    kind: 0,
+    dumpStatistics: undefined,
   };
 }
 
@@ -1697,6 +3388,12 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.leaveRunning !== false) {
       writer.uint32(56).bool(message.leaveRunning);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(64).int32(message.kind);
+    }
+    if (message.dumpStatistics !== undefined) {
+      DumpStatistics.encode(message.dumpStatistics, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1770,6 +3467,22 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.leaveRunning = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.dumpStatistics = DumpStatistics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1819,6 +3532,12 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         : isSet(object.leave_running)
         ? globalThis.Boolean(object.leave_running)
         : false,
+      kind: isSet(object.kind) ? checkpointKindFromJSON(object.kind) : 0,
+      dumpStatistics: isSet(object.dumpStatistics)
+        ? DumpStatistics.fromJSON(object.dumpStatistics)
+        : isSet(object.dump_statistics)
+        ? DumpStatistics.fromJSON(object.dump_statistics)
+        : undefined,
     };
   },
 
@@ -1845,6 +3564,12 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     if (message.leaveRunning !== false) {
       obj.leaveRunning = message.leaveRunning;
     }
+    if (message.kind !== 0) {
+      obj.kind = checkpointKindToJSON(message.kind);
+    }
+    if (message.dumpStatistics !== undefined) {
+      obj.dumpStatistics = DumpStatistics.toJSON(message.dumpStatistics);
+    }
     return obj;
   },
 
@@ -1860,6 +3585,10 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     message.parentCheckpointId = object.parentCheckpointId ?? "";
     message.criuVersion = object.criuVersion ?? "";
     message.leaveRunning = object.leaveRunning ?? false;
+    message.kind = object.kind ?? 0;
+    message.dumpStatistics = (object.dumpStatistics !== undefined && object.dumpStatistics !== null)
+      ? DumpStatistics.fromPartial(object.dumpStatistics)
+      : undefined;
     return message;
   },
 };
@@ -5946,7 +7675,10 @@ export const CriuServiceService = {
     responseSerialize: (value: DumpResponse): Buffer => Buffer.from(DumpResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DumpResponse => DumpResponse.decode(value),
   },
-  /** Restores a process tree from a checkpoint of the image store. */
+  /**
+   * Restores a process tree from a checkpoint of the image store. Only checkpoints of kind DUMP
+   * can be restored; any other kind is FAILED_PRECONDITION.
+   */
   restore: {
     path: "/criu.gateway.v1.CriuService/Restore" as const,
     requestStream: false as const,
@@ -5955,6 +7687,81 @@ export const CriuServiceService = {
     requestDeserialize: (value: Buffer): RestoreRequest => RestoreRequest.decode(value),
     responseSerialize: (value: RestoreResponse): Buffer => Buffer.from(RestoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestoreResponse => RestoreResponse.decode(value),
+  },
+  /**
+   * Copies the memory of a process tree into a new checkpoint of kind PRE_DUMP while the tree
+   * keeps running (CRIU's SINGLE_PRE_DUMP), so that a later Dump with parent_checkpoint_id set to
+   * it writes only the pages changed since. Published atomically, like a dump. A pre-dump needs
+   * dirty-memory tracking (FeatureCheck.mem_track): on a host without it the call is
+   * FAILED_PRECONDITION and no worker is started. A pre-dump alone cannot be restored.
+   */
+  preDump: {
+    path: "/criu.gateway.v1.CriuService/PreDump" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreDumpRequest): Buffer => Buffer.from(PreDumpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreDumpRequest => PreDumpRequest.decode(value),
+    responseSerialize: (value: PreDumpResponse): Buffer => Buffer.from(PreDumpResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreDumpResponse => PreDumpResponse.decode(value),
+  },
+  /**
+   * CRIU's log of an operation on a checkpoint (the dump that made it, its last restore, …).
+   * NOT_FOUND when the checkpoint or that log does not exist.
+   */
+  getCheckpointLog: {
+    path: "/criu.gateway.v1.CriuService/GetCheckpointLog" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCheckpointLogRequest): Buffer =>
+      Buffer.from(GetCheckpointLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCheckpointLogRequest => GetCheckpointLogRequest.decode(value),
+    responseSerialize: (value: GetCheckpointLogResponse): Buffer =>
+      Buffer.from(GetCheckpointLogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCheckpointLogResponse => GetCheckpointLogResponse.decode(value),
+  },
+  /**
+   * CRIU's WAIT_PID: waitpid() run by CRIU's worker. The kernel lets a process wait only for its
+   * own children, and every call runs a fresh worker that has none, so for any existing process
+   * the call answers FAILED_PRECONDITION (CRIU's ECHILD); it is kept for completeness of the
+   * protocol. NOT_FOUND when no process has the pid; INVALID_ARGUMENT for a pid below 1.
+   * Processes restored by the gateway are reaped by the host's init, not by a worker.
+   */
+  waitPid: {
+    path: "/criu.gateway.v1.CriuService/WaitPid" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WaitPidRequest): Buffer => Buffer.from(WaitPidRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WaitPidRequest => WaitPidRequest.decode(value),
+    responseSerialize: (value: WaitPidResponse): Buffer => Buffer.from(WaitPidResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WaitPidResponse => WaitPidResponse.decode(value),
+  },
+  /**
+   * Records this host's CPU description (CRIU's CPUINFO_DUMP) as a new checkpoint of kind
+   * CPUINFO, published atomically like a dump, for CpuinfoCheck on another host.
+   */
+  cpuinfoDump: {
+    path: "/criu.gateway.v1.CriuService/CpuinfoDump" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CpuinfoDumpRequest): Buffer => Buffer.from(CpuinfoDumpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CpuinfoDumpRequest => CpuinfoDumpRequest.decode(value),
+    responseSerialize: (value: CpuinfoDumpResponse): Buffer => Buffer.from(CpuinfoDumpResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CpuinfoDumpResponse => CpuinfoDumpResponse.decode(value),
+  },
+  /**
+   * Checks that this host's CPU can run what was dumped on the host a checkpoint's CPU
+   * description describes (CRIU's CPUINFO_CHECK). OK when it can; FAILED_PRECONDITION, with CRIU's log tail
+   * in the details, when it cannot or when CRIU cannot compare CPUs on this architecture.
+   */
+  cpuinfoCheck: {
+    path: "/criu.gateway.v1.CriuService/CpuinfoCheck" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CpuinfoCheckRequest): Buffer => Buffer.from(CpuinfoCheckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CpuinfoCheckRequest => CpuinfoCheckRequest.decode(value),
+    responseSerialize: (value: CpuinfoCheckResponse): Buffer =>
+      Buffer.from(CpuinfoCheckResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CpuinfoCheckResponse => CpuinfoCheckResponse.decode(value),
   },
   /** All checkpoints of the image store, oldest first. */
   listCheckpoints: {
@@ -6042,8 +7849,43 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * only once CRIU has succeeded and its files are on disk; a failed dump leaves nothing.
    */
   dump: handleUnaryCall<DumpRequest, DumpResponse>;
-  /** Restores a process tree from a checkpoint of the image store. */
+  /**
+   * Restores a process tree from a checkpoint of the image store. Only checkpoints of kind DUMP
+   * can be restored; any other kind is FAILED_PRECONDITION.
+   */
   restore: handleUnaryCall<RestoreRequest, RestoreResponse>;
+  /**
+   * Copies the memory of a process tree into a new checkpoint of kind PRE_DUMP while the tree
+   * keeps running (CRIU's SINGLE_PRE_DUMP), so that a later Dump with parent_checkpoint_id set to
+   * it writes only the pages changed since. Published atomically, like a dump. A pre-dump needs
+   * dirty-memory tracking (FeatureCheck.mem_track): on a host without it the call is
+   * FAILED_PRECONDITION and no worker is started. A pre-dump alone cannot be restored.
+   */
+  preDump: handleUnaryCall<PreDumpRequest, PreDumpResponse>;
+  /**
+   * CRIU's log of an operation on a checkpoint (the dump that made it, its last restore, …).
+   * NOT_FOUND when the checkpoint or that log does not exist.
+   */
+  getCheckpointLog: handleUnaryCall<GetCheckpointLogRequest, GetCheckpointLogResponse>;
+  /**
+   * CRIU's WAIT_PID: waitpid() run by CRIU's worker. The kernel lets a process wait only for its
+   * own children, and every call runs a fresh worker that has none, so for any existing process
+   * the call answers FAILED_PRECONDITION (CRIU's ECHILD); it is kept for completeness of the
+   * protocol. NOT_FOUND when no process has the pid; INVALID_ARGUMENT for a pid below 1.
+   * Processes restored by the gateway are reaped by the host's init, not by a worker.
+   */
+  waitPid: handleUnaryCall<WaitPidRequest, WaitPidResponse>;
+  /**
+   * Records this host's CPU description (CRIU's CPUINFO_DUMP) as a new checkpoint of kind
+   * CPUINFO, published atomically like a dump, for CpuinfoCheck on another host.
+   */
+  cpuinfoDump: handleUnaryCall<CpuinfoDumpRequest, CpuinfoDumpResponse>;
+  /**
+   * Checks that this host's CPU can run what was dumped on the host a checkpoint's CPU
+   * description describes (CRIU's CPUINFO_CHECK). OK when it can; FAILED_PRECONDITION, with CRIU's log tail
+   * in the details, when it cannot or when CRIU cannot compare CPUs on this architecture.
+   */
+  cpuinfoCheck: handleUnaryCall<CpuinfoCheckRequest, CpuinfoCheckResponse>;
   /** All checkpoints of the image store, oldest first. */
   listCheckpoints: handleUnaryCall<ListCheckpointsRequest, ListCheckpointsResponse>;
   /** One checkpoint; NOT_FOUND when there is none with that id. */
@@ -6138,7 +7980,10 @@ export interface CriuServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DumpResponse) => void,
   ): ClientUnaryCall;
-  /** Restores a process tree from a checkpoint of the image store. */
+  /**
+   * Restores a process tree from a checkpoint of the image store. Only checkpoints of kind DUMP
+   * can be restored; any other kind is FAILED_PRECONDITION.
+   */
   restore(
     request: RestoreRequest,
     callback: (error: ServiceError | null, response: RestoreResponse) => void,
@@ -6153,6 +7998,108 @@ export interface CriuServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestoreResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Copies the memory of a process tree into a new checkpoint of kind PRE_DUMP while the tree
+   * keeps running (CRIU's SINGLE_PRE_DUMP), so that a later Dump with parent_checkpoint_id set to
+   * it writes only the pages changed since. Published atomically, like a dump. A pre-dump needs
+   * dirty-memory tracking (FeatureCheck.mem_track): on a host without it the call is
+   * FAILED_PRECONDITION and no worker is started. A pre-dump alone cannot be restored.
+   */
+  preDump(
+    request: PreDumpRequest,
+    callback: (error: ServiceError | null, response: PreDumpResponse) => void,
+  ): ClientUnaryCall;
+  preDump(
+    request: PreDumpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PreDumpResponse) => void,
+  ): ClientUnaryCall;
+  preDump(
+    request: PreDumpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PreDumpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CRIU's log of an operation on a checkpoint (the dump that made it, its last restore, …).
+   * NOT_FOUND when the checkpoint or that log does not exist.
+   */
+  getCheckpointLog(
+    request: GetCheckpointLogRequest,
+    callback: (error: ServiceError | null, response: GetCheckpointLogResponse) => void,
+  ): ClientUnaryCall;
+  getCheckpointLog(
+    request: GetCheckpointLogRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCheckpointLogResponse) => void,
+  ): ClientUnaryCall;
+  getCheckpointLog(
+    request: GetCheckpointLogRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCheckpointLogResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CRIU's WAIT_PID: waitpid() run by CRIU's worker. The kernel lets a process wait only for its
+   * own children, and every call runs a fresh worker that has none, so for any existing process
+   * the call answers FAILED_PRECONDITION (CRIU's ECHILD); it is kept for completeness of the
+   * protocol. NOT_FOUND when no process has the pid; INVALID_ARGUMENT for a pid below 1.
+   * Processes restored by the gateway are reaped by the host's init, not by a worker.
+   */
+  waitPid(
+    request: WaitPidRequest,
+    callback: (error: ServiceError | null, response: WaitPidResponse) => void,
+  ): ClientUnaryCall;
+  waitPid(
+    request: WaitPidRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WaitPidResponse) => void,
+  ): ClientUnaryCall;
+  waitPid(
+    request: WaitPidRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WaitPidResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records this host's CPU description (CRIU's CPUINFO_DUMP) as a new checkpoint of kind
+   * CPUINFO, published atomically like a dump, for CpuinfoCheck on another host.
+   */
+  cpuinfoDump(
+    request: CpuinfoDumpRequest,
+    callback: (error: ServiceError | null, response: CpuinfoDumpResponse) => void,
+  ): ClientUnaryCall;
+  cpuinfoDump(
+    request: CpuinfoDumpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CpuinfoDumpResponse) => void,
+  ): ClientUnaryCall;
+  cpuinfoDump(
+    request: CpuinfoDumpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CpuinfoDumpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Checks that this host's CPU can run what was dumped on the host a checkpoint's CPU
+   * description describes (CRIU's CPUINFO_CHECK). OK when it can; FAILED_PRECONDITION, with CRIU's log tail
+   * in the details, when it cannot or when CRIU cannot compare CPUs on this architecture.
+   */
+  cpuinfoCheck(
+    request: CpuinfoCheckRequest,
+    callback: (error: ServiceError | null, response: CpuinfoCheckResponse) => void,
+  ): ClientUnaryCall;
+  cpuinfoCheck(
+    request: CpuinfoCheckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CpuinfoCheckResponse) => void,
+  ): ClientUnaryCall;
+  cpuinfoCheck(
+    request: CpuinfoCheckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CpuinfoCheckResponse) => void,
   ): ClientUnaryCall;
   /** All checkpoints of the image store, oldest first. */
   listCheckpoints(

@@ -1,0 +1,82 @@
+// Reading CRIU's image files (criu/image.c, criu/protobuf.c, criu/include/magic.h).
+//
+// An image starts with magic numbers, little-endian u32s: a head magic (IMG_COMMON_MAGIC for
+// ordinary images, IMG_SERVICE_MAGIC for service files such as stats; the inventory image has
+// none), then the image type's own magic. Entries follow, each a little-endian u32 length and
+// that many bytes of protobuf. CRIU writes in host byte order; every architecture CRIU runs on
+// with this gateway (x86_64, aarch64, …) is little-endian.
+import { type dumpStatsEntry, type restoreStatsEntry, statsEntry } from "../../gen/criu/images/stats.js";
+
+export const IMG_COMMON_MAGIC = 0x54564319;
+export const IMG_SERVICE_MAGIC = 0x55105940;
+export const STATS_MAGIC = 0x57093306;
+export const CPUINFO_MAGIC = 0x61404013;
+
+/** CRIU's file names, relative to the images directory (its work directory, unless told otherwise). */
+export const STATS_DUMP_FILE = "stats-dump";
+export const STATS_RESTORE_FILE = "stats-restore";
+export const CPUINFO_FILE = "cpuinfo.img";
+
+export class ImageFormatError extends Error {
+  override readonly name = "ImageFormatError";
+}
+
+/** The protobuf entries of an image, after checking its two magic numbers. */
+export function imageEntries(bytes: Uint8Array, headMagic: number, typeMagic: number): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 8) throw new ImageFormatError("image shorter than its magic numbers");
+  const head = view.getUint32(0, true);
+  const type = view.getUint32(4, true);
+  if (head !== headMagic) throw new ImageFormatError(`head magic ${hex(head)}, expected ${hex(headMagic)}`);
+  if (type !== typeMagic) throw new ImageFormatError(`image magic ${hex(type)}, expected ${hex(typeMagic)}`);
+  const entries: Uint8Array[] = [];
+  let at = 8;
+  while (at < bytes.byteLength) {
+    if (at + 4 > bytes.byteLength) throw new ImageFormatError(`truncated entry length at byte ${at}`);
+    const size = view.getUint32(at, true);
+    at += 4;
+    if (at + size > bytes.byteLength) throw new ImageFormatError(`truncated entry at byte ${at - 4}`);
+    entries.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return entries;
+}
+
+/** Decodes a stats-dump or stats-restore image: one stats_entry. */
+export function decodeStatsImage(bytes: Uint8Array): {
+  dump: dumpStatsEntry | undefined;
+  restore: restoreStatsEntry | undefined;
+} {
+  const entries = imageEntries(bytes, IMG_SERVICE_MAGIC, STATS_MAGIC);
+  const first = entries[0];
+  if (entries.length !== 1 || first === undefined) {
+    throw new ImageFormatError(`a stats image holds one entry, not ${entries.length}`);
+  }
+  let entry: ReturnType<typeof statsEntry.decode>;
+  try {
+    entry = statsEntry.decode(first);
+  } catch (err) {
+    throw new ImageFormatError(`stats entry is not a stats_entry: ${(err as Error).message}`);
+  }
+  return { dump: entry.dump, restore: entry.restore };
+}
+
+/** Builds an image the way CRIU writes one; for tests. */
+export function encodeImage(headMagic: number, typeMagic: number, entries: Uint8Array[]): Uint8Array {
+  const size = 8 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, headMagic, true);
+  view.setUint32(4, typeMagic, true);
+  let at = 8;
+  for (const e of entries) {
+    view.setUint32(at, e.byteLength, true);
+    out.set(e, at + 4);
+    at += 4 + e.byteLength;
+  }
+  return out;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
