@@ -28,7 +28,9 @@ export type WorkerFailureKind =
   /** The worker answered something that is not a criu_resp, or not the answer expected. */
   | "protocol"
   /** The caller gave up (AbortSignal) and the exchange was stopped. */
-  | "aborted";
+  | "aborted"
+  /** The request does not fit in one datagram of the socket (EMSGSIZE). */
+  | "too-large";
 
 /** The exchange with the worker failed; CRIU itself gave no answer. */
 export class WorkerFailure extends Error {
@@ -312,6 +314,13 @@ export class SwrkWorker {
     try {
       this.#socket.send(bytes);
     } catch (cause) {
+      if ((cause as { code?: unknown }).code === "EMSGSIZE") {
+        throw this.#failure(
+          "too-large",
+          `the ${typeName} request (${bytes.length} bytes) is larger than CRIU's socket takes in one message`,
+          cause,
+        );
+      }
       throw this.#failure("ended", `cannot send ${typeName} to the worker: it is gone`, cause);
     }
   }

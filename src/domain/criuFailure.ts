@@ -75,6 +75,13 @@ export function workerFailed(err: WorkerFailure, requestType: string, context: F
           cause: err,
         },
       );
+    case "too-large":
+      return new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `the ${context.action} request is too large for CRIU (${err.message.match(/\((\d+) bytes\)/)?.[1] ?? "?"} bytes); send fewer or shorter repeated options`,
+        detail,
+        { cause: err },
+      );
     case "ended":
       return new GatewayError(
         "INTERNAL",

@@ -2,7 +2,12 @@
 //
 // The two messages share field names and numbers, so the translation is a copy of the set fields
 // plus what the gateway adds itself: the images directory fd, the log file, the parent link.
-import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
+import {
+  CriuCgMode,
+  CriuNetworkLockMethod,
+  type CriuOptions,
+  CriuPreDumpMode,
+} from "../../gen/criu/gateway/v1/gateway.js";
 import type { criuOpts } from "../../gen/criu/rpc.js";
 import { GatewayError, invalidArgument } from "./errors.js";
 
@@ -144,12 +149,16 @@ export function validateOptionValues(options: CriuOptions | undefined): void {
   if (options.ps?.port !== undefined && (options.ps.port < 0 || options.ps.port > 65535)) {
     throw invalidArgument(`ps.port must be 0 to 65535, not ${options.ps.port}`);
   }
-  for (const [name, value] of [
-    ["manage_cgroups_mode", options.manageCgroupsMode],
-    ["network_lock", options.networkLock],
-    ["pre_dump_mode", options.preDumpMode],
+  for (const [name, value, known] of [
+    ["manage_cgroups_mode", options.manageCgroupsMode, CriuCgMode],
+    ["network_lock", options.networkLock, CriuNetworkLockMethod],
+    ["pre_dump_mode", options.preDumpMode, CriuPreDumpMode],
   ] as const) {
-    if (value !== undefined && value < 0) throw invalidArgument(`${name} has an unknown value`);
+    // Only the values the API defines: CRIU's wire enum cannot carry any other.
+    const defined = Object.values(known).filter((v): v is number => typeof v === "number" && v >= 0);
+    if (value !== undefined && !defined.includes(value)) {
+      throw invalidArgument(`${name} ${value} is not one of the defined values (${defined.join(", ")})`);
+    }
   }
 }
 

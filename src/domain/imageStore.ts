@@ -126,7 +126,7 @@ export class ImageStore {
   static validateId(id: string, field = "checkpoint_id"): void {
     if (id === "") throw invalidArgument(`${field} is required`);
     if (!CHECKPOINT_ID_PATTERN.test(id)) {
-      const shown = id.length > 64 ? `${JSON.stringify(id.slice(0, 64))}…` : JSON.stringify(id);
+      const shown = id.length > 64 ? `${quote(id.slice(0, 64))}…` : quote(id);
       throw invalidArgument(
         `${field} ${shown} is not a valid checkpoint id: use 1 to 128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit`,
       );
@@ -473,4 +473,16 @@ async function syncDir(dir: string): Promise<void> {
 
 export function isErrno(err: unknown, code: string): boolean {
   return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/**
+ * Quotes a caller's string for an error message. Beyond what JSON escapes, DEL, the C1 controls
+ * and the bidirectional overrides are escaped too, so a message cannot rewrite a terminal or
+ * reorder what a person reads.
+ */
+function quote(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
