@@ -243,6 +243,33 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
   }
 
+  /**
+   * Runs a dump, pre-dump or restore request: callbacks answered by notifyHandler, a cancellation
+   * vetoed at CRIU's next callback. When the exchange itself fails, the error carries the tail of
+   * CRIU's log for this request.
+   */
+  async function exchangeWithCallbacks(
+    req: CriuReq,
+    operationId: string,
+    ctx: OperationContext,
+    options: CriuOptions | undefined,
+    context: FailureContext,
+    log: { dir: string; file: string },
+  ): Promise<CriuResp> {
+    try {
+      const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true);
+      return await exchange(
+        req,
+        { signal: ctx.signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
+        context,
+      );
+    } catch (err) {
+      const tail = await logTail(log.dir, log.file);
+      if (err instanceof GatewayError && err.criu && tail.length > 0) err.criu.logTail = tail;
+      throw err;
+    }
+  }
+
   async function version(ctx: OperationContext = { caller: "gateway" }): Promise<CriuVersion> {
     return tracked("version", ctx, { pid: 0, checkpointId: "" }, () => versionNow(ctx.signal));
   }
@@ -484,20 +511,10 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      let resp: CriuResp;
-      try {
-        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true);
-        resp = await exchange(
-          req,
-          { signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
-          context,
-        );
-      } catch (err) {
-        context.logTail = await logTail(staged.path, logFile);
-        if (err instanceof GatewayError && err.criu && context.logTail.length > 0)
-          err.criu.logTail = context.logTail;
-        throw err;
-      }
+      const resp = await exchangeWithCallbacks(req, operationId, ctx, input.options, context, {
+        dir: staged.path,
+        file: logFile,
+      });
       if (!resp.success) {
         context.logTail = await logTail(staged.path, logFile);
         throw criuRefused(resp, context);
@@ -536,7 +553,6 @@ export function createCriuOperations(deps: OperationsDeps) {
     ctx: OperationContext,
     operationId: string,
   ): Promise<RestoreResult> {
-    const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
@@ -565,19 +581,10 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      let resp: CriuResp;
-      try {
-        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true);
-        resp = await exchange(
-          req,
-          { signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
-          context,
-        );
-      } catch (err) {
-        const tail = await logTail(opened.path, RESTORE_LOG);
-        if (err instanceof GatewayError && err.criu && tail.length > 0) err.criu.logTail = tail;
-        throw err;
-      }
+      const resp = await exchangeWithCallbacks(req, operationId, ctx, input.options, context, {
+        dir: opened.path,
+        file: RESTORE_LOG,
+      });
       if (!resp.success || !resp.restore) {
         context.logTail = await logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
