@@ -8,6 +8,7 @@
 // Exports:
 //   socketpair(): [ours, theirs]      both close-on-exec; `ours` is non-blocking, `theirs` blocking
 //   closeFd(fd): void
+//   peerCredentials(fd): {pid, uid, gid}   SO_PEERCRED of a connected unix socket
 //   class Channel(fd, onMessage(buf, fds), onEnd(errno))
 //     send(buf, fds?), close(), drain(), ref(), unref()
 // onEnd(0) means the peer closed the socket; onEnd(errno) a socket error. After onEnd or close(),
@@ -464,8 +465,35 @@ napi_value CloseFd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The credentials the kernel recorded for the peer of a connected unix socket when it connected.
+// The peer cannot forge them; they are the identity of local callers.
+napi_value PeerCredentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, nullptr, "peerCredentials(fd): fd must be a non-negative integer");
+    return nullptr;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return ThrowErrno(env, errno, "getsockopt");
+  napi_value result, pid, uid, gid;
+  CHECK_NAPI(env, napi_create_object(env, &result));
+  napi_create_int32(env, cred.pid, &pid);
+  napi_create_uint32(env, cred.uid, &uid);
+  napi_create_uint32(env, cred.gid, &gid);
+  napi_set_named_property(env, result, "pid", pid);
+  napi_set_named_property(env, result, "uid", uid);
+  napi_set_named_property(env, result, "gid", gid);
+  return result;
+}
+
 napi_value InitModule(napi_env env, napi_value exports) {
   napi_value fn;
+  CHECK_NAPI(env, napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, PeerCredentials, nullptr, &fn));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "peerCredentials", fn));
   CHECK_NAPI(env, napi_create_function(env, "socketpair", NAPI_AUTO_LENGTH, SocketPair, nullptr, &fn));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "socketpair", fn));
   CHECK_NAPI(env, napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, CloseFd, nullptr, &fn));

@@ -7,8 +7,21 @@ import type { LogLevel } from "./log.js";
 import { packageRoot } from "./packageRoot.js";
 
 export interface GatewayConfig {
-  /** Where to listen: "unix:/abs/path.sock" or "host:port" (TCP, loopback only for now). */
+  /** Where to listen: "unix:/abs/path.sock" or "host:port" (TCP: TLS, or plain on loopback with `insecure`). */
   listen: string[];
+  /** Certificate and key for TCP listeners; with a client CA, callers must present certificates (mTLS). */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
+  /** How often TLS files are re-read for a new certificate (0: only on SIGHUP). */
+  tlsReloadIntervalMs: number;
+  /** Allows plain TCP listeners, on loopback only. Callers there prove nothing: they are anonymous. */
+  insecure: boolean;
+  /** Owner and group of unix sockets (undefined: the gateway's own, i.e. root). */
+  unixSocketOwner: number | undefined;
+  unixSocketGroup: number | undefined;
+  /** The policy file (JSON); undefined: root on a unix socket is admin, nobody else may do anything. */
+  policyFile: string | undefined;
+  /** Where audit lines go: a file (appended, mode 0600) or undefined for stderr. */
+  auditLog: string | undefined;
   /** The image store's root directory. */
   imagesRoot: string;
   /** The criu binary the workers run. */
@@ -51,6 +64,13 @@ export function defaultCriuBin(): string {
 export function defaultConfig(): GatewayConfig {
   return {
     listen: [DEFAULT_ADDRESS],
+    tls: undefined,
+    tlsReloadIntervalMs: 60_000,
+    insecure: false,
+    unixSocketOwner: undefined,
+    unixSocketGroup: undefined,
+    policyFile: undefined,
+    auditLog: undefined,
     imagesRoot: "/var/lib/criu-gateway/images",
     criuBin: defaultCriuBin(),
     unixSocketMode: 0o600,
@@ -75,7 +95,37 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   const config: GatewayConfig = { ...defaultConfig(), ...defined };
   if (config.listen.length === 0) throw new ConfigError("listen: at least one address is needed");
-  for (const address of config.listen) parseListenAddress(address);
+  for (const address of config.listen) {
+    const parsed = parseListenAddress(address);
+    if (parsed.kind !== "tcp") continue;
+    if (config.tls) continue;
+    if (!config.insecure) {
+      throw new ConfigError(
+        `listen: ${address}: TCP needs TLS (--tls-cert and --tls-key, with --tls-client-ca for mutual TLS), or --insecure for plain TCP on loopback`,
+      );
+    }
+    if (!isLoopback(parsed.host)) {
+      throw new ConfigError(
+        `listen: ${address}: plain TCP (--insecure) is allowed on loopback only (127.0.0.0/8, ::1, localhost); the gateway gives root's powers to its callers`,
+      );
+    }
+  }
+  if (config.tls && config.insecure) {
+    throw new ConfigError(
+      "insecure: --insecure and TLS files exclude each other; TCP listeners use TLS when it is given",
+    );
+  }
+  if (config.tls && (!config.tls.certFile || !config.tls.keyFile)) {
+    throw new ConfigError("tls: --tls-cert and --tls-key go together");
+  }
+  for (const [name, value] of [
+    ["unix-socket-owner", config.unixSocketOwner],
+    ["unix-socket-group", config.unixSocketGroup],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 0xfffffffe)) {
+      throw new ConfigError(`${name}: ${value} is not a uid/gid`);
+    }
+  }
   if (!isAbsolute(config.imagesRoot)) {
     throw new ConfigError(`images-root: ${JSON.stringify(config.imagesRoot)} must be an absolute path`);
   }
@@ -88,6 +138,7 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["max-callback-timeout-ms", config.maxCallbackTimeoutMs, config.callbackTimeoutMs],
     ["subscriber-buffer-events", config.subscriberBufferEvents, 1],
     ["max-subscribers", config.maxSubscribers, 0],
+    ["tls-reload-interval-ms", config.tlsReloadIntervalMs, 0],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);
@@ -108,7 +159,7 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
 
 export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
 
-/** Parses a listen address. Plain TCP is accepted on loopback only: there is no TLS yet. */
+/** Parses a listen address; whether TCP may be plain is decided by resolveConfig. */
 export function parseListenAddress(address: string): ListenAddress {
   if (address.startsWith("unix:")) {
     const path = address.slice("unix:".length);
@@ -120,11 +171,38 @@ export function parseListenAddress(address: string): ListenAddress {
   const host = match[1] ?? match[2] ?? "";
   const port = Number(match[3]);
   if (port > 65535) throw new ConfigError(`listen: ${address}: port ${port} is out of range`);
-  const loopback = host === "localhost" || (isIP(host) === 4 && host.startsWith("127.")) || host === "::1";
-  if (!loopback) {
-    throw new ConfigError(
-      `listen: ${address}: plain TCP is allowed on loopback only (127.0.0.0/8, ::1, localhost); the gateway gives root's powers to its callers`,
-    );
+  if (!isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) {
+    throw new ConfigError(`listen: ${address}: ${JSON.stringify(host)} is not an IP address or host name`);
   }
   return { kind: "tcp", host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || (isIP(host) === 4 && host.startsWith("127.")) || host === "::1";
+}
+
+/** A user name or number from /etc/passwd, as a uid. */
+export function lookupUser(nameOrId: string): number {
+  return lookupId(nameOrId, "/etc/passwd", "unix-socket-owner", "user");
+}
+
+/** A group name or number from /etc/group, as a gid. */
+export function lookupGroup(nameOrId: string): number {
+  return lookupId(nameOrId, "/etc/group", "unix-socket-group", "group");
+}
+
+function lookupId(nameOrId: string, file: string, setting: string, what: string): number {
+  if (/^\d+$/.test(nameOrId)) return Number(nameOrId);
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    // No such file: no names to look up.
+  }
+  for (const line of text.split("\n")) {
+    const fields = line.split(":");
+    if (fields[0] === nameOrId && fields[2] !== undefined && /^\d+$/.test(fields[2]))
+      return Number(fields[2]);
+  }
+  throw new ConfigError(`${setting}: no ${what} named ${JSON.stringify(nameOrId)} in ${file}`);
 }

@@ -1,6 +1,13 @@
 // The criu-gateway command: `serve` runs the gateway; the other commands call a running one.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { credentials, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  type ChannelOptions,
+  credentials,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import {
   type Checkpoint,
   CheckpointKind,
@@ -23,18 +30,36 @@ import {
   type SubscribeResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import { ConfigError, DEFAULT_ADDRESS, type GatewayConfig, resolveConfig } from "../config.js";
+import {
+  ConfigError,
+  DEFAULT_ADDRESS,
+  type GatewayConfig,
+  lookupGroup,
+  lookupUser,
+  resolveConfig,
+} from "../config.js";
+import { PolicyError } from "../domain/policy.js";
 import { errorDetailOf } from "../grpc/errorStatus.js";
-import { startGateway } from "../grpc/server.js";
+import { loadPolicy, startGateway } from "../grpc/server.js";
 import { createLogger, type LogLevel } from "../log.js";
 
 const USAGE = `Usage: criu-gateway <command> [options]
 
 Run the gateway:
   serve [--listen unix:PATH|HOST:PORT]... [--images-root DIR] [--criu PATH] [--log-level LEVEL]
+        [--policy FILE] [--audit-log FILE]
+        [--unix-socket-mode OCTAL] [--unix-socket-owner USER] [--unix-socket-group GROUP]
+        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tls-reload-interval-ms MS]
+        [--insecure]
         defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
+        TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
+        caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
+        --policy, root on a unix socket is admin and nobody else may do anything (docs/security.md).
+        SIGHUP re-reads the policy and the TLS files.
+  policy-check FILE            validate a policy file and print the grants it defines
 
-Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADDRESS}; --json for JSON output):
+Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADDRESS}; --json for JSON output;
+over TLS with --tls-ca FILE, and for mutual TLS --tls-cert FILE --tls-key FILE; --tls-server-name NAME):
   version                      CRIU's and the gateway's versions
   check                        whether the kernel supports checkpoint/restore
   features                     which optional features work (mem_track, lazy_pages, pidfd_store)
@@ -68,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "serve":
         return await serve(rest);
+      case "policy-check":
+        return policyCheck(rest);
       case "version":
       case "check":
       case "features":
@@ -92,6 +119,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : "no command given");
     }
   } catch (err) {
+    if (err instanceof PolicyError) {
+      process.stderr.write(`criu-gateway: policy: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof UsageError || err instanceof ConfigError || isParseArgsError(err)) {
       process.stderr.write(`criu-gateway: ${(err as Error).message}\n\n${USAGE}`);
       return 2;
@@ -113,17 +144,61 @@ async function serve(args: string[]): Promise<number> {
       "images-root": { type: "string" },
       criu: { type: "string" },
       "log-level": { type: "string" },
+      policy: { type: "string" },
+      "audit-log": { type: "string" },
+      "unix-socket-mode": { type: "string" },
+      "unix-socket-owner": { type: "string" },
+      "unix-socket-group": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
+      "tls-reload-interval-ms": { type: "string" },
+      insecure: { type: "boolean" },
     },
     strict: true,
   });
+  const mode = values["unix-socket-mode"];
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) {
+    throw new UsageError(
+      `--unix-socket-mode needs an octal file mode like 0660, not ${JSON.stringify(mode)}`,
+    );
+  }
+  const tlsCert = values["tls-cert"];
+  const tlsKey = values["tls-key"];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
+  if (values["tls-client-ca"] !== undefined && tlsCert === undefined) {
+    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first");
+  }
   const config = resolveConfig({
     listen: values.listen,
     imagesRoot: values["images-root"],
     criuBin: values.criu,
     logLevel: values["log-level"] as LogLevel | undefined,
+    policyFile: values.policy,
+    auditLog: values["audit-log"],
+    unixSocketMode: mode === undefined ? undefined : Number.parseInt(mode, 8),
+    unixSocketOwner:
+      values["unix-socket-owner"] === undefined ? undefined : lookupUser(values["unix-socket-owner"]),
+    unixSocketGroup:
+      values["unix-socket-group"] === undefined ? undefined : lookupGroup(values["unix-socket-group"]),
+    tls:
+      tlsCert === undefined || tlsKey === undefined
+        ? undefined
+        : { certFile: tlsCert, keyFile: tlsKey, clientCaFile: values["tls-client-ca"] },
+    tlsReloadIntervalMs:
+      values["tls-reload-interval-ms"] === undefined
+        ? undefined
+        : integer("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
+    insecure: values.insecure,
   } satisfies Partial<GatewayConfig>);
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);
+  const onHangup = () => {
+    logger.log("info", "SIGHUP: reloading the policy and TLS files");
+    void gateway.reload();
+  };
+  process.on("SIGHUP", onHangup);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.log("info", "shutting down", { signal });
@@ -135,8 +210,67 @@ async function serve(args: string[]): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
+  process.off("SIGHUP", onHangup);
   return 0;
 }
+
+function policyCheck(args: string[]): number {
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: {} });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError("policy-check needs one policy file");
+  const policy = loadPolicy(file);
+  const lines = [`${file}: valid, ${policy.grants.length} grant${policy.grants.length === 1 ? "" : "s"}`];
+  for (const g of policy.grants) {
+    const rpcs = g.rpcs === "all" ? "all RPCs" : [...g.rpcs].join(", ") || "no RPCs";
+    lines.push(`  ${g.name}: ${g.admin ? "admin" : rpcs}`);
+  }
+  if (policy.forwarded) {
+    lines.push(
+      `  forwarded identities believed in ${policy.forwarded.header} from ${policy.forwarded.trustedPeers.length} trusted peer(s)`,
+    );
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+/** Plain for unix sockets and --insecure loopback; TLS when a CA or client certificate is given. */
+function channel(values: {
+  "tls-ca"?: string | undefined;
+  "tls-cert"?: string | undefined;
+  "tls-key"?: string | undefined;
+  "tls-server-name"?: string | undefined;
+}): { creds: ChannelCredentials; options: ChannelOptions } {
+  const env = process.env;
+  const ca = values["tls-ca"] ?? env.CRIU_GATEWAY_TLS_CA;
+  const cert = values["tls-cert"] ?? env.CRIU_GATEWAY_TLS_CERT;
+  const key = values["tls-key"] ?? env.CRIU_GATEWAY_TLS_KEY;
+  const serverName = values["tls-server-name"] ?? env.CRIU_GATEWAY_TLS_SERVER_NAME;
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
+  if (ca === undefined && cert === undefined) return { creds: credentials.createInsecure(), options: {} };
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    creds: credentials.createSsl(
+      ca === undefined ? null : read("--tls-ca", ca),
+      key === undefined ? null : read("--tls-key", key),
+      cert === undefined ? null : read("--tls-cert", cert),
+    ),
+    options: serverName ? { "grpc.ssl_target_name_override": serverName } : {},
+  };
+}
+
+const TLS_FLAGS = {
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-server-name": { type: "string" },
+} as const;
 
 function call<Res>(
   invoke: (callback: (err: ServiceError | null, res: Res) => void) => unknown,
@@ -166,10 +300,12 @@ async function client(command: string, args: string[]): Promise<number> {
       "track-mem": { type: "boolean" },
       "log-level": { type: "string" },
       kind: { type: "string" },
+      ...TLS_FLAGS,
     },
   });
   const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
-  const stub = new CriuServiceClient(addr, credentials.createInsecure());
+  const { creds, options: channelOptions } = channel(values);
+  const stub = new CriuServiceClient(addr, creds, channelOptions);
   const print = (human: string, data: unknown) =>
     process.stdout.write(values.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
   const options: CriuOptions = CriuOptions.fromPartial({
@@ -335,6 +471,7 @@ async function watch(args: string[]): Promise<number> {
       kind: { type: "string", multiple: true },
       pid: { type: "string" },
       id: { type: "string" },
+      ...TLS_FLAGS,
     },
   });
   const kinds = (values.kind ?? []).map((k) => {
@@ -343,7 +480,8 @@ async function watch(args: string[]): Promise<number> {
     return kind;
   });
   const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
-  const stub = new CriuServiceClient(addr, credentials.createInsecure());
+  const { creds, options: channelOptions } = channel(values);
+  const stub = new CriuServiceClient(addr, creds, channelOptions);
   const stream = stub.subscribe({
     kinds,
     pid: values.pid === undefined ? 0 : integer("--pid", values.pid),
@@ -439,7 +577,7 @@ function isServiceError(err: unknown): err is ServiceError {
 }
 
 function describeServiceError(err: ServiceError): string {
-  const lines = [err.details || err.message];
+  const lines = [`${status[err.code] ?? err.code}: ${err.details || err.message}`];
   const detail = errorDetailOf(err);
   if (detail) {
     if (detail.crErrno) lines.push(`  cr_errno: ${detail.crErrno}`);

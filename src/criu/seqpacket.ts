@@ -15,6 +15,7 @@ interface NativeChannel {
 interface NativeModule {
   socketpair(): [number, number];
   closeFd(fd: number): void;
+  peerCredentials(fd: number): PeerCredentials;
   Channel: new (
     fd: number,
     onMessage: (data: Buffer, fds: number[]) => void,
@@ -33,6 +34,18 @@ function findAddon(): string {
 }
 
 const native = createRequire(import.meta.url)(findAddon()) as NativeModule;
+
+/** What the kernel recorded of a unix socket's peer when it connected (SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The peer credentials of a connected unix socket; throws with the errno's code when there are none. */
+export function peerCredentials(fd: number): PeerCredentials {
+  return native.peerCredentials(fd);
+}
 
 /** A socket pair: `ours` is non-blocking and close-on-exec, `theirs` blocking and close-on-exec. */
 export function seqpacketPair(): { ours: number; theirs: number } {

@@ -28,6 +28,7 @@ import {
   PRE_DUMP_LOG,
   RESTORE_LOG,
 } from "./imageStore.js";
+import { type ProcessRecord, processTree } from "./processTree.js";
 import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
 
 /** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
@@ -117,6 +118,14 @@ export interface OperationContext {
     timeoutMs: number;
     ask(question: CallbackQuestion, signal: AbortSignal): Promise<NotifyAnswer>;
   };
+  /** Option classes this caller may use; the gateway's default set when absent. */
+  optionClasses?: ReadonlySet<OptionClass>;
+  /**
+   * Reads the tree a dump froze, at CRIU's post-dump callback (processes stopped, images written,
+   * nothing published yet), and throws to refuse it: the dump is then vetoed and rolled back.
+   * What it returns is kept with the checkpoint. Without it the tree is read and kept unchecked.
+   */
+  frozenTree?: (rootPid: number) => Promise<ProcessRecord[]>;
   /** Told the operation's id before anything else happens. */
   onStarted?(operationId: string): void;
 }
@@ -201,7 +210,12 @@ export function createCriuOperations(deps: OperationsDeps) {
    * Answers CRIU's callbacks of one dump or restore: the caller answers when it asked for
    * callbacks on a Session, the gateway otherwise. Every callback and answer is published.
    */
-  function notifyHandler(operationId: string, ctx: OperationContext, callerWantsCallbacks: boolean) {
+  function notifyHandler(
+    operationId: string,
+    ctx: OperationContext,
+    callerWantsCallbacks: boolean,
+    gate: ((script: string) => Promise<void>) | undefined,
+  ) {
     let sequence = 0;
     const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
     return async (event: NotifyEvent): Promise<NotifyAnswer> => {
@@ -211,7 +225,17 @@ export function createCriuOperations(deps: OperationsDeps) {
       let answer: NotifyAnswer = { success: true };
       let by: AnsweredBy = "gateway";
       const callbacks = ctx.callbacks;
-      if (ctx.signal?.aborted) {
+      let refused = false;
+      if (gate) {
+        try {
+          await gate(event.script);
+        } catch {
+          refused = true;
+        }
+      }
+      if (refused) {
+        answer = { success: false };
+      } else if (ctx.signal?.aborted) {
         answer = { success: false };
         by = "cancelled";
       } else if (callbacks && callerWantsCallbacks) {
@@ -255,9 +279,10 @@ export function createCriuOperations(deps: OperationsDeps) {
     options: CriuOptions | undefined,
     context: FailureContext,
     log: { dir: string; file: string },
+    gate?: (script: string) => Promise<void>,
   ): Promise<CriuResp> {
     try {
-      const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true);
+      const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true, gate);
       return await exchange(
         req,
         { signal: ctx.signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
@@ -300,11 +325,17 @@ export function createCriuOperations(deps: OperationsDeps) {
   }
 
   async function check(options: CriuOptions | undefined, ctx: OperationContext): Promise<void> {
-    return tracked("check", ctx, { pid: 0, checkpointId: "" }, () => checkNow(options, ctx.signal));
+    return tracked("check", ctx, { pid: 0, checkpointId: "" }, () =>
+      checkNow(options, ctx.signal, ctx.optionClasses),
+    );
   }
 
-  async function checkNow(options: CriuOptions | undefined, signal?: AbortSignal): Promise<void> {
-    checkOptionClasses(options, deps.allowedOptionClasses);
+  async function checkNow(
+    options: CriuOptions | undefined,
+    signal?: AbortSignal,
+    optionClasses: ReadonlySet<OptionClass> = deps.allowedOptionClasses,
+  ): Promise<void> {
+    checkOptionClasses(options, optionClasses);
     validateOptionValues(options);
     const scratch = await store.scratch("check");
     try {
@@ -484,7 +515,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
-    checkOptionClasses(input.options, deps.allowedOptionClasses);
+    checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
     validateOptionValues(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
@@ -511,10 +542,34 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      const resp = await exchangeWithCallbacks(req, operationId, ctx, input.options, context, {
-        dir: staged.path,
-        file: logFile,
-      });
+      // At post-dump the tree is frozen and complete: what was checked before CRIU started is
+      // checked again on exactly what CRIU is about to write off, and kept with the checkpoint.
+      let processes: ProcessRecord[] | undefined;
+      let refusal: unknown;
+      const gate = async (script: string) => {
+        if (script !== "post-dump") return;
+        try {
+          processes = await (ctx.frozenTree ?? processTree)(pid);
+        } catch (err) {
+          refusal = err;
+          throw err;
+        }
+      };
+      let resp: CriuResp;
+      try {
+        resp = await exchangeWithCallbacks(
+          req,
+          operationId,
+          ctx,
+          input.options,
+          context,
+          { dir: staged.path, file: logFile },
+          gate,
+        );
+      } catch (err) {
+        throw refusal ?? err;
+      }
+      if (refusal) throw refusal;
       if (!resp.success) {
         context.logTail = await logTail(staged.path, logFile);
         throw criuRefused(resp, context);
@@ -530,6 +585,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         leaveRunning: kind === "pre-dump" || (input.options?.leaveRunning ?? false),
         kind,
         dumpStatistics: statistics,
+        processes,
       });
       published = true;
       return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
@@ -554,7 +610,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     operationId: string,
   ): Promise<RestoreResult> {
     ImageStore.validateId(input.checkpointId);
-    checkOptionClasses(input.options, deps.allowedOptionClasses);
+    checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
     validateOptionValues(input.options);
     const opened = await store.openCheckpoint(input.checkpointId);
     const context: FailureContext = {
@@ -635,7 +691,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   ): Promise<CheckpointInfo> {
     return tracked("cpuinfo-dump", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
       ImageStore.validateId(input.checkpointId);
-      checkOptionClasses(input.options, deps.allowedOptionClasses);
+      checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
       validateOptionValues(input.options);
       const criuVersion = await criuVersionString();
       const staged = await store.stage(input.checkpointId, undefined);
@@ -676,7 +732,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   ): Promise<void> {
     return tracked("cpuinfo-check", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
       ImageStore.validateId(input.checkpointId);
-      checkOptionClasses(input.options, deps.allowedOptionClasses);
+      checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
       validateOptionValues(input.options);
       const opened = await store.openCheckpoint(input.checkpointId);
       try {

@@ -186,3 +186,9 @@ export function toCriuOpts(options: CriuOptions | undefined, settings: GatewaySe
   if (settings.notifyScripts) out.notifyScripts = true;
   return out as unknown as criuOpts;
 }
+
+/** The classes of the options that are set, for the audit log. */
+export function optionClassesUsed(options: CriuOptions | undefined): OptionClass[] {
+  const used = new Set(setOptions(options).map((name) => OPTION_CLASSES[name]));
+  return (["safe", "admin", "never"] as const).filter((c) => used.has(c));
+}

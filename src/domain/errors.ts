@@ -9,6 +9,7 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "ALREADY_EXISTS"
   | "PERMISSION_DENIED"
+  | "UNAUTHENTICATED"
   | "RESOURCE_EXHAUSTED"
   | "FAILED_PRECONDITION"
   | "ABORTED"
@@ -46,4 +47,8 @@ export class GatewayError extends Error {
 
 export function invalidArgument(message: string): GatewayError {
   return new GatewayError("INVALID_ARGUMENT", message);
+}
+
+export function permissionDenied(message: string): GatewayError {
+  return new GatewayError("PERMISSION_DENIED", message);
 }

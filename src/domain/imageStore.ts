@@ -5,11 +5,13 @@
 //   <root>/.tmp-<id>-<random>/   a dump in progress; renamed to <root>/<id> only after success+fsync
 //   <root>/.del-<id>-<random>/   a checkpoint being deleted (renamed away first, so it vanishes at once)
 // Names starting with "." can never be checkpoint ids, so internal entries never collide with them.
+
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, promises as fs, openSync } from "node:fs";
 import { join } from "node:path";
 import type { DumpStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import { GatewayError, invalidArgument } from "./errors.js";
+import type { ProcessRecord } from "./processTree.js";
 
 export const CHECKPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const META_FILE = "meta.json";
@@ -44,6 +46,11 @@ export interface CheckpointInfo {
   kind: CheckpointKind;
   /** CRIU's statistics of the dump or pre-dump that made it, when it wrote them. */
   dumpStatistics: DumpStatistics | undefined;
+  /**
+   * The processes the dump covered (read from the frozen tree), so that a restore can be
+   * authorized against them. Undefined for checkpoints made without that record.
+   */
+  processes: ProcessRecord[] | undefined;
 }
 
 interface MetaFile {
@@ -55,15 +62,17 @@ interface MetaFile {
   leaveRunning: boolean;
   kind?: CheckpointKind;
   dumpStatistics?: DumpStatistics;
+  processes?: ProcessRecord[];
 }
 
 export type CheckpointMeta = Omit<
   CheckpointInfo,
-  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics"
+  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics" | "processes"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
   dumpStatistics?: DumpStatistics;
+  processes?: ProcessRecord[];
 };
 
 /** A log of CRIU, possibly cut at its start. */
@@ -186,6 +195,7 @@ export class ImageStore {
             kind: meta.kind ?? "dump",
             ...(meta.parentId === undefined ? {} : { parentId: meta.parentId }),
             ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
+            ...(meta.processes === undefined ? {} : { processes: meta.processes }),
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
@@ -423,8 +433,24 @@ export class ImageStore {
       leaveRunning: meta.leaveRunning ?? false,
       kind: meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump",
       dumpStatistics: meta.dumpStatistics,
+      processes: validProcesses(meta.processes),
     };
   }
+}
+
+/** Process records from a meta file, or undefined when absent or not well-formed. */
+function validProcesses(value: unknown): ProcessRecord[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const ok = value.every(
+    (p: Partial<ProcessRecord>) =>
+      typeof p === "object" &&
+      p !== null &&
+      Number.isInteger(p.pid) &&
+      Array.isArray(p.uids) &&
+      p.uids.every((u) => Number.isInteger(u)) &&
+      typeof p.cgroup === "string",
+  );
+  return ok ? (value as ProcessRecord[]) : undefined;
 }
 
 const readNoFollow = constants.O_RDONLY | constants.O_NOFOLLOW;

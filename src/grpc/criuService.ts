@@ -3,6 +3,7 @@ import {
   type Checkpoint,
   CheckpointKind,
   CheckpointLogKind,
+  type CriuOptions,
   type CriuServiceServer,
   type GetCheckpointLogRequest,
 } from "../../gen/criu/gateway/v1/gateway.js";
@@ -10,13 +11,15 @@ import type { CriuOperations, LogKind } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
 import { type CheckpointInfo, type CheckpointKind as DomainKind, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
-import { handleUnary } from "./handleUnary.js";
+import type { AccessRequest, Gatekeeper } from "./gatekeeper.js";
+import { type GuardDeps, handleUnary, type UnaryHandler } from "./handleUnary.js";
 
 export interface CriuServiceDeps {
   operations: CriuOperations;
   store: ImageStore;
   gatewayVersion: string;
   logger: Logger;
+  gatekeeper: Gatekeeper;
 }
 
 const KIND_TO_API: Record<DomainKind, CheckpointKind> = {
@@ -49,10 +52,18 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
 }
 
 export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer, "session" | "subscribe"> {
-  const { operations, store, logger } = deps;
+  const { operations, store } = deps;
+  const guard: GuardDeps = { logger: deps.logger, gatekeeper: deps.gatekeeper };
+  const unary = <Req, Res>(
+    method: string,
+    access: (req: Req) => AccessRequest,
+    handler: UnaryHandler<Req, Res>,
+  ) => handleUnary(method, guard, access, handler);
+  const worker = () => ({ operation: true });
+  const read = (id: string): AccessRequest => ({ checkpoints: id ? [{ id, access: "read" }] : [] });
   return {
-    version: handleUnary("Version", logger, async (_req, { signal, peer }) => {
-      const v = await operations.version({ caller: peer, signal });
+    version: unary("Version", worker, async (_req, { operation }) => {
+      const v = await operations.version(operation);
       return {
         majorNumber: v.majorNumber,
         minorNumber: v.minorNumber,
@@ -63,21 +74,25 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         gatewayVersion: deps.gatewayVersion,
       };
     }),
-    check: handleUnary("Check", logger, async (req, { signal, peer }) => {
-      await operations.check(req.options, { caller: peer, signal });
-      return {};
-    }),
-    featureCheck: handleUnary("FeatureCheck", logger, async (_req, { signal, peer }) =>
-      operations.featureCheck({ caller: peer, signal }),
+    check: unary(
+      "Check",
+      (req) => ({ options: req.options, operation: true }),
+      async (req, { operation }) => {
+        await operations.check(req.options, operation);
+        return {};
+      },
     ),
-    dump: handleUnary("Dump", logger, async (req, { signal, peer }) => {
+    featureCheck: unary("FeatureCheck", worker, async (_req, { operation }) =>
+      operations.featureCheck(operation),
+    ),
+    dump: unary("Dump", dumpAccess, async (req, { operation }) => {
       const result = await operations.dump(
         {
           checkpointId: req.checkpointId,
           parentCheckpointId: req.parentCheckpointId || undefined,
           options: req.options,
         },
-        { caller: peer, signal },
+        operation,
       );
       return {
         checkpoint: toCheckpoint(result.checkpoint),
@@ -85,55 +100,107 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         statistics: result.statistics,
       };
     }),
-    preDump: handleUnary("PreDump", logger, async (req, { signal, peer }) => {
+    preDump: unary("PreDump", dumpAccess, async (req, { operation }) => {
       const result = await operations.preDump(
         {
           checkpointId: req.checkpointId,
           parentCheckpointId: req.parentCheckpointId || undefined,
           options: req.options,
         },
-        { caller: peer, signal },
+        operation,
       );
       return { checkpoint: toCheckpoint(result.checkpoint), statistics: result.statistics };
     }),
-    getCheckpointLog: handleUnary("GetCheckpointLog", logger, async (req: GetCheckpointLogRequest) => {
-      const kind = LOG_KIND_FROM_API[req.kind];
-      if (kind === undefined) throw invalidArgument(`kind ${req.kind} is not a known log kind`);
-      const log = await operations.checkpointLog(req.checkpointId, kind);
-      return { text: log.text, truncated: log.truncated, sizeBytes: log.sizeBytes };
-    }),
-    waitPid: handleUnary("WaitPid", logger, async (req, { signal, peer }) => {
-      const outcome = await operations.waitPid(req.pid, { caller: peer, signal });
-      return { exitCode: outcome.exitCode, signal: outcome.signal, rawStatus: outcome.rawStatus };
-    }),
-    cpuinfoDump: handleUnary("CpuinfoDump", logger, async (req, { signal, peer }) => ({
-      checkpoint: toCheckpoint(
-        await operations.cpuinfoDump(
-          { checkpointId: req.checkpointId, options: req.options },
-          { caller: peer, signal },
-        ),
-      ),
-    })),
-    cpuinfoCheck: handleUnary("CpuinfoCheck", logger, async (req, { signal, peer }) => {
-      await operations.cpuinfoCheck(
-        { checkpointId: req.checkpointId, options: req.options },
-        { caller: peer, signal },
-      );
-      return {};
-    }),
-    restore: handleUnary("Restore", logger, async (req, { signal, peer }) =>
-      operations.restore({ checkpointId: req.checkpointId, options: req.options }, { caller: peer, signal }),
+    getCheckpointLog: unary(
+      "GetCheckpointLog",
+      (req: GetCheckpointLogRequest) => read(req.checkpointId),
+      async (req) => {
+        const kind = LOG_KIND_FROM_API[req.kind];
+        if (kind === undefined) throw invalidArgument(`kind ${req.kind} is not a known log kind`);
+        const log = await operations.checkpointLog(req.checkpointId, kind);
+        return { text: log.text, truncated: log.truncated, sizeBytes: log.sizeBytes };
+      },
     ),
-    listCheckpoints: handleUnary("ListCheckpoints", logger, async () => ({
-      checkpoints: (await store.list()).map(toCheckpoint),
-    })),
-    getCheckpoint: handleUnary("GetCheckpoint", logger, async (req) => ({
-      checkpoint: toCheckpoint(await store.get(req.checkpointId)),
-    })),
-    deleteCheckpoint: handleUnary("DeleteCheckpoint", logger, async (req) => {
-      ImageStore.validateId(req.checkpointId);
-      await store.delete(req.checkpointId);
-      return {};
-    }),
+    waitPid: unary(
+      "WaitPid",
+      (req) => ({ pid: req.pid, operation: true }),
+      async (req, { operation }) => {
+        const outcome = await operations.waitPid(req.pid, operation);
+        return { exitCode: outcome.exitCode, signal: outcome.signal, rawStatus: outcome.rawStatus };
+      },
+    ),
+    cpuinfoDump: unary(
+      "CpuinfoDump",
+      (req) => ({
+        checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [],
+        options: req.options,
+        operation: true,
+      }),
+      async (req, { operation }) => ({
+        checkpoint: toCheckpoint(
+          await operations.cpuinfoDump({ checkpointId: req.checkpointId, options: req.options }, operation),
+        ),
+      }),
+    ),
+    cpuinfoCheck: unary(
+      "CpuinfoCheck",
+      (req) => ({ ...read(req.checkpointId), options: req.options, operation: true }),
+      async (req, { operation }) => {
+        await operations.cpuinfoCheck({ checkpointId: req.checkpointId, options: req.options }, operation);
+        return {};
+      },
+    ),
+    restore: unary("Restore", restoreAccess, async (req, { operation }) =>
+      operations.restore({ checkpointId: req.checkpointId, options: req.options }, operation),
+    ),
+    listCheckpoints: unary(
+      "ListCheckpoints",
+      () => ({}),
+      async (_req, { admission }) => ({
+        // Checkpoints outside the caller's namespaces are not shown at all.
+        checkpoints: (await store.list()).filter((c) => admission.canRead(c.id)).map(toCheckpoint),
+      }),
+    ),
+    getCheckpoint: unary(
+      "GetCheckpoint",
+      (req) => read(req.checkpointId),
+      async (req) => ({
+        checkpoint: toCheckpoint(await store.get(req.checkpointId)),
+      }),
+    ),
+    deleteCheckpoint: unary(
+      "DeleteCheckpoint",
+      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "delete" }] : [] }),
+      async (req) => {
+        ImageStore.validateId(req.checkpointId);
+        await store.delete(req.checkpointId);
+        return {};
+      },
+    ),
+  };
+}
+
+/** A dump writes its checkpoint, reads its parent, and covers the tree under options.pid. */
+export function dumpAccess(req: {
+  checkpointId: string;
+  parentCheckpointId: string;
+  options?: CriuOptions | undefined;
+}): AccessRequest {
+  const checkpoints: { id: string; access: "read" | "write" }[] = [];
+  if (req.checkpointId) checkpoints.push({ id: req.checkpointId, access: "write" });
+  if (req.parentCheckpointId) checkpoints.push({ id: req.parentCheckpointId, access: "read" });
+  return { checkpoints, dumpRoot: req.options?.pid, options: req.options, operation: true };
+}
+
+/** A restore reads its checkpoint and re-creates the processes recorded with it. */
+export function restoreAccess(req: {
+  checkpointId: string;
+  options?: CriuOptions | undefined;
+}): AccessRequest {
+  return {
+    checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "read" }] : [],
+    restoreOf: req.checkpointId || undefined,
+    options: req.options,
+    operation: true,
   };
 }

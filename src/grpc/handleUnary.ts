@@ -1,20 +1,67 @@
-// grpc-js callback glue for unary calls, in one place: an AbortSignal that fires on cancellation,
-// disconnection or deadline, errors mapped by toServiceError, and one log line per call.
-import type { handleUnaryCall, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+// grpc-js callback glue for unary calls, in one place: the caller identified and admitted by the
+// gatekeeper before the handler runs, an AbortSignal that fires on cancellation, disconnection or
+// deadline, errors mapped by toServiceError, and one audit line per call, denials included.
+import { type handleUnaryCall, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import type { OperationContext } from "../domain/criuOperations.js";
+import { optionClassesUsed } from "../domain/criuOptions.js";
+import { describeIdentity, type Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
+import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 
 export interface CallContext {
   /** Aborted when the client cancels, disconnects, or the deadline passes. */
   signal: AbortSignal;
-  peer: string;
+  admission: Admission;
+  /** What operations take: the caller's name, the signal, what its grant allows. */
+  operation: OperationContext;
+}
+
+export interface GuardDeps {
+  logger: Logger;
+  gatekeeper: Gatekeeper;
 }
 
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
 
+/** The context an admitted call gives the operations it runs. */
+export function operationContext(admission: Admission, signal: AbortSignal): OperationContext {
+  return {
+    caller: describeIdentity(admission.identity),
+    signal,
+    optionClasses: admission.grant.optionClasses,
+    frozenTree: admission.frozenTree,
+  };
+}
+
+/** Writes one audit line for a call that ended with `code` (a grpc status). */
+export function auditCall(
+  deps: GuardDeps,
+  method: string,
+  identity: Identity | undefined,
+  admission: Admission | undefined,
+  access: AccessRequest | undefined,
+  started: bigint,
+  code: number,
+  error?: string,
+): void {
+  deps.gatekeeper.audit({
+    rpc: method,
+    identity: identity ? describeIdentity(identity) : "unidentified",
+    grant: admission?.grant.name,
+    pid: access?.dumpRoot ?? access?.pid,
+    checkpoint: access?.checkpoints?.[0]?.id ?? access?.restoreOf,
+    optionClasses: optionClassesUsed(access?.options),
+    result: status[code] ?? String(code),
+    durationMs: Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 10) / 10,
+    ...(error === undefined ? {} : { error }),
+  });
+}
+
 export function handleUnary<Req, Res>(
   method: string,
-  logger: Logger,
+  deps: GuardDeps,
+  access: (request: Req) => AccessRequest,
   handler: UnaryHandler<Req, Res>,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -31,26 +78,42 @@ export function handleUnary<Req, Res>(
         Math.max(0, deadlineMs - Date.now()),
       );
     }
+    let identity: Identity | undefined;
+    let admission: Admission | undefined;
+    let wanted: AccessRequest | undefined;
     const finish = (code: number, error?: unknown) => {
       call.removeListener("cancelled", onCancel);
       if (deadlineTimer) clearTimeout(deadlineTimer);
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.log(code === 0 ? "info" : "warn", "call", {
+      admission?.release();
+      auditCall(
+        deps,
         method,
-        peer: call.getPeer(),
+        identity,
+        admission,
+        wanted,
+        started,
         code,
-        durationMs: Math.round(durationMs * 10) / 10,
-        ...(error ? { error: String((error as Error).message ?? error) } : {}),
+        error === undefined ? undefined : String((error as Error).message ?? error),
+      );
+    };
+    const run = async (): Promise<Res> => {
+      identity = deps.gatekeeper.identify(call);
+      wanted = access(call.request);
+      admission = await deps.gatekeeper.admit(identity, method, wanted);
+      return handler(call.request, {
+        signal: controller.signal,
+        admission,
+        operation: operationContext(admission, controller.signal),
       });
     };
-    handler(call.request, { signal: controller.signal, peer: call.getPeer() }).then(
+    run().then(
       (response) => {
         finish(0);
         callback(null, response);
       },
       (err: unknown) => {
         const serviceError = toServiceError(err, (cause) =>
-          logger.log("error", "internal error", { method, error: cause }),
+          deps.logger.log("error", "internal error", { method, error: cause }),
         );
         finish(serviceError.code ?? 2, err);
         callback(serviceError, null);

@@ -1,21 +1,25 @@
 // Assembles the gateway: image store, operations, gRPC services (CRIU, health, reflection),
 // listeners, and a graceful shutdown that cancels what is in flight and waits for every worker.
-import { promises as fs, readFileSync } from "node:fs";
+import { closeSync, promises as fs, openSync, readFileSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
-import { type GatewayConfig, parseListenAddress } from "../config.js";
+import { type GatewayConfig, isLoopback, parseListenAddress } from "../config.js";
 import { createCriuOperations } from "../domain/criuOperations.js";
 import { EventBus } from "../domain/eventBus.js";
 import { ImageStore, isErrno } from "../domain/imageStore.js";
+import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
 import { createCriuService } from "./criuService.js";
+import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
 import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
+import { ReloadingTlsCredentials } from "./tlsCredentials.js";
+import { listenUnix, type UnixListener, UnixPeers } from "./unixListener.js";
 
 export const SERVICE_NAME = "criu.gateway.v1.CriuService";
 
@@ -28,6 +32,48 @@ export interface RunningGateway {
   workerPids(): number[];
   /** Subscribe streams open now. */
   subscriberCount(): number;
+  /**
+   * Re-reads the policy file and the TLS files (as SIGHUP does). A policy with a mistake is
+   * refused and the one in force stays; the result says what changed or why not.
+   */
+  reload(): Promise<{ policy: "reloaded" | "unchanged" | string; tls: boolean }>;
+  /** The policy in force. */
+  policy(): Policy;
+}
+
+export interface GatewayHooks {
+  /** Where audit records go instead of the configured audit log (tests). */
+  audit?: (record: AuditRecord) => void;
+}
+
+/** RPC names as the proto spells them, for the policy to check its lists against. */
+export const RPC_NAMES: readonly string[] = Object.values(CriuServiceService).map((m) =>
+  m.path.slice(m.path.lastIndexOf("/") + 1),
+);
+
+/** Reads and validates a policy file; throws PolicyError naming the mistake. */
+export function loadPolicy(path: string | undefined): Policy {
+  if (path === undefined) return defaultPolicy();
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`policy ${path} cannot be read: ${(err as Error).message}`);
+  }
+  return parsePolicy(text, path, RPC_NAMES);
+}
+
+/** One JSON line per audit record: to a file opened for appending (0600), or to stderr. */
+function auditSink(path: string | undefined): { write(r: AuditRecord): void; close(): void } {
+  const fd = path === undefined ? 2 : openSync(path, "a", 0o600);
+  return {
+    write(record) {
+      writeSync(fd, `${JSON.stringify({ time: new Date().toISOString(), msg: "audit", ...record })}\n`);
+    },
+    close() {
+      if (fd !== 2) closeSync(fd);
+    },
+  };
 }
 
 export function gatewayVersion(): string {
@@ -35,7 +81,14 @@ export function gatewayVersion(): string {
   return pkg.version;
 }
 
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  hooks: GatewayHooks = {},
+): Promise<RunningGateway> {
+  // Settings that can be wrong are checked before anything is opened or bound.
+  const policy = loadPolicy(config.policyFile);
+  const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
   const store = await ImageStore.open(config.imagesRoot);
   const events = new EventBus(config.subscriberBufferEvents);
   const operations = createCriuOperations({
@@ -44,8 +97,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     events,
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
-    // One caller class until per-caller policy exists: whoever can reach the socket is an admin,
-    // so by default that is root alone (0600 unix socket). "never" options are refused for all.
+    // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });
   // Fail at start-up, not on the first call, when CRIU cannot run.
@@ -61,18 +113,28 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     );
   }
 
+  const audit = hooks.audit ? { write: hooks.audit, close() {} } : auditSink(config.auditLog);
+  const unixPeers = new UnixPeers();
+  const gatekeeper = new Gatekeeper({
+    policy,
+    unixPeers,
+    recordedProcesses: async (id) => (await store.get(id)).processes,
+    audit: (record) => audit.write(record),
+  });
+
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
   });
   server.addService(CriuServiceService, {
-    ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger }),
+    ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger, gatekeeper }),
     session: createSessionHandler({
       operations,
       logger,
+      gatekeeper,
       callbackTimeoutMs: config.callbackTimeoutMs,
       maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
     }),
-    subscribe: createSubscribeHandler({ events, logger, maxSubscribers: config.maxSubscribers }),
+    subscribe: createSubscribeHandler({ events, logger, gatekeeper, maxSubscribers: config.maxSubscribers }),
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
@@ -80,30 +142,56 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   const addresses: string[] = [];
   const unixPaths: string[] = [];
+  const unixListeners: UnixListener[] = [];
   try {
     for (const address of config.listen) {
       const parsed = parseListenAddress(address);
       if (parsed.kind === "unix") {
         await prepareUnixSocket(parsed.path);
-        await bind(server, address);
-        await fs.chmod(parsed.path, config.unixSocketMode);
+        unixListeners.push(
+          await listenUnix(
+            server,
+            parsed.path,
+            { mode: config.unixSocketMode, uid: config.unixSocketOwner, gid: config.unixSocketGroup },
+            unixPeers,
+            logger,
+          ),
+        );
         unixPaths.push(parsed.path);
         addresses.push(address);
       } else {
-        const port = await bind(server, address);
+        if (!tls && !(config.insecure && isLoopback(parsed.host))) {
+          // resolveConfig refuses this; a config built another way must not slip past.
+          throw new Error(`refusing plain TCP on ${address}: give TLS files, or --insecure on loopback`);
+        }
+        const port = await bind(server, address, tls ?? ServerCredentials.createInsecure());
         const host = parsed.host.includes(":") ? `[${parsed.host}]` : parsed.host;
         addresses.push(`${host}:${port}`);
+        if (!tls) {
+          logger.log("warn", "INSECURE LISTENER: plain TCP without TLS; its callers are anonymous", {
+            address: `${host}:${port}`,
+            hint: "anyone on this host who can connect gets what the policy grants anonymous callers",
+          });
+        }
       }
     }
   } catch (err) {
+    for (const l of unixListeners) {
+      l.stopAccepting();
+      l.destroy();
+    }
     server.forceShutdown();
+    audit.close();
     throw err;
   }
+  tls?.watch(config.tlsReloadIntervalMs);
   logger.log("info", "gateway listening", {
     addresses,
     imagesRoot: config.imagesRoot,
     criu: config.criuBin,
     criuVersion: `${criu.majorNumber}.${criu.minorNumber}${criu.sublevel === undefined ? "" : `.${criu.sublevel}`}`,
+    policy: policy.source,
+    tls: tls ? { fingerprint: tls.fingerprint, mutual: config.tls?.clientCaFile !== undefined } : "off",
   });
 
   let stopping: Promise<void> | undefined;
@@ -111,8 +199,24 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     addresses,
     workerPids: operations.workerPids,
     subscriberCount: () => events.subscriberCount,
+    policy: () => gatekeeper.policy,
+    async reload() {
+      let policyResult: string;
+      try {
+        const next = loadPolicy(config.policyFile);
+        gatekeeper.setPolicy(next);
+        policyResult = config.policyFile === undefined ? "unchanged" : "reloaded";
+        logger.log("info", "policy reloaded", { policy: next.source });
+      } catch (err) {
+        policyResult = (err as Error).message;
+        logger.log("error", "policy not reloaded; the one in force stays", { error: policyResult });
+      }
+      return { policy: policyResult, tls: (await tls?.reload()) ?? false };
+    },
     shutdown(graceMs = config.shutdownGraceMs) {
       stopping ??= (async () => {
+        for (const l of unixListeners) l.stopAccepting();
+        tls?.stop();
         health.setStatus("", "NOT_SERVING");
         health.setStatus(SERVICE_NAME, "NOT_SERVING");
         // Subscriptions would hold the server open forever; sessions finish within the grace.
@@ -126,8 +230,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             resolve();
           });
         });
+        for (const l of unixListeners) l.destroy();
         await operations.drain();
         for (const path of unixPaths) await fs.rm(path, { force: true });
+        audit.close();
         logger.log("info", "gateway stopped");
       })();
       return stopping;
@@ -135,9 +241,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   };
 }
 
-function bind(server: Server, address: string): Promise<number> {
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, credentials, (err, port) => {
       if (err) reject(new Error(`cannot listen on ${address}: ${err.message}`));
       else resolve(port);
     });

@@ -4,13 +4,17 @@ import type { SessionRequest, SessionResponse } from "../../gen/criu/gateway/v1/
 import type { NotifyAnswer } from "../criu/swrkWorker.js";
 import type { CallbackQuestion, CriuOperations } from "../domain/criuOperations.js";
 import { type GatewayError, invalidArgument } from "../domain/errors.js";
+import type { Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
-import { toCheckpoint } from "./criuService.js";
+import { dumpAccess, restoreAccess, toCheckpoint } from "./criuService.js";
 import { toServiceError } from "./errorStatus.js";
+import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
+import { auditCall, operationContext } from "./handleUnary.js";
 
 export interface SessionDeps {
   operations: CriuOperations;
   logger: Logger;
+  gatekeeper: Gatekeeper;
   /** Default and maximum time a callback waits for the caller's answer. */
   callbackTimeoutMs: number;
   maxCallbackTimeoutMs: number;
@@ -79,16 +83,17 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
   const send = (message: SessionResponse) => {
     if (!call.writableEnded && !call.destroyed) call.write(message);
   };
+  const startedAt = process.hrtime.bigint();
+  let identity: Identity | undefined;
+  let admission: Admission | undefined;
+  let access: AccessRequest | undefined;
+  const guard = { logger, gatekeeper: deps.gatekeeper };
   const finishWithError = (err: unknown) => {
     const status = toServiceError(err, (cause) =>
       logger.log("error", "internal error", { method: "Session", error: cause }),
     );
-    logger.log("warn", "call", {
-      method: "Session",
-      peer: call.getPeer(),
-      code: status.code,
-      error: status.details,
-    });
+    admission?.release();
+    auditCall(guard, "Session", identity, admission, access, startedAt, status.code ?? 2, status.details);
     if (!call.destroyed) call.emit("error", status);
   };
 
@@ -98,11 +103,15 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       throw invalidArgument("a session starts with a start message naming a dump or a restore");
     }
     const start = first.start;
+    identity = deps.gatekeeper.identify(call);
+    if (start.dump) access = dumpAccess(start.dump);
+    else if (start.restore) access = restoreAccess(start.restore);
+    else throw invalidArgument("start must name a dump or a restore");
+    admission = await deps.gatekeeper.admit(identity, ["Session", start.dump ? "Dump" : "Restore"], access);
     const requested = start.callbackTimeoutMs || deps.callbackTimeoutMs;
     const timeoutMs = Math.min(requested, deps.maxCallbackTimeoutMs);
     const ctx = {
-      caller: call.getPeer(),
-      signal: controller.signal,
+      ...operationContext(admission, controller.signal),
       onStarted: (operationId: string) => send({ started: { operationId } }),
       callbacks: {
         timeoutMs,
@@ -154,7 +163,8 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       throw invalidArgument("start must name a dump or a restore");
     }
     if (protocolError) throw protocolError;
-    logger.log("info", "call", { method: "Session", peer: call.getPeer(), code: 0 });
+    admission.release();
+    auditCall(guard, "Session", identity, admission, access, startedAt, 0);
     call.end();
   } catch (err) {
     finishWithError(protocolError ?? err);

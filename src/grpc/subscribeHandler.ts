@@ -10,10 +10,13 @@ import { GatewayError } from "../domain/errors.js";
 import type { EventBus, GatewayEvent, OperationKind } from "../domain/eventBus.js";
 import type { Logger } from "../log.js";
 import { statusCodeOf, toServiceError } from "./errorStatus.js";
+import type { Admission, Gatekeeper } from "./gatekeeper.js";
+import { auditCall } from "./handleUnary.js";
 
 export interface SubscribeDeps {
   events: EventBus;
   logger: Logger;
+  gatekeeper: Gatekeeper;
   maxSubscribers: number;
 }
 
@@ -88,74 +91,123 @@ export function createSubscribeHandler(
   deps: SubscribeDeps,
 ): handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
   return (call: ServerWritableStream<SubscribeRequest, SubscribeResponse>) => {
-    const fail = (err: GatewayError) =>
-      call.emit(
-        "error",
-        toServiceError(err, () => {}),
-      );
-    if (deps.events.subscriberCount >= deps.maxSubscribers) {
-      fail(
-        new GatewayError(
-          "RESOURCE_EXHAUSTED",
-          `the gateway already serves ${deps.maxSubscribers} subscribers`,
-        ),
-      );
-      return;
-    }
-    const kinds = new Set<OperationKind>();
-    for (const k of call.request.kinds) {
-      const kind = KIND_FROM_API[k];
-      if (!kind) {
-        fail(new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`));
-        return;
-      }
-      kinds.add(kind);
-    }
-    if (call.request.pid < 0) {
-      fail(new GatewayError("INVALID_ARGUMENT", `pid must be 0 (any) or a pid, not ${call.request.pid}`));
-      return;
-    }
-    const subscription = deps.events.subscribe({
-      kinds,
-      pid: call.request.pid,
-      checkpointId: call.request.checkpointId,
-    });
-    let inFlight = 0;
-    let closed = false;
-    let wakeWriter: () => void = () => {};
-    const stop = () => {
-      closed = true;
-      subscription.close();
-      wakeWriter();
-    };
-    call.on("cancelled", stop);
-    call.on("close", stop);
-    call.on("error", stop);
-    void (async () => {
-      for (;;) {
-        const delivery = await subscription.next();
-        if (!delivery) {
-          // Closed by the gateway (shutdown) rather than by the client: end the stream cleanly.
-          if (!call.cancelled && !call.writableEnded) call.end();
-          break;
-        }
-        const event: Event =
-          "lost" in delivery
-            ? { operationId: "", time: new Date(), eventsLost: { count: delivery.lost } }
-            : toApiEvent(delivery.event);
-        // At most IN_FLIGHT messages may sit in grpc-js's and HTTP/2's buffers: beyond that the
-        // subscription's own bounded queue takes the backlog, where overflow is counted.
-        inFlight++;
-        call.write({ event }, () => {
-          inFlight--;
-          wakeWriter();
-        });
-        while (inFlight >= IN_FLIGHT && !closed) {
-          await new Promise<void>((resolve) => {
-            wakeWriter = resolve;
-          });
-        }
-      }
-    })();
+    void serve(call, deps);
   };
+}
+
+async function serve(
+  call: ServerWritableStream<SubscribeRequest, SubscribeResponse>,
+  deps: SubscribeDeps,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  const guard = { logger: deps.logger, gatekeeper: deps.gatekeeper };
+  const identity = (() => {
+    try {
+      return deps.gatekeeper.identify(call);
+    } catch (err) {
+      return err as GatewayError;
+    }
+  })();
+  let admission: Admission | undefined;
+  let releaseSlot = () => {};
+  const fail = (err: unknown) => {
+    const status = toServiceError(err, (cause) =>
+      deps.logger.log("error", "internal error", { method: "Subscribe", error: cause }),
+    );
+    auditCall(
+      guard,
+      "Subscribe",
+      identity instanceof Error ? undefined : identity,
+      admission,
+      {},
+      started,
+      status.code ?? 2,
+      status.details,
+    );
+    call.emit("error", status);
+  };
+  try {
+    if (identity instanceof Error) throw identity;
+    admission = await deps.gatekeeper.admit(identity, "Subscribe", {});
+    if (deps.events.subscriberCount >= deps.maxSubscribers) {
+      throw new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `the gateway already serves ${deps.maxSubscribers} subscribers`,
+      );
+    }
+    releaseSlot = deps.gatekeeper.acquireSubscriber(identity, admission.grant);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  const grant = admission.grant;
+  const kinds = new Set<OperationKind>();
+  for (const k of call.request.kinds) {
+    const kind = KIND_FROM_API[k];
+    if (!kind) {
+      releaseSlot();
+      fail(new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`));
+      return;
+    }
+    kinds.add(kind);
+  }
+  if (call.request.pid < 0) {
+    releaseSlot();
+    fail(new GatewayError("INVALID_ARGUMENT", `pid must be 0 (any) or a pid, not ${call.request.pid}`));
+    return;
+  }
+  const admitted = admission;
+  let ended = false;
+  const endAudit = () => {
+    if (ended) return;
+    ended = true;
+    releaseSlot();
+    auditCall(guard, "Subscribe", identity, admitted, {}, started, call.cancelled ? 1 : 0);
+  };
+  const subscription = deps.events.subscribe({
+    kinds,
+    pid: call.request.pid,
+    checkpointId: call.request.checkpointId,
+    // Administrators see everything; others only operations on checkpoints they may read.
+    ...(grant.admin ? {} : { visible: admitted.canRead }),
+  });
+  let inFlight = 0;
+  let closed = false;
+  let wakeWriter: () => void = () => {};
+  const stop = () => {
+    closed = true;
+    subscription.close();
+    wakeWriter();
+    endAudit();
+  };
+  call.on("cancelled", stop);
+  call.on("close", stop);
+  call.on("error", stop);
+  void (async () => {
+    for (;;) {
+      const delivery = await subscription.next();
+      if (!delivery) {
+        // Closed by the gateway (shutdown) rather than by the client: end the stream cleanly.
+        if (!call.cancelled && !call.writableEnded) call.end();
+        endAudit();
+        break;
+      }
+      const event: Event =
+        "lost" in delivery
+          ? { operationId: "", time: new Date(), eventsLost: { count: delivery.lost } }
+          : toApiEvent(delivery.event);
+      // At most IN_FLIGHT messages may sit in grpc-js's and HTTP/2's buffers: beyond that the
+      // subscription's own bounded queue takes the backlog, where overflow is counted.
+      inFlight++;
+      call.write({ event }, () => {
+        inFlight--;
+        wakeWriter();
+      });
+      while (inFlight >= IN_FLIGHT && !closed) {
+        await new Promise<void>((resolve) => {
+          wakeWriter = resolve;
+        });
+      }
+    }
+  })();
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { credentials, type ServiceError } from "@grpc/grpc-js";
 import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, resolveConfig } from "../../src/config.js";
+import type { AuditRecord } from "../../src/grpc/gatekeeper.js";
 import { type RunningGateway, startGateway } from "../../src/grpc/server.js";
 import { silentLogger } from "../../src/log.js";
 import { packageRoot } from "../../src/packageRoot.js";
@@ -19,6 +20,8 @@ export interface TestGateway {
   dir: string;
   imagesRoot: string;
   address: string;
+  /** Audit records of every call so far, in order. */
+  audit: AuditRecord[];
   close(): Promise<void>;
 }
 
@@ -33,7 +36,8 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
     shutdownGraceMs: 5_000,
     ...overrides,
   });
-  const gateway = await startGateway(config, silentLogger);
+  const audit: AuditRecord[] = [];
+  const gateway = await startGateway(config, silentLogger, { audit: (r) => audit.push(r) });
   const client = new CriuServiceClient(address, credentials.createInsecure());
   return {
     gateway,
@@ -41,6 +45,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
     dir,
     imagesRoot,
     address,
+    audit,
     async close() {
       client.close();
       await gateway.shutdown(1_000);

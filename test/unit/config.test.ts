@@ -6,6 +6,8 @@ import {
   DEFAULT_ADDRESS,
   defaultConfig,
   type GatewayConfig,
+  lookupGroup,
+  lookupUser,
   parseListenAddress,
   resolveConfig,
 } from "../../src/config.js";
@@ -54,14 +56,18 @@ describe("defaults", () => {
       maxReceiveMessageBytes: 1024,
       logLevel: "debug",
       criuBin: "/opt/criu/bin/criu",
+      insecure: true,
+      policyFile: "/etc/criu-gateway/policy.json",
+      unixSocketOwner: 0,
+      unixSocketGroup: 100,
     };
     expect(resolveConfig(given)).toEqual({ ...defaultConfig(), ...given });
   });
 
   test("resolving does not change the object it was given", () => {
-    const given: Partial<GatewayConfig> = { listen: ["127.0.0.1:1"] };
+    const given: Partial<GatewayConfig> = { listen: ["127.0.0.1:1"], insecure: true };
     resolveConfig(given);
-    expect(given).toEqual({ listen: ["127.0.0.1:1"] });
+    expect(given).toEqual({ listen: ["127.0.0.1:1"], insecure: true });
   });
 });
 
@@ -103,6 +109,10 @@ describe("invalid settings name themselves first", () => {
     ["unix-socket-mode", { unixSocketMode: -1 }],
     ["unix-socket-mode", { unixSocketMode: 0o1000 }],
     ["unix-socket-mode", { unixSocketMode: 0.5 }],
+    ["unix-socket-owner", { unixSocketOwner: -1 }],
+    ["unix-socket-group", { unixSocketGroup: 1.5 }],
+    ["tls-reload-interval-ms", { tlsReloadIntervalMs: -1 }],
+    ["insecure", { insecure: true, tls: { certFile: "/c.pem", keyFile: "/k.pem", clientCaFile: undefined } }],
   ])("%s: %j", (setting, given) => {
     const err = configError(() => resolveConfig(given));
     expect(err.message.startsWith(`${setting}: `)).toBe(true);
@@ -114,10 +124,40 @@ describe("invalid settings name themselves first", () => {
     );
   });
 
-  test("non-loopback TCP is refused because there is no TLS", () => {
-    for (const address of ["0.0.0.0:50051", "10.1.2.3:1", "[::]:1", "[2001:db8::1]:1"]) {
-      expect(configError(() => parseListenAddress(address)).message).toMatch(/^listen: .*loopback only/);
+  test("TCP without TLS is refused unless --insecure, and then on loopback only", () => {
+    for (const address of ["0.0.0.0:50051", "10.1.2.3:1", "[::]:1", "[2001:db8::1]:1", "127.0.0.1:1"]) {
+      expect(configError(() => resolveConfig({ listen: [address] })).message).toMatch(/^listen: .*needs TLS/);
     }
+    for (const address of ["0.0.0.0:50051", "10.1.2.3:1", "[::]:1", "[2001:db8::1]:1", "gw.example:1"]) {
+      expect(configError(() => resolveConfig({ listen: [address], insecure: true })).message).toMatch(
+        /^listen: .*loopback only/,
+      );
+    }
+  });
+
+  test("with TLS, TCP may listen on any address", () => {
+    const tls = { certFile: "/etc/gw/cert.pem", keyFile: "/etc/gw/key.pem", clientCaFile: "/etc/gw/ca.pem" };
+    for (const address of ["0.0.0.0:50051", "[::]:1", "gw.example:443"]) {
+      expect(resolveConfig({ listen: [address], tls }).listen).toEqual([address]);
+    }
+  });
+});
+
+describe("socket owner and group names", () => {
+  test("names resolve through /etc/passwd and /etc/group; numbers pass as they are", () => {
+    expect(lookupUser("root")).toBe(0);
+    expect(lookupGroup("root")).toBe(0);
+    expect(lookupUser("4242")).toBe(4242);
+    expect(lookupGroup("77")).toBe(77);
+  });
+
+  test("an unknown name names the setting and the file", () => {
+    expect(configError(() => lookupUser("no-such-user-here")).message).toMatch(
+      /^unix-socket-owner: no user named "no-such-user-here" in \/etc\/passwd/,
+    );
+    expect(configError(() => lookupGroup("no-such-group-here")).message).toMatch(
+      /^unix-socket-group: no group named "no-such-group-here" in \/etc\/group/,
+    );
   });
 });
 
@@ -131,6 +171,6 @@ describe("listen addresses", () => {
     ["[::1]:50051", { kind: "tcp", host: "::1", port: 50051 }],
   ])("%s is accepted", (address, parsed) => {
     expect(parseListenAddress(address)).toEqual(parsed);
-    expect(resolveConfig({ listen: [address] }).listen).toEqual([address]);
+    expect(resolveConfig({ listen: [address], insecure: true }).listen).toEqual([address]);
   });
 });

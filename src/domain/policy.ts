@@ -1,0 +1,414 @@
+// The security policy: which identities may call which RPCs, on which processes and checkpoints,
+// with which option classes and within which limits. Parsed and validated in full before use, so
+// a typo is a start-up error naming its place, never a silently wider (or narrower) grant.
+
+import type { OptionClass } from "./criuOptions.js";
+import type { Identity } from "./identity.js";
+import type { ProcessRecord } from "./processTree.js";
+
+export type CheckpointAccess = "read" | "write" | "delete";
+
+/** What one selector requires of an identity; every key given must match. */
+export interface IdentitySelector {
+  unixUid?: number;
+  unixGid?: number;
+  certCn?: string;
+  certSan?: string;
+  forwardedName?: string;
+  anonymous?: true;
+}
+
+export interface ProcessGrant {
+  /** Every process on the host. */
+  any: boolean;
+  uids: readonly number[];
+  /** cgroup v2 path prefixes, matched on whole path components. */
+  cgroups: readonly string[];
+  /** Inclusive pid ranges. */
+  pids: readonly (readonly [number, number])[];
+}
+
+export interface Limits {
+  /** CRIU operations (calls that run a worker) at once. */
+  concurrentOperations?: number;
+  /** Subscribe streams at once. */
+  subscribers?: number;
+}
+
+export interface Grant {
+  name: string;
+  identities: readonly IdentitySelector[];
+  admin: boolean;
+  /** RPC names (as in the proto), or every RPC. */
+  rpcs: ReadonlySet<string> | "all";
+  processes: ProcessGrant;
+  /** Checkpoint id prefixes per access, or every checkpoint. */
+  checkpoints: Record<CheckpointAccess, readonly string[] | "all">;
+  optionClasses: ReadonlySet<OptionClass>;
+  limits: Limits;
+}
+
+export interface ForwardedIdentityConfig {
+  /** The header a trusted proxy puts the caller's identity in (lower case). */
+  header: string;
+  /** Peers whose header is believed; anyone else sending it is refused. */
+  trustedPeers: readonly IdentitySelector[];
+}
+
+export interface Policy {
+  /** Where it came from, for logs ("built-in default" or a file path). */
+  source: string;
+  /** In order: the first grant with a matching selector applies. */
+  grants: readonly Grant[];
+  forwarded: ForwardedIdentityConfig | undefined;
+  /** Totals over all callers. */
+  limits: Limits;
+}
+
+export class PolicyError extends Error {
+  override readonly name = "PolicyError";
+}
+
+const ADMIN_CLASSES: ReadonlySet<OptionClass> = new Set(["safe", "admin"]);
+const NO_PROCESSES: ProcessGrant = { any: false, uids: [], cgroups: [], pids: [] };
+const ALL_PROCESSES: ProcessGrant = { any: true, uids: [], cgroups: [], pids: [] };
+
+/** Root on a unix socket is an administrator; nobody else may do anything. */
+export function defaultPolicy(): Policy {
+  return {
+    source: "built-in default (root on a unix socket is admin; nobody else may do anything)",
+    grants: [adminGrant("root", [{ unixUid: 0 }], {})],
+    forwarded: undefined,
+    limits: {},
+  };
+}
+
+function adminGrant(name: string, identities: IdentitySelector[], limits: Limits): Grant {
+  return {
+    name,
+    identities,
+    admin: true,
+    rpcs: "all",
+    processes: ALL_PROCESSES,
+    checkpoints: { read: "all", write: "all", delete: "all" },
+    optionClasses: ADMIN_CLASSES,
+    limits,
+  };
+}
+
+// ---- evaluation ----
+
+export function selectorMatches(selector: IdentitySelector, identity: Identity): boolean {
+  const checks: boolean[] = [];
+  if (selector.unixUid !== undefined)
+    checks.push(identity.kind === "unix" && identity.uid === selector.unixUid);
+  if (selector.unixGid !== undefined)
+    checks.push(identity.kind === "unix" && identity.gid === selector.unixGid);
+  if (selector.certCn !== undefined)
+    checks.push(identity.kind === "certificate" && identity.commonName === selector.certCn);
+  if (selector.certSan !== undefined)
+    checks.push(identity.kind === "certificate" && identity.sans.includes(selector.certSan));
+  if (selector.forwardedName !== undefined)
+    checks.push(identity.kind === "forwarded" && identity.names.includes(selector.forwardedName));
+  if (selector.anonymous) checks.push(identity.kind === "anonymous");
+  return checks.length > 0 && checks.every(Boolean);
+}
+
+/** The grant that applies to an identity, or undefined when the policy gives it nothing. */
+export function grantFor(policy: Policy, identity: Identity): Grant | undefined {
+  return policy.grants.find((g) => g.identities.some((s) => selectorMatches(s, identity)));
+}
+
+export function isTrustedForwarder(policy: Policy, identity: Identity): boolean {
+  return policy.forwarded?.trustedPeers.some((s) => selectorMatches(s, identity)) ?? false;
+}
+
+export function allowsRpc(grant: Grant, rpc: string): boolean {
+  return grant.rpcs === "all" || grant.rpcs.has(rpc);
+}
+
+export function allowsCheckpoint(grant: Grant, checkpointId: string, access: CheckpointAccess): boolean {
+  const prefixes = grant.checkpoints[access];
+  return prefixes === "all" || prefixes.some((p) => checkpointId.startsWith(p));
+}
+
+/** Why a process is outside the grant, or undefined when the grant covers it. */
+export function processDenial(grant: Grant, process: ProcessRecord): string | undefined {
+  const p = grant.processes;
+  if (p.any) return undefined;
+  if (p.pids.some(([lo, hi]) => process.pid >= lo && process.pid <= hi)) return undefined;
+  if (process.cgroup && p.cgroups.some((prefix) => underCgroup(process.cgroup, prefix))) return undefined;
+  if (process.uids.length > 0 && process.uids.every((uid) => p.uids.includes(uid))) return undefined;
+  const uid = [...new Set(process.uids)].join("/");
+  return `pid ${process.pid} (uid ${uid || "unknown"}, cgroup ${process.cgroup || "none"}) is outside grant "${grant.name}"`;
+}
+
+function underCgroup(path: string, prefix: string): boolean {
+  if (prefix === "/") return true;
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+// ---- parsing ----
+
+type Json = unknown;
+
+/**
+ * Parses and validates a policy document (JSON). `knownRpcs` are the RPC names a grant may list.
+ * Throws PolicyError naming the place of the first mistake.
+ */
+export function parsePolicy(text: string, source: string, knownRpcs: readonly string[]): Policy {
+  let doc: Json;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new PolicyError(`${source}: not valid JSON: ${(err as Error).message}`);
+  }
+  const at = (path: string) => `${source}: ${path}`;
+  const root = object(doc, at("the document"), ["grants", "forwarded_identity", "limits"]);
+  const grantsJson = array(root.grants, at("grants"));
+  if (grantsJson.length === 0) throw new PolicyError(`${at("grants")}: at least one grant is needed`);
+  const names = new Set<string>();
+  const grants = grantsJson.map((g, i) => {
+    const grant = parseGrant(g, at(`grants[${i}]`), knownRpcs);
+    if (names.has(grant.name))
+      throw new PolicyError(`${at(`grants[${i}].name`)}: "${grant.name}" is used twice`);
+    names.add(grant.name);
+    return grant;
+  });
+  let forwarded: ForwardedIdentityConfig | undefined;
+  if (root.forwarded_identity !== undefined) {
+    const f = object(root.forwarded_identity, at("forwarded_identity"), ["header", "trusted_peers"]);
+    const header =
+      f.header === undefined ? "x-forwarded-client-cert" : string(f.header, at("forwarded_identity.header"));
+    if (!/^[a-z0-9-]+$/.test(header.toLowerCase()) || header.startsWith("grpc-") || header.startsWith(":")) {
+      throw new PolicyError(`${at("forwarded_identity.header")}: "${header}" is not a usable header name`);
+    }
+    const peers = array(f.trusted_peers, at("forwarded_identity.trusted_peers")).map((s, i) =>
+      parseSelector(s, at(`forwarded_identity.trusted_peers[${i}]`)),
+    );
+    if (peers.length === 0) {
+      throw new PolicyError(`${at("forwarded_identity.trusted_peers")}: name at least one trusted proxy`);
+    }
+    if (peers.some((p) => p.anonymous || p.forwardedName !== undefined)) {
+      throw new PolicyError(
+        `${at("forwarded_identity.trusted_peers")}: a trusted proxy must be identified by unix credentials or a client certificate`,
+      );
+    }
+    forwarded = { header: header.toLowerCase(), trustedPeers: peers };
+  }
+  const limits = root.limits === undefined ? {} : parseLimits(root.limits, at("limits"));
+  return { source, grants, forwarded, limits };
+}
+
+function parseGrant(json: Json, at: string, knownRpcs: readonly string[]): Grant {
+  const g = object(json, at, [
+    "name",
+    "identities",
+    "admin",
+    "rpcs",
+    "processes",
+    "checkpoints",
+    "option_classes",
+    "limits",
+  ]);
+  const name = string(g.name, `${at}.name`);
+  if (!name) throw new PolicyError(`${at}.name: must not be empty`);
+  const identities = array(g.identities, `${at}.identities`).map((s, i) =>
+    parseSelector(s, `${at}.identities[${i}]`),
+  );
+  if (identities.length === 0) throw new PolicyError(`${at}.identities: at least one selector is needed`);
+  const limits = g.limits === undefined ? {} : parseLimits(g.limits, `${at}.limits`);
+  const admin = g.admin === undefined ? false : boolean(g.admin, `${at}.admin`);
+  if (admin) {
+    for (const key of ["rpcs", "processes", "checkpoints", "option_classes"]) {
+      if (g[key] !== undefined) {
+        throw new PolicyError(`${at}.${key}: an admin grant may do everything; drop "${key}" or "admin"`);
+      }
+    }
+    return adminGrant(name, identities, limits);
+  }
+  let rpcs: ReadonlySet<string> | "all" = new Set();
+  if (g.rpcs !== undefined) {
+    const list = array(g.rpcs, `${at}.rpcs`).map((r, i) => string(r, `${at}.rpcs[${i}]`));
+    if (list.includes("*")) rpcs = "all";
+    else {
+      for (const [i, r] of list.entries()) {
+        if (!knownRpcs.includes(r)) {
+          throw new PolicyError(
+            `${at}.rpcs[${i}]: "${r}" is not an RPC; known: ${knownRpcs.join(", ")}, or "*"`,
+          );
+        }
+      }
+      rpcs = new Set(list);
+    }
+  }
+  const processes = g.processes === undefined ? NO_PROCESSES : parseProcesses(g.processes, `${at}.processes`);
+  const checkpoints: Grant["checkpoints"] = { read: [], write: [], delete: [] };
+  if (g.checkpoints !== undefined) {
+    const c = object(g.checkpoints, `${at}.checkpoints`, ["read", "write", "delete"]);
+    for (const access of ["read", "write", "delete"] as const) {
+      if (c[access] === undefined) continue;
+      const list = array(c[access], `${at}.checkpoints.${access}`).map((p, i) => {
+        const prefix = string(p, `${at}.checkpoints.${access}[${i}]`);
+        if (prefix !== "*" && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(prefix)) {
+          throw new PolicyError(
+            `${at}.checkpoints.${access}[${i}]: "${prefix}" is neither "*" nor a checkpoint id prefix (letters, digits, ".", "_", "-"; not starting with "." "_" "-")`,
+          );
+        }
+        return prefix;
+      });
+      checkpoints[access] = list.includes("*") ? "all" : list;
+    }
+  }
+  const optionClasses = new Set<OptionClass>(["safe"]);
+  if (g.option_classes !== undefined) {
+    optionClasses.clear();
+    for (const [i, c] of array(g.option_classes, `${at}.option_classes`).entries()) {
+      const cls = string(c, `${at}.option_classes[${i}]`);
+      if (cls === "never") {
+        throw new PolicyError(
+          `${at}.option_classes[${i}]: "never" options (config_file, exec_cmd, log_file, …) are refused for everyone; no policy can grant them`,
+        );
+      }
+      if (cls !== "safe" && cls !== "admin") {
+        throw new PolicyError(`${at}.option_classes[${i}]: "${cls}" is not an option class (safe, admin)`);
+      }
+      optionClasses.add(cls);
+    }
+  }
+  return { name, identities, admin: false, rpcs, processes, checkpoints, optionClasses, limits };
+}
+
+function parseSelector(json: Json, at: string): IdentitySelector {
+  const s = object(json, at, ["unix_uid", "unix_gid", "cert_cn", "cert_san", "forwarded_name", "anonymous"]);
+  const selector: IdentitySelector = {};
+  if (s.unix_uid !== undefined) selector.unixUid = id32(s.unix_uid, `${at}.unix_uid`);
+  if (s.unix_gid !== undefined) selector.unixGid = id32(s.unix_gid, `${at}.unix_gid`);
+  if (s.cert_cn !== undefined) selector.certCn = nonEmpty(s.cert_cn, `${at}.cert_cn`);
+  if (s.cert_san !== undefined) selector.certSan = nonEmpty(s.cert_san, `${at}.cert_san`);
+  if (s.forwarded_name !== undefined)
+    selector.forwardedName = nonEmpty(s.forwarded_name, `${at}.forwarded_name`);
+  if (s.anonymous !== undefined) {
+    if (s.anonymous !== true) throw new PolicyError(`${at}.anonymous: only true is meaningful`);
+    selector.anonymous = true;
+  }
+  const kinds = new Set(
+    Object.keys(s).map((k) => (k.startsWith("unix_") ? "unix" : k.startsWith("cert_") ? "cert" : k)),
+  );
+  if (kinds.size === 0)
+    throw new PolicyError(`${at}: an empty selector would match nobody; name an identity`);
+  if (kinds.size > 1) {
+    throw new PolicyError(
+      `${at}: ${Object.keys(s).join(" and ")} describe different kinds of caller and can never match together; use two selectors`,
+    );
+  }
+  return selector;
+}
+
+function parseProcesses(json: Json, at: string): ProcessGrant {
+  const p = object(json, at, ["any", "uids", "cgroups", "pids"]);
+  const any = p.any === undefined ? false : boolean(p.any, `${at}.any`);
+  const uids =
+    p.uids === undefined ? [] : array(p.uids, `${at}.uids`).map((u, i) => id32(u, `${at}.uids[${i}]`));
+  const cgroups =
+    p.cgroups === undefined
+      ? []
+      : array(p.cgroups, `${at}.cgroups`).map((c, i) => {
+          const path = string(c, `${at}.cgroups[${i}]`);
+          if (
+            !path.startsWith("/") ||
+            path.split("/").includes("..") ||
+            (path.length > 1 && path.endsWith("/"))
+          ) {
+            throw new PolicyError(
+              `${at}.cgroups[${i}]: "${path}" must be an absolute cgroup v2 path like /system.slice/app.service, without ".." or a trailing "/"`,
+            );
+          }
+          return path;
+        });
+  const pids =
+    p.pids === undefined
+      ? []
+      : array(p.pids, `${at}.pids`).map((r, i): [number, number] => {
+          const where = `${at}.pids[${i}]`;
+          if (typeof r === "number") {
+            const pid = positivePid(r, where);
+            return [pid, pid];
+          }
+          const m = typeof r === "string" ? /^(\d+)-(\d+)$/.exec(r) : null;
+          if (!m) throw new PolicyError(`${where}: must be a pid (4242) or an inclusive range ("2000-2999")`);
+          const lo = positivePid(Number(m[1]), where);
+          const hi = positivePid(Number(m[2]), where);
+          if (lo > hi) throw new PolicyError(`${where}: "${r}" ends before it starts`);
+          return [lo, hi];
+        });
+  if (!any && uids.length === 0 && cgroups.length === 0 && pids.length === 0) {
+    throw new PolicyError(
+      `${at}: grants no process; give uids, cgroups, pids or "any": true, or leave it out`,
+    );
+  }
+  return { any, uids, cgroups, pids };
+}
+
+function parseLimits(json: Json, at: string): Limits {
+  const l = object(json, at, ["concurrent_operations", "subscribers"]);
+  const limits: Limits = {};
+  if (l.concurrent_operations !== undefined)
+    limits.concurrentOperations = count(l.concurrent_operations, `${at}.concurrent_operations`);
+  if (l.subscribers !== undefined) limits.subscribers = count(l.subscribers, `${at}.subscribers`);
+  return limits;
+}
+
+// ---- JSON shape checks, each naming the place at fault ----
+
+function object(json: Json, at: string, known: string[]): Record<string, Json> {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new PolicyError(`${at}: must be an object`);
+  }
+  for (const key of Object.keys(json)) {
+    if (!known.includes(key))
+      throw new PolicyError(`${at}: unknown key "${key}" (known: ${known.join(", ")})`);
+  }
+  return json as Record<string, Json>;
+}
+
+function array(json: Json, at: string): Json[] {
+  if (!Array.isArray(json)) throw new PolicyError(`${at}: must be a list`);
+  return json;
+}
+
+function string(json: Json, at: string): string {
+  if (typeof json !== "string") throw new PolicyError(`${at}: must be a string`);
+  return json;
+}
+
+function nonEmpty(json: Json, at: string): string {
+  const s = string(json, at);
+  if (!s) throw new PolicyError(`${at}: must not be empty`);
+  return s;
+}
+
+function boolean(json: Json, at: string): boolean {
+  if (typeof json !== "boolean") throw new PolicyError(`${at}: must be true or false`);
+  return json;
+}
+
+function id32(json: Json, at: string): number {
+  if (typeof json !== "number" || !Number.isInteger(json) || json < 0 || json > 0xfffffffe) {
+    throw new PolicyError(`${at}: must be a uid/gid (a whole number from 0 to 4294967294)`);
+  }
+  return json;
+}
+
+function positivePid(n: number, at: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > 4194304)
+    throw new PolicyError(`${at}: pids run from 1 to 4194304`);
+  return n;
+}
+
+function count(json: Json, at: string): number {
+  if (typeof json !== "number" || !Number.isInteger(json) || json < 0) {
+    throw new PolicyError(`${at}: must be a whole number of at least 0`);
+  }
+  return json;
+}

@@ -1,0 +1,80 @@
+// The processes a dump would cover, read from /proc: the tree under a root pid, each with the uids
+// it runs as and its cgroup. Authorization checks every one of them, not only the root.
+import { promises as fs } from "node:fs";
+
+export interface ProcessRecord {
+  pid: number;
+  /** Real, effective, saved and filesystem uid, as /proc/PID/status lists them. */
+  uids: number[];
+  /** The cgroup v2 path ("/system.slice/x.service"), "" where the process has none. */
+  cgroup: string;
+}
+
+/** More processes than this under one root is not a tree anyone means to dump. */
+export const MAX_TREE_PROCESSES = 100_000;
+
+/** One process's record, or undefined when it does not exist (or vanished while being read). */
+export async function readProcess(pid: number): Promise<ProcessRecord | undefined> {
+  let status: string;
+  let cgroups: string;
+  try {
+    [status, cgroups] = await Promise.all([
+      fs.readFile(`/proc/${pid}/status`, "utf8"),
+      fs.readFile(`/proc/${pid}/cgroup`, "utf8"),
+    ]);
+  } catch {
+    return undefined;
+  }
+  const uidLine = /^Uid:\s*(.*)$/m.exec(status);
+  const uids = (uidLine?.[1] ?? "")
+    .trim()
+    .split(/\s+/)
+    .map(Number)
+    .filter((n) => Number.isInteger(n));
+  // cgroup v2: the one line "0::/path"; on a v1 or hybrid host there is no unified path.
+  const unified = /^0::(.*)$/m.exec(cgroups);
+  return { pid, uids, cgroup: unified?.[1] ?? "" };
+}
+
+/**
+ * The tree rooted at `rootPid`, root first. Children come from every thread's children list, as
+ * CRIU collects them. A process that exits while we walk is left out; one forked afterwards is
+ * not seen: callers re-check the frozen tree before a dump is published.
+ */
+export async function processTree(rootPid: number): Promise<ProcessRecord[]> {
+  const out: ProcessRecord[] = [];
+  const seen = new Set<number>();
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    const record = await readProcess(pid);
+    if (!record) continue;
+    out.push(record);
+    if (out.length > MAX_TREE_PROCESSES) {
+      throw new Error(`the tree under pid ${rootPid} has more than ${MAX_TREE_PROCESSES} processes`);
+    }
+    queue.push(...(await childrenOf(pid)));
+  }
+  return out;
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  let tids: string[];
+  try {
+    tids = await fs.readdir(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  for (const tid of tids) {
+    try {
+      const text = await fs.readFile(`/proc/${pid}/task/${tid}/children`, "utf8");
+      for (const word of text.split(/\s+/)) if (word) children.push(Number(word));
+    } catch {
+      // The thread ended while we looked.
+    }
+  }
+  return children;
+}

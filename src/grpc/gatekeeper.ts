@@ -1,0 +1,310 @@
+// Who may do what. For every call: identify the caller from what its transport proved, find the
+// policy's grant, check the RPC, the checkpoints, the option classes and the processes before any
+// worker starts, count it against the concurrency limits, and write its audit line.
+import type { PeerCertificate } from "node:tls";
+import type { Metadata } from "@grpc/grpc-js";
+import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
+import { type OptionClass, optionClassesUsed } from "../domain/criuOptions.js";
+import { GatewayError, permissionDenied } from "../domain/errors.js";
+import {
+  type CertificateIdentity,
+  describeIdentity,
+  forwardedNames,
+  type Identity,
+  type UnixIdentity,
+} from "../domain/identity.js";
+import { ImageStore } from "../domain/imageStore.js";
+import {
+  allowsCheckpoint,
+  allowsRpc,
+  type CheckpointAccess,
+  type Grant,
+  grantFor,
+  isTrustedForwarder,
+  type Policy,
+  processDenial,
+} from "../domain/policy.js";
+import { type ProcessRecord, processTree, readProcess } from "../domain/processTree.js";
+import type { UnixPeers } from "./unixListener.js";
+
+/** What of a grpc-js call tells who is calling. */
+export interface CallTransport {
+  getPeer(): string;
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate };
+  metadata: Metadata;
+}
+
+/** What a call would touch, for the policy to judge before anything runs. */
+export interface AccessRequest {
+  checkpoints?: readonly { id: string; access: CheckpointAccess }[];
+  /** The root of the tree a dump would cover: every process in it must be granted. */
+  dumpRoot?: number;
+  /** One process the call touches. */
+  pid?: number;
+  /** A restore: the processes recorded with this checkpoint must be granted. */
+  restoreOf?: string;
+  options?: CriuOptions;
+  /** The call runs a CRIU worker: it counts against the concurrency limits. */
+  operation?: boolean;
+}
+
+/** A call let in: who it is, what it may do further, and its slot to give back. */
+export interface Admission {
+  identity: Identity;
+  grant: Grant;
+  /** Reads a frozen dump's tree and refuses it when any process is outside the grant. */
+  frozenTree(rootPid: number): Promise<ProcessRecord[]>;
+  canRead(checkpointId: string): boolean;
+  release(): void;
+}
+
+export interface AuditRecord {
+  rpc: string;
+  identity: string;
+  grant: string | undefined;
+  pid: number | undefined;
+  checkpoint: string | undefined;
+  optionClasses: OptionClass[];
+  /** The gRPC status code's name ("OK", "PERMISSION_DENIED", …). */
+  result: string;
+  durationMs: number;
+  error?: string;
+}
+
+export interface GatekeeperDeps {
+  policy: Policy;
+  unixPeers: UnixPeers;
+  /** The processes a checkpoint recorded, for restores. */
+  recordedProcesses(checkpointId: string): Promise<ProcessRecord[] | undefined>;
+  audit(record: AuditRecord): void;
+}
+
+export class Gatekeeper {
+  #policy: Policy;
+  readonly #running = new Map<string, number>();
+  #runningTotal = 0;
+  readonly #subscribers = new Map<string, number>();
+  #subscribersTotal = 0;
+
+  constructor(private readonly deps: GatekeeperDeps) {
+    this.#policy = deps.policy;
+  }
+
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /** Takes a new policy for calls from now on; calls already admitted keep their grant. */
+  setPolicy(policy: Policy): void {
+    this.#policy = policy;
+  }
+
+  audit(record: AuditRecord): void {
+    this.deps.audit(record);
+  }
+
+  /** The caller of a call, from its transport; a forwarded identity only via a trusted proxy. */
+  identify(call: CallTransport): Identity {
+    const direct = this.#transportIdentity(call);
+    const forwarded = this.#policy.forwarded;
+    if (!forwarded) return direct;
+    const values = call.metadata.get(forwarded.header);
+    if (values.length === 0) return direct;
+    if (direct.kind === "anonymous" || !isTrustedForwarder(this.#policy, direct)) {
+      throw permissionDenied(
+        `the ${forwarded.header} header is believed only from the proxies the policy trusts, and ${describeIdentity(direct)} is not one of them`,
+      );
+    }
+    if (values.length > 1) {
+      throw new GatewayError("UNAUTHENTICATED", `the ${forwarded.header} header must appear once`);
+    }
+    const names = forwardedNames(forwarded.header, String(values[0]));
+    if (names.length === 0) {
+      throw new GatewayError(
+        "UNAUTHENTICATED",
+        `the ${forwarded.header} header from the trusted proxy names nobody (no URI, DNS or subject CN)`,
+      );
+    }
+    return { kind: "forwarded", names, via: direct };
+  }
+
+  #transportIdentity(call: CallTransport): UnixIdentity | CertificateIdentity | { kind: "anonymous" } {
+    const unix = this.deps.unixPeers.lookup(call.getPeer());
+    if (unix) return { kind: "unix", uid: unix.uid, gid: unix.gid, pid: unix.pid };
+    const cert = call.getAuthContext().sslPeerCertificate;
+    if (cert) {
+      const cn = cert.subject?.CN;
+      return {
+        kind: "certificate",
+        commonName: Array.isArray(cn) ? (cn[0] ?? "") : (cn ?? ""),
+        sans: parseSubjectAltNames(cert.subjectaltname ?? ""),
+      };
+    }
+    return { kind: "anonymous" };
+  }
+
+  /** Checks one call against the identity's grant; throws PERMISSION_DENIED or RESOURCE_EXHAUSTED. */
+  async admit(
+    identity: Identity,
+    rpcs: string | readonly string[],
+    access: AccessRequest,
+  ): Promise<Admission> {
+    const policy = this.#policy;
+    const grant = grantFor(policy, identity);
+    const who = describeIdentity(identity);
+    if (!grant) throw permissionDenied(`no grant of the gateway's policy matches ${who}`);
+    // A Session is checked as itself and as the dump or restore it runs.
+    for (const rpc of typeof rpcs === "string" ? [rpcs] : rpcs) {
+      if (!allowsRpc(grant, rpc)) throw permissionDenied(`grant "${grant.name}" does not allow ${rpc}`);
+    }
+    for (const { id, access: mode } of access.checkpoints ?? []) {
+      ImageStore.validateId(id);
+      if (!allowsCheckpoint(grant, id, mode)) {
+        throw permissionDenied(`grant "${grant.name}" does not allow ${VERB[mode]} checkpoint ${id}`);
+      }
+    }
+    if (!grant.admin) {
+      const classes = optionClassesUsed(access.options).filter((c) => c !== "never");
+      const refused = classes.filter((c) => !grant.optionClasses.has(c));
+      if (refused.length > 0) {
+        throw permissionDenied(`grant "${grant.name}" does not allow ${refused.join(" or ")}-class options`);
+      }
+      await this.#checkProcesses(grant, access);
+    }
+    const release = access.operation ? this.#acquireOperation(identity, grant) : () => {};
+    return {
+      identity,
+      grant,
+      frozenTree: async (rootPid) => {
+        const tree = await processTree(rootPid);
+        if (!grant.admin) {
+          for (const p of tree) {
+            const denial = processDenial(grant, p);
+            if (denial)
+              throw permissionDenied(`the frozen tree under pid ${rootPid} holds ${denial}; dump refused`);
+          }
+        }
+        return tree;
+      },
+      canRead: (id) => allowsCheckpoint(grant, id, "read"),
+      release,
+    };
+  }
+
+  /** A Subscribe slot within the grant's and the policy's subscriber limits. */
+  acquireSubscriber(identity: Identity, grant: Grant): () => void {
+    const key = identityKey(identity);
+    const mine = this.#subscribers.get(key) ?? 0;
+    const total = this.#policy.limits.subscribers;
+    if (total !== undefined && this.#subscribersTotal >= total) {
+      throw new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `the policy allows ${total} subscribers in all, and all are taken`,
+      );
+    }
+    const own = grant.limits.subscribers;
+    if (own !== undefined && mine >= own) {
+      throw new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `${describeIdentity(identity)} already has ${mine} subscriptions, the most grant "${grant.name}" allows`,
+      );
+    }
+    this.#subscribers.set(key, mine + 1);
+    this.#subscribersTotal++;
+    return once(() => {
+      this.#subscribersTotal--;
+      const left = (this.#subscribers.get(key) ?? 1) - 1;
+      if (left === 0) this.#subscribers.delete(key);
+      else this.#subscribers.set(key, left);
+    });
+  }
+
+  async #checkProcesses(grant: Grant, access: AccessRequest): Promise<void> {
+    const deny = (record: ProcessRecord, why: string) => {
+      const denial = processDenial(grant, record);
+      if (denial) throw permissionDenied(`${denial}; ${why}`);
+    };
+    if (access.dumpRoot !== undefined && Number.isInteger(access.dumpRoot) && access.dumpRoot > 0) {
+      // A pid that does not exist is left to the operation, which says NOT_FOUND.
+      for (const p of await processTree(access.dumpRoot)) {
+        deny(p, `a dump covers the whole tree under pid ${access.dumpRoot}`);
+      }
+    }
+    if (access.pid !== undefined && Number.isInteger(access.pid) && access.pid > 0) {
+      const p = await readProcess(access.pid);
+      if (p) deny(p, "the call would touch it");
+    }
+    if (access.restoreOf !== undefined) {
+      const recorded = await this.deps.recordedProcesses(access.restoreOf);
+      if (!recorded) {
+        throw permissionDenied(
+          `checkpoint ${access.restoreOf} has no record of the processes it holds, so only an administrator may restore it`,
+        );
+      }
+      for (const p of recorded) deny(p, `checkpoint ${access.restoreOf} would re-create it`);
+    }
+  }
+
+  #acquireOperation(identity: Identity, grant: Grant): () => void {
+    const key = identityKey(identity);
+    const mine = this.#running.get(key) ?? 0;
+    const total = this.#policy.limits.concurrentOperations;
+    if (total !== undefined && this.#runningTotal >= total) {
+      throw new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `the gateway already runs ${this.#runningTotal} operations, the most its policy allows; retry when one finishes`,
+      );
+    }
+    const own = grant.limits.concurrentOperations;
+    if (own !== undefined && mine >= own) {
+      throw new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `${describeIdentity(identity)} already runs ${mine} operations, the most grant "${grant.name}" allows; retry when one finishes`,
+      );
+    }
+    this.#running.set(key, mine + 1);
+    this.#runningTotal++;
+    return once(() => {
+      this.#runningTotal--;
+      const left = (this.#running.get(key) ?? 1) - 1;
+      if (left === 0) this.#running.delete(key);
+      else this.#running.set(key, left);
+    });
+  }
+}
+
+const VERB: Record<CheckpointAccess, string> = { read: "reading", write: "writing", delete: "deleting" };
+
+/** Limits count per person, not per connection: a unix caller is its uid, whatever its pid. */
+function identityKey(identity: Identity): string {
+  switch (identity.kind) {
+    case "unix":
+      return `unix:${identity.uid}`;
+    case "certificate":
+      return `cert:${identity.commonName}|${identity.sans.join(",")}`;
+    case "forwarded":
+      return `forwarded:${identity.names.join(",")}`;
+    case "anonymous":
+      return "anonymous";
+  }
+}
+
+/** Node's "DNS:a.example, URI:spiffe://x/y, IP Address:10.0.0.1, email:a@b" as bare values. */
+export function parseSubjectAltNames(text: string): string[] {
+  return text
+    .split(/,\s*/)
+    .map((entry) => {
+      const colon = entry.indexOf(":");
+      return colon < 0 ? "" : entry.slice(colon + 1).trim();
+    })
+    .filter((v) => v.length > 0);
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}

@@ -1,0 +1,65 @@
+import { describe, expect, test } from "vitest";
+import { describeIdentity, forwardedNames } from "../../src/domain/identity.js";
+import { parseSubjectAltNames } from "../../src/grpc/gatekeeper.js";
+
+describe("forwarded identity headers", () => {
+  test("x-forwarded-client-cert: URI and DNS SANs and the subject's CN of the last element", () => {
+    const value =
+      'By=spiffe://mesh/gateway;Hash=abc123;Subject="CN=alice,O=Example\\, Inc";URI=spiffe://example/alice;DNS=alice.example';
+    expect(forwardedNames("x-forwarded-client-cert", value)).toEqual([
+      "alice",
+      "spiffe://example/alice",
+      "alice.example",
+    ]);
+  });
+
+  test("several elements: only the last, the client of the proxy that talks to us, counts", () => {
+    const value = "URI=spiffe://example/first;DNS=first.example,URI=spiffe://example/second";
+    expect(forwardedNames("X-Forwarded-Client-Cert", value)).toEqual(["spiffe://example/second"]);
+  });
+
+  test("commas and semicolons inside quotes do not split", () => {
+    const value = 'Subject="CN=x\\,y;z,O=o";URI=spiffe://example/q';
+    expect(forwardedNames("x-forwarded-client-cert", value)).toEqual(["x,y;z", "spiffe://example/q"]);
+  });
+
+  test("an element with no name gives nothing; By and Hash are never names", () => {
+    expect(forwardedNames("x-forwarded-client-cert", "By=spiffe://mesh/gw;Hash=abc")).toEqual([]);
+    expect(forwardedNames("x-forwarded-client-cert", "")).toEqual([]);
+  });
+
+  test("any other header's value is one name", () => {
+    expect(forwardedNames("x-remote-user", "  alice  ")).toEqual(["alice"]);
+    expect(forwardedNames("x-remote-user", "   ")).toEqual([]);
+  });
+});
+
+describe("certificate names", () => {
+  test("subjectaltname as Node gives it, to bare values", () => {
+    expect(
+      parseSubjectAltNames(
+        "DNS:gw.example, URI:spiffe://example/ci, IP Address:127.0.0.1, email:ops@example",
+      ),
+    ).toEqual(["gw.example", "spiffe://example/ci", "127.0.0.1", "ops@example"]);
+    expect(parseSubjectAltNames("")).toEqual([]);
+  });
+});
+
+describe("identities in logs", () => {
+  test("each kind names what proved it", () => {
+    expect(describeIdentity({ kind: "unix", uid: 1000, gid: 100, pid: 42 })).toBe(
+      "unix uid=1000 gid=100 pid=42",
+    );
+    expect(describeIdentity({ kind: "certificate", commonName: "ci", sans: ["spiffe://e/ci"] })).toBe(
+      'certificate cn="ci" san=spiffe://e/ci',
+    );
+    expect(
+      describeIdentity({
+        kind: "forwarded",
+        names: ["spiffe://e/alice"],
+        via: { kind: "certificate", commonName: "sidecar", sans: [] },
+      }),
+    ).toBe('forwarded spiffe://e/alice via certificate cn="sidecar"');
+    expect(describeIdentity({ kind: "anonymous" })).toMatch(/^anonymous/);
+  });
+});
