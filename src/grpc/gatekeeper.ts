@@ -99,6 +99,11 @@ export class Gatekeeper {
     this.#policy = policy;
   }
 
+  /** The name of the grant that applies to an identity now, for audit lines of refused calls. */
+  grantName(identity: Identity): string | undefined {
+    return grantFor(this.#policy, identity)?.name;
+  }
+
   audit(record: AuditRecord): void {
     this.deps.audit(record);
   }

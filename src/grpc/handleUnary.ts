@@ -48,7 +48,7 @@ export function auditCall(
   deps.gatekeeper.audit({
     rpc: method,
     identity: identity ? describeIdentity(identity) : "unidentified",
-    grant: admission?.grant.name,
+    grant: admission?.grant.name ?? (identity ? deps.gatekeeper.grantName(identity) : undefined),
     pid: access?.dumpRoot ?? access?.pid,
     checkpoint: access?.checkpoints?.[0]?.id ?? access?.restoreOf,
     optionClasses: optionClassesUsed(access?.options),

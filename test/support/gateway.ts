@@ -25,7 +25,9 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  overrides: Partial<GatewayConfig> | ((dir: string) => Partial<GatewayConfig>) = {},
+): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), "criu-gw-test-"));
   const address = `unix:${join(dir, "gw.sock")}`;
   const imagesRoot = join(dir, "images");
@@ -34,7 +36,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}): 
     imagesRoot,
     criuBin: criuBin(),
     shutdownGraceMs: 5_000,
-    ...overrides,
+    ...(typeof overrides === "function" ? overrides(dir) : overrides),
   });
   const audit: AuditRecord[] = [];
   const gateway = await startGateway(config, silentLogger, { audit: (r) => audit.push(r) });

@@ -29,12 +29,13 @@ export interface Counter {
 export async function startCounter(
   dir: string,
   name = "counter",
-  options: { ownSession?: boolean } = {},
+  options: { ownSession?: boolean; uid?: number; gid?: number } = {},
 ): Promise<Counter> {
   const file = join(dir, `${name}.txt`);
   const child = spawn("/usr/bin/python3", ["-c", COUNTER, file], {
     stdio: "ignore",
     detached: options.ownSession ?? true,
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const pid = child.pid;

@@ -1,0 +1,639 @@
+// Security claims 3–6, 17, 18 (docs/security.md): who is calling, what a policy grants them, and
+// the audit line every call leaves. Real mutual TLS with certificates made here, real unix-socket
+// peer credentials (a client running as uid 65534), real CRIU dumping and restoring real processes.
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Checkpoint,
+  CriuOptions,
+  CriuServiceClient,
+  type DumpResponse,
+  type Event,
+  type ListCheckpointsResponse,
+  type RestoreResponse,
+  type VersionResponse,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import { packageRoot } from "../../src/packageRoot.js";
+import { type CertFiles, issue, makeCa, pem } from "../support/certs.js";
+import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { runSession } from "../support/session.js";
+import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+
+const NOBODY = 65534;
+const CLI = join(packageRoot, "bin", "criu-gateway.js");
+
+let gw: TestGateway;
+let certDir: string;
+let ca: CertFiles;
+let tlsPort: number;
+let policyFile: string;
+const counters: Counter[] = [];
+const restored: number[] = [];
+const clients: CriuServiceClient[] = [];
+/** Every event, as root sees them. */
+const rootEvents: Event[] = [];
+
+const POLICY = {
+  grants: [
+    { name: "root", identities: [{ unix_uid: 0 }], admin: true },
+    {
+      name: "ci",
+      identities: [{ cert_san: "spiffe://example/ci" }],
+      rpcs: [
+        "Version",
+        "Dump",
+        "Restore",
+        "Session",
+        "ListCheckpoints",
+        "GetCheckpoint",
+        "DeleteCheckpoint",
+        "Subscribe",
+      ],
+      // ci's workloads run as root here: this machine's CRIU lacks CAP_SYS_RESOURCE and cannot
+      // dump another user's process at all, so only root's can be dumped for real.
+      processes: { uids: [0] },
+      checkpoints: { read: ["ci-", "shared-"], write: ["ci-"], delete: ["ci-"] },
+      limits: { concurrent_operations: 1 },
+    },
+    {
+      name: "nobody-local",
+      identities: [{ unix_uid: NOBODY }],
+      rpcs: ["Version", "Dump"],
+      processes: { uids: [NOBODY] },
+      checkpoints: { write: ["nobody-"] },
+    },
+    {
+      name: "via-mesh",
+      identities: [{ forwarded_name: "spiffe://example/viewer" }],
+      rpcs: ["ListCheckpoints"],
+      checkpoints: { read: ["shared-"] },
+    },
+  ],
+  forwarded_identity: { trusted_peers: [{ cert_san: "spiffe://mesh/sidecar" }] },
+};
+
+function writePolicy(doc: unknown): void {
+  writeFileSync(policyFile, JSON.stringify(doc, null, 2));
+}
+
+/** A client over mutual TLS presenting `name`'s certificate (undefined: none). */
+function tlsClient(name: string | undefined, caFiles: CertFiles = ca): CriuServiceClient {
+  const client = name
+    ? pem({ cert: join(certDir, `${name}.pem`), key: join(certDir, `${name}.key`) })
+    : undefined;
+  const c = new CriuServiceClient(
+    `localhost:${tlsPort}`,
+    credentials.createSsl(pem(caFiles).cert, client?.key ?? null, client?.cert ?? null),
+  );
+  clients.push(c);
+  return c;
+}
+
+/** The CLI, run as another user: its connection carries that user's credentials. */
+function cliAs(uid: number, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args, "--addr", gw.address], {
+      uid,
+      gid: uid,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+function version(client: CriuServiceClient, metadata = new Metadata()): Promise<VersionResponse> {
+  return call<VersionResponse>((cb) => client.version({}, metadata, cb));
+}
+
+function dump(
+  client: CriuServiceClient,
+  checkpointId: string,
+  pid: number,
+  more = {},
+): Promise<DumpResponse> {
+  return call<DumpResponse>((cb) =>
+    client.dump(
+      {
+        checkpointId,
+        parentCheckpointId: "",
+        options: CriuOptions.fromPartial({ pid, leaveRunning: true, ...more }),
+      },
+      cb,
+    ),
+  );
+}
+
+function list(client: CriuServiceClient, metadata = new Metadata()): Promise<Checkpoint[]> {
+  return call<ListCheckpointsResponse>((cb) => client.listCheckpoints({}, metadata, cb)).then((r) =>
+    r.checkpoints.map((c) => c),
+  );
+}
+
+async function rootCounter(name: string): Promise<Counter> {
+  const c = await startCounter(gw.dir, name);
+  counters.push(c);
+  return c;
+}
+
+function denied(err: ServiceError, message: RegExp): void {
+  expect(status[err.code]).toBe("PERMISSION_DENIED");
+  expect(err.details).toMatch(message);
+}
+
+beforeAll(async () => {
+  gw = await startTestGateway((dir) => {
+    certDir = join(dir, "certs");
+    mkdirSync(certDir);
+    ca = makeCa(certDir, "ca");
+    issue(certDir, ca, "server", "gateway", ["DNS:localhost", "IP:127.0.0.1"]);
+    issue(certDir, ca, "ci", "ci", ["URI:spiffe://example/ci"]);
+    issue(certDir, ca, "stranger", "stranger", ["URI:spiffe://example/stranger"]);
+    issue(certDir, ca, "sidecar", "sidecar", ["URI:spiffe://mesh/sidecar"]);
+    const rogue = makeCa(certDir, "rogue-ca");
+    // Same names as ci, signed by a CA the gateway does not trust.
+    issue(certDir, rogue, "mallory", "ci", ["URI:spiffe://example/ci"]);
+    policyFile = join(dir, "policy.json");
+    writeFileSync(policyFile, JSON.stringify(POLICY));
+    return {
+      listen: [`unix:${join(dir, "gw.sock")}`, "127.0.0.1:0"],
+      tls: {
+        certFile: join(certDir, "server.pem"),
+        keyFile: join(certDir, "server.key"),
+        clientCaFile: ca.cert,
+      },
+      tlsReloadIntervalMs: 0,
+      policyFile,
+      unixSocketMode: 0o666,
+    };
+  });
+  // Other users must reach the socket and the workload directory.
+  chmodSync(gw.dir, 0o755);
+  mkdirSync(join(gw.dir, "nobody"), { mode: 0o777 });
+  chmodSync(join(gw.dir, "nobody"), 0o777);
+  tlsPort = Number(gw.gateway.addresses[1]?.split(":").pop());
+  const sub = gw.client.subscribe({ kinds: [], pid: 0, checkpointId: "" });
+  sub.on("data", (r: { event?: Event }) => {
+    if (r.event) rootEvents.push(r.event);
+  });
+  sub.on("error", () => {});
+}, 60_000);
+
+afterEach(async () => {
+  for (const pid of restored.splice(0)) await killAndWaitGone(pid);
+  for (const c of counters.splice(0)) {
+    c.child.kill("SIGKILL");
+    await c.exited;
+  }
+  expect(criuChildren()).toEqual([]);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await gw?.close();
+});
+
+describe("who is calling (claims 3, 4, 5)", () => {
+  test("mutual TLS: the client certificate names the caller, and the policy's grant applies", async () => {
+    const v = await version(tlsClient("ci"));
+    expect(v.gatewayVersion).toMatch(/^\d+\.\d+\.\d+/);
+    const line = gw.audit.findLast((r) => r.rpc === "Version");
+    expect(line).toMatchObject({
+      identity: 'certificate cn="ci" san=spiffe://example/ci',
+      grant: "ci",
+      result: "OK",
+    });
+  });
+
+  test("a certificate signed by another CA, or no certificate at all, never gets a call through", async () => {
+    const before = gw.audit.length;
+    const rogue = await failure(version(tlsClient("mallory")));
+    expect(status[rogue.code]).toBe("UNAVAILABLE");
+    const none = await failure(version(tlsClient(undefined)));
+    expect(status[none.code]).toBe("UNAVAILABLE");
+    // Refused in the handshake: no call reached the gateway's code.
+    expect(gw.audit.length).toBe(before);
+  });
+
+  test("a certificate the CA signed but no grant names is PERMISSION_DENIED, and says who it was", async () => {
+    const err = await failure(version(tlsClient("stranger")));
+    denied(
+      err,
+      /no grant of the gateway's policy matches certificate cn="stranger" san=spiffe:\/\/example\/stranger/,
+    );
+    expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: undefined, result: "PERMISSION_DENIED" });
+  });
+
+  test("unix socket: the kernel's peer credentials are the identity (uid 65534 gets only Version)", async () => {
+    const ok = await cliAs(NOBODY, ["version"]);
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: "nobody-local", result: "OK" });
+    expect(gw.audit.at(-1)?.identity).toMatch(/^unix uid=65534 gid=65534 pid=\d+$/);
+    const ls = await cliAs(NOBODY, ["ls"]);
+    expect(ls.code).toBe(1);
+    expect(ls.stderr).toMatch(/PERMISSION_DENIED: grant "nobody-local" does not allow ListCheckpoints/);
+    // Root on the same socket is admin.
+    await list(gw.client);
+    expect(gw.audit.at(-1)).toMatchObject({
+      rpc: "ListCheckpoints",
+      grant: "root",
+      identity: expect.stringMatching(/^unix uid=0 /),
+    });
+  });
+
+  test("a forwarded identity is believed from the trusted sidecar only", async () => {
+    await dump(gw.client, "shared-view", (await rootCounter("shared")).pid);
+    const header = new Metadata();
+    header.set(
+      "x-forwarded-client-cert",
+      'By=spiffe://mesh/sidecar;URI=spiffe://example/viewer;Subject="CN=viewer"',
+    );
+    const seen = await list(tlsClient("sidecar"), header);
+    expect(seen.map((c) => c.checkpointId)).toEqual(["shared-view"]);
+    expect(gw.audit.at(-1)).toMatchObject({
+      grant: "via-mesh",
+      identity:
+        'forwarded spiffe://example/viewer,viewer via certificate cn="sidecar" san=spiffe://mesh/sidecar',
+    });
+    // The same header from a caller that is not a trusted proxy is refused, not ignored.
+    denied(await failure(list(tlsClient("ci"), header)), /believed only from the proxies the policy trusts/);
+    // The sidecar speaking for itself has no grant.
+    denied(await failure(list(tlsClient("sidecar"))), /no grant .* matches certificate cn="sidecar"/);
+  });
+});
+
+describe("what a caller may do (claim 6)", () => {
+  test("a non-admin dump of another user's process is refused before CRIU runs", async () => {
+    // uid 65534, on the unix socket, may dump its own processes; root's counter is not one of them.
+    const victim = await rootCounter("victim");
+    const viaCli = await cliAs(NOBODY, ["dump", "--pid", String(victim.pid), "--id", "nobody-victim"]);
+    expect(viaCli.code).toBe(1);
+    expect(viaCli.stderr).toMatch(
+      new RegExp(
+        `PERMISSION_DENIED: pid ${victim.pid} \\(uid 0, cgroup .*\\) is outside grant "nobody-local"; a dump covers the whole tree under pid ${victim.pid}`,
+      ),
+    );
+    // And ci, over mTLS, may touch root's processes only: uid 65534's are not its to dump.
+    const other = spawn("/usr/bin/python3", ["-c", "import time\nwhile True: time.sleep(1)"], {
+      uid: NOBODY,
+      gid: NOBODY,
+      stdio: "ignore",
+    });
+    try {
+      const otherPid = other.pid ?? 0;
+      denied(
+        await failure(dump(tlsClient("ci"), "ci-other", otherPid)),
+        new RegExp(`pid ${otherPid} \\(uid 65534, cgroup .*\\) is outside grant "ci"`),
+      );
+      // No operation started: CRIU never saw either pid, and nothing was written.
+      expect(rootEvents.some((e) => e.started?.pid === victim.pid || e.started?.pid === otherPid)).toBe(
+        false,
+      );
+      expect(existsSync(join(gw.imagesRoot, "nobody-victim"))).toBe(false);
+      expect(existsSync(join(gw.imagesRoot, "ci-other"))).toBe(false);
+      const before = victim.read();
+      await waitFor(() => victim.read() > before, "the victim to keep counting");
+      expect(isAlive(otherPid)).toBe(true);
+      const line = gw.audit.find((r) => r.checkpoint === "ci-other");
+      expect(line).toMatchObject({
+        rpc: "Dump",
+        identity: 'certificate cn="ci" san=spiffe://example/ci',
+        grant: "ci",
+        pid: otherPid,
+        optionClasses: ["safe"],
+        result: "PERMISSION_DENIED",
+      });
+      expect(line?.durationMs).toBeGreaterThanOrEqual(0);
+      expect(gw.audit.find((r) => r.checkpoint === "nobody-victim")?.identity).toMatch(/^unix uid=65534 /);
+    } finally {
+      other.kill("SIGKILL");
+      await new Promise((resolve) => other.once("exit", resolve));
+    }
+  });
+
+  test("within its grant, ci dumps a process and restores it, and it counts on", async () => {
+    const own = await rootCounter("own");
+    const client = tlsClient("ci");
+    const result = await call<DumpResponse>((cb) =>
+      client.dump(
+        {
+          checkpointId: "ci-own",
+          parentCheckpointId: "",
+          options: CriuOptions.fromPartial({ pid: own.pid }),
+        },
+        cb,
+      ),
+    );
+    expect(result.checkpoint?.checkpointId).toBe("ci-own");
+    await own.exited;
+    const at = own.read();
+    const back = await call<RestoreResponse>((cb) =>
+      client.restore({ checkpointId: "ci-own", options: undefined }, cb),
+    );
+    restored.push(back.pid);
+    expect(back.pid).toBe(own.pid);
+    await waitFor(() => own.read() > at + 3, "the restored counter to count on");
+    // What the checkpoint recorded of its processes, for later restores to be judged by.
+    const info = await call<{ checkpoint?: Checkpoint }>((cb) =>
+      client.getCheckpoint({ checkpointId: "ci-own" }, cb),
+    );
+    expect(info.checkpoint?.rootPid).toBe(own.pid);
+  });
+
+  test("the whole tree is checked, not only its root", async () => {
+    // A parent of uid 65534 with a child; the grant names the parent's pid alone.
+    const childFile = join(gw.dir, "nobody", "child.pid");
+    const parent = spawn(
+      "/usr/bin/python3",
+      [
+        "-c",
+        "import subprocess, sys, time\n" +
+          "c = subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(1)'])\n" +
+          "open(sys.argv[1] + '.tmp', 'w').write(str(c.pid))\n" +
+          "import os; os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n" +
+          "while True: time.sleep(1)",
+        childFile,
+      ],
+      { uid: NOBODY, gid: NOBODY, stdio: "ignore", detached: true },
+    );
+    const parentPid = parent.pid ?? 0;
+    try {
+      await waitFor(() => existsSync(childFile), "the tree to start");
+      const childPid = Number(readFileSync(childFile, "utf8"));
+      const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+      narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [parentPid] } };
+      writePolicy(narrowed);
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      const err = await failure(dump(tlsClient("ci"), "ci-tree", parentPid));
+      denied(
+        err,
+        new RegExp(
+          `pid ${childPid} \\(uid 65534.*is outside grant "ci"; a dump covers the whole tree under pid ${parentPid}`,
+        ),
+      );
+      expect(isAlive(parentPid) && isAlive(childPid)).toBe(true);
+    } finally {
+      process.kill(-parentPid, "SIGKILL");
+      await new Promise((resolve) => parent.once("exit", resolve));
+      writePolicy(POLICY);
+      await gw.gateway.reload();
+    }
+  });
+
+  test("checkpoints: ids outside the caller's prefixes are neither writable nor readable nor listed", async () => {
+    const client = tlsClient("ci");
+    const p = await rootCounter("ns");
+    denied(
+      await failure(dump(client, "prod-ns", p.pid)),
+      /grant "ci" does not allow writing checkpoint prod-ns/,
+    );
+    await dump(gw.client, "prod-db", (await rootCounter("prod")).pid);
+    await dump(client, "ci-ns", p.pid);
+    denied(
+      await failure(call((cb) => client.getCheckpoint({ checkpointId: "prod-db" }, cb))),
+      /does not allow reading checkpoint prod-db/,
+    );
+    denied(
+      await failure(call((cb) => client.deleteCheckpoint({ checkpointId: "prod-db" }, cb))),
+      /does not allow deleting checkpoint prod-db/,
+    );
+    // Refused whether or not the checkpoint exists: the answer tells nothing about other namespaces.
+    denied(
+      await failure(call((cb) => client.getCheckpoint({ checkpointId: "prod-nothing" }, cb))),
+      /does not allow reading checkpoint prod-nothing/,
+    );
+    const ids = (await list(client)).map((c) => c.checkpointId);
+    expect(ids).toContain("ci-ns");
+    expect(ids.some((id) => id.startsWith("prod-"))).toBe(false);
+    expect((await list(gw.client)).map((c) => c.checkpointId)).toContain("prod-db");
+    // Shared checkpoints are readable but not deletable.
+    await dump(gw.client, "shared-base", (await rootCounter("shared2")).pid);
+    await call((cb) => client.getCheckpoint({ checkpointId: "shared-base" }, cb));
+    denied(
+      await failure(call((cb) => client.deleteCheckpoint({ checkpointId: "shared-base" }, cb))),
+      /does not allow deleting checkpoint shared-base/,
+    );
+    await call((cb) => client.deleteCheckpoint({ checkpointId: "ci-ns" }, cb));
+  });
+
+  test("admin-class options are refused to a grant without them; never-class to everyone", async () => {
+    const p = await rootCounter("opts");
+    const client = tlsClient("ci");
+    denied(
+      await failure(dump(client, "ci-opts", p.pid, { manageCgroups: true })),
+      /grant "ci" does not allow admin-class options/,
+    );
+    denied(await failure(dump(client, "ci-opts", p.pid, { execCmd: ["/bin/true"] })), /exec_cmd/);
+    expect(gw.audit.at(-2)?.optionClasses).toEqual(["safe", "admin"]);
+  });
+
+  test("a restore re-creating processes outside the grant is refused", async () => {
+    const rootProc = await rootCounter("rootproc");
+    await dump(gw.client, "ci-rootproc", rootProc.pid);
+    // Narrow ci to a pid range that leaves the recorded process out.
+    const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    const outside = rootProc.pid === 1 ? 2 : rootProc.pid - 1;
+    narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [outside] } };
+    writePolicy(narrowed);
+    try {
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      denied(
+        await failure(
+          call((cb) => tlsClient("ci").restore({ checkpointId: "ci-rootproc", options: undefined }, cb)),
+        ),
+        new RegExp(
+          `pid ${rootProc.pid} \\(uid 0.*is outside grant "ci"; checkpoint ci-rootproc would re-create it`,
+        ),
+      );
+    } finally {
+      writePolicy(POLICY);
+      await gw.gateway.reload();
+    }
+  });
+
+  test("concurrent operations are limited per identity; the slot returns when the call ends", async () => {
+    const p = await rootCounter("held");
+    const client = tlsClient("ci");
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached: () => void = () => {};
+    const atCallback = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const session = runSession(
+      client,
+      {
+        dump: {
+          checkpointId: "ci-held",
+          parentCheckpointId: "",
+          options: CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true, notifyScripts: true }),
+        },
+        callbackTimeoutMs: 60_000,
+      },
+      async () => {
+        reached();
+        await held;
+        return { success: true };
+      },
+    );
+    await atCallback;
+    const busy = await failure(version(client));
+    expect(status[busy.code]).toBe("RESOURCE_EXHAUSTED");
+    expect(busy.details).toMatch(/already runs 1 operations, the most grant "ci" allows/);
+    await version(gw.client); // other identities are not held up
+    release();
+    const outcome = await session;
+    expect(outcome.error).toBeUndefined();
+    await version(client);
+  });
+
+  test("a subscriber sees only operations on checkpoints it may read", async () => {
+    const events: Event[] = [];
+    const sub = tlsClient("ci").subscribe({ kinds: [], pid: 0, checkpointId: "" });
+    sub.on("data", (r: { event?: Event }) => {
+      if (r.event) events.push(r.event);
+    });
+    sub.on("error", () => {});
+    await waitFor(() => gw.gateway.subscriberCount() >= 2, "the subscription to be open");
+    await dump(gw.client, "prod-hidden", (await rootCounter("hidden")).pid);
+    await dump(tlsClient("ci"), "ci-seen", (await rootCounter("seen")).pid);
+    const seenId = () => events.find((e) => e.started?.checkpointId === "ci-seen")?.operationId;
+    await waitFor(() => events.some((e) => e.operationId === seenId() && e.finished), "ci-seen to finish");
+    expect(events.some((e) => e.started?.checkpointId === "prod-hidden")).toBe(false);
+    expect(rootEvents.some((e) => e.started?.checkpointId === "prod-hidden")).toBe(true);
+    sub.cancel();
+  });
+});
+
+describe("reloading without a restart", () => {
+  test("a new certificate is served to new connections; a broken one is refused and the old one stays", async () => {
+    const fingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect(
+          {
+            host: "127.0.0.1",
+            port: tlsPort,
+            ca: pem(ca).cert,
+            servername: "localhost",
+            ...clientPem("ci"),
+            ALPNProtocols: ["h2"],
+          },
+          () => {
+            resolve(socket.getPeerCertificate().fingerprint256);
+            socket.destroy();
+          },
+        );
+        socket.once("error", reject);
+      });
+    const before = await fingerprint();
+    issue(certDir, ca, "server", "gateway", ["DNS:localhost", "IP:127.0.0.1"]);
+    expect((await gw.gateway.reload()).tls).toBe(true);
+    const after = await fingerprint();
+    expect(after).not.toBe(before);
+    await version(tlsClient("ci"));
+    // A key that does not fit the certificate: refused, and the certificate in use stays.
+    issue(certDir, ca, "other", "other", ["DNS:localhost"]);
+    writeFileSync(
+      join(certDir, "server.key"),
+      pem({ cert: join(certDir, "other.pem"), key: join(certDir, "other.key") }).key,
+    );
+    expect((await gw.gateway.reload()).tls).toBe(false);
+    expect(await fingerprint()).toBe(after);
+    issue(certDir, ca, "server", "gateway", ["DNS:localhost", "IP:127.0.0.1"]);
+    expect((await gw.gateway.reload()).tls).toBe(true);
+  });
+
+  test("a policy with a mistake is refused and the one in force stays", async () => {
+    writeFileSync(policyFile, JSON.stringify({ grants: [{ name: "x", identities: [{ uid: 0 }] }] }));
+    const result = await gw.gateway.reload();
+    expect(result.policy).toMatch(/grants\[0\]\.identities\[0\]: unknown key "uid"/);
+    await version(tlsClient("ci"));
+    writePolicy(POLICY);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+  });
+});
+
+function clientPem(name: string): { cert: Buffer; key: Buffer } {
+  return pem({ cert: join(certDir, `${name}.pem`), key: join(certDir, `${name}.key`) });
+}
+
+describe("listeners", () => {
+  test("the unix socket gets the configured owner, group and mode", async () => {
+    const g = await startTestGateway((dir) => ({
+      listen: [`unix:${join(dir, "owned.sock")}`],
+      unixSocketMode: 0o660,
+      unixSocketOwner: NOBODY,
+      unixSocketGroup: NOBODY,
+    }));
+    try {
+      const st = statSync(join(g.dir, "owned.sock"));
+      expect(st.isSocket()).toBe(true);
+      expect(st.mode & 0o777).toBe(0o660);
+      expect([st.uid, st.gid]).toEqual([NOBODY, NOBODY]);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test("plain TCP with --insecure: callers are anonymous and get nothing unless the policy says so", async () => {
+    const g = await startTestGateway({ listen: ["127.0.0.1:0"], insecure: true });
+    const client = new CriuServiceClient(g.gateway.addresses[0] ?? "", credentials.createInsecure());
+    try {
+      denied(await failure(version(client)), /no grant of the gateway's policy matches anonymous/);
+    } finally {
+      client.close();
+      await g.close();
+    }
+    const open = await startTestGateway((dir) => {
+      const file = join(dir, "anon.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          grants: [{ name: "anyone", identities: [{ anonymous: true }], rpcs: ["Version"] }],
+        }),
+      );
+      return { listen: ["127.0.0.1:0"], insecure: true, policyFile: file };
+    });
+    const c2 = new CriuServiceClient(open.gateway.addresses[0] ?? "", credentials.createInsecure());
+    try {
+      await version(c2);
+      expect(open.audit.at(-1)).toMatchObject({ grant: "anyone", result: "OK" });
+    } finally {
+      c2.close();
+      await open.close();
+    }
+  });
+
+  test("a gateway refuses to start on a policy with a mistake, naming it", async () => {
+    await expect(
+      startTestGateway((dir) => {
+        const file = join(dir, "bad.json");
+        writeFileSync(
+          file,
+          JSON.stringify({ grants: [{ name: "a", identities: [{ unix_uid: 0 }], rpcs: ["Dumpp"] }] }),
+        );
+        return { policyFile: file };
+      }),
+    ).rejects.toThrow(/bad\.json: grants\[0\]\.rpcs\[0\]: "Dumpp" is not an RPC/);
+  });
+});
+
+afterAll(() => {
+  if (certDir) rmSync(certDir, { recursive: true, force: true });
+});
