@@ -375,6 +375,15 @@ describe("options CRIU acts on, shown by their effect", () => {
     expect(isAlive(await restore("lazy"))).toBe(true);
   });
 
+  it("lsm_profile: CRIU checks the LSM it names against the host's, which has none", async () => {
+    const c = await workload("lsm");
+    await expectDumped("lsm", c, {});
+    const { tail } = await refusal(restore("lsm", { lsmProfile: "apparmor:unconfined" }));
+    expect(tail).toMatch(/apparmor LSM specified but apparmor not supported by kernel/);
+    await waitFor(() => !existsSync(`/proc/${c.pid}`), "the failed restore's pid to be free");
+    expect(isAlive(await restore("lsm"))).toBe(true);
+  });
+
   it("ps: the dump sends its pages to the page server named, and fails when none listens", async () => {
     const c = await workload("ps");
     const port = await closedPort();
@@ -457,6 +466,7 @@ describe("options whose effect this host cannot show: CRIU accepts them", () => 
     ["display_stats", { displayStats: true }],
     ["notify_scripts", { notifyScripts: true }],
     ["irmap_scan_paths", { irmapScanPaths: ["/tmp"] }],
+    ["tls, tls_no_cn_verify", { tls: true, tlsNoCnVerify: true }],
   ];
   it.each(dumps)("dump with %s", async (name, options) => {
     const c = await workload("accepted");
@@ -476,6 +486,10 @@ describe("options whose effect this host cannot show: CRIU accepts them", () => 
     ["evasive_devices", { evasiveDevices: true }],
     ["root", { root: "/" }],
     ["cg_root", { cgRoot: [{ path: "/" }] }],
+    ["veths", { veths: [{ ifIn: "nonexistent0", ifOut: "nonexistent1" }] }],
+    ["cgroup_yard", { cgroupYard: "/nonexistent" }],
+    ["lsm_mount_context", { lsmMountContext: "system_u:object_r:container_file_t:s0" }],
+    ["cgroup_props_file", { cgroupPropsFile: "/nonexistent" }],
   ];
   it.each(restores)("restore with %s", async (name, options) => {
     const c = await workload("accepted-restore");
