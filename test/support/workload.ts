@@ -5,9 +5,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 // Single-threaded, no children, no pipes to the outside: everything CRIU can dump without options.
+// SETUP is replaced by a workload's own top-level code (sockets, locks, files) that runs before
+// the first count, with \`path\` (the count file) in scope.
 const COUNTER = `
 import os, sys, time
 path, n = sys.argv[1], 0
+SETUP
 while True:
     with open(path + ".tmp", "w") as f:
         f.write(str(n))
@@ -25,14 +28,18 @@ export interface Counter {
   read(): number;
 }
 
-/** Starts the counter in its own session (a dump needs the session leader inside the tree). */
+/**
+ * Starts the counter in its own session (a dump needs the session leader inside the tree). It
+ * counts only once `setup` has run, so a counting workload holds whatever its setup made.
+ */
 export async function startCounter(
   dir: string,
   name = "counter",
-  options: { ownSession?: boolean; uid?: number; gid?: number } = {},
+  options: { ownSession?: boolean; setup?: string; uid?: number; gid?: number } = {},
 ): Promise<Counter> {
   const file = join(dir, `${name}.txt`);
-  const child = spawn("/usr/bin/python3", ["-c", COUNTER, file], {
+  const program = COUNTER.replace("SETUP", () => options.setup ?? "");
+  const child = spawn("/usr/bin/python3", ["-c", program, file], {
     stdio: "ignore",
     detached: options.ownSession ?? true,
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
