@@ -8,6 +8,7 @@ import { describeIdentity, type Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
+import { assertDecoded } from "./undecodable.js";
 
 export interface CallContext {
   /** Aborted when the client cancels, disconnects, or the deadline passes. */
@@ -98,6 +99,7 @@ export function handleUnary<Req, Res>(
     };
     const run = async (): Promise<Res> => {
       identity = deps.gatekeeper.identify(call);
+      assertDecoded(call.request);
       wanted = access(call.request);
       admission = await deps.gatekeeper.admit(identity, method, wanted);
       return handler(call.request, {

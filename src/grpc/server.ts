@@ -19,6 +19,7 @@ import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
 import { ReloadingTlsCredentials } from "./tlsCredentials.js";
+import { withTotalDeserializers } from "./undecodable.js";
 import { listenUnix, type UnixListener, UnixPeers } from "./unixListener.js";
 
 export const SERVICE_NAME = "criu.gateway.v1.CriuService";
@@ -125,7 +126,7 @@ export async function startGateway(
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
   });
-  server.addService(CriuServiceService, {
+  server.addService(withTotalDeserializers(CriuServiceService), {
     ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger, gatekeeper }),
     session: createSessionHandler({
       operations,

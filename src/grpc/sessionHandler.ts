@@ -10,6 +10,7 @@ import { dumpAccess, restoreAccess, toCheckpoint } from "./criuService.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall, operationContext } from "./handleUnary.js";
+import { assertDecoded } from "./undecodable.js";
 
 export interface SessionDeps {
   operations: CriuOperations;
@@ -49,6 +50,12 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       if (!started) {
         started = true;
         resolve(req);
+        return;
+      }
+      try {
+        assertDecoded(req);
+      } catch (err) {
+        fail(err as GatewayError);
         return;
       }
       if (req.notifyReply) {
@@ -99,6 +106,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
 
   try {
     const first = await firstRequest;
+    assertDecoded(first);
     if (!first?.start) {
       throw invalidArgument("a session starts with a start message naming a dump or a restore");
     }

@@ -12,6 +12,7 @@ import type { Logger } from "../log.js";
 import { statusCodeOf, toServiceError } from "./errorStatus.js";
 import type { Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall } from "./handleUnary.js";
+import { assertDecoded } from "./undecodable.js";
 
 export interface SubscribeDeps {
   events: EventBus;
@@ -128,6 +129,7 @@ async function serve(
   };
   try {
     if (identity instanceof Error) throw identity;
+    assertDecoded(call.request);
     admission = await deps.gatekeeper.admit(identity, "Subscribe", {});
     if (deps.events.subscriberCount >= deps.maxSubscribers) {
       throw new GatewayError(

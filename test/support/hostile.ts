@@ -4,8 +4,8 @@
 // The statuses come from an oracle that reads the request the way the README's error table does:
 // every defect of a request (bad id, never-class option, value out of range, pid refused, unknown
 // checkpoint…) justifies one status, and the gateway may answer any justified one (the order in
-// which it checks is not part of its contract). INTERNAL is never justified, except for the one
-// status grpc-js itself sends for bytes that do not decode (see RAW_DESERIALIZE_STATUS).
+// which it checks is not part of its contract). INTERNAL is never justified; bytes that do not
+// decode get INVALID_ARGUMENT naming the request (see RAW_DESERIALIZE_STATUS).
 //
 // Safety: no request generated here may make CRIU dump or restore a live process. Every Dump has
 // a pid the gateway must refuse before a worker starts (missing, not positive, above pid_max, the
@@ -91,18 +91,13 @@ export function hostileEnv(maxReceiveMessageBytes = 4 * 1024 * 1024): HostileEnv
 }
 
 /**
- * What grpc-js answers, by itself, to a request whose bytes do not decode: INTERNAL with a fixed
- * message (server-interceptors.js, decompressAndMaybePush), before any gateway code runs. The
- * gateway does not intercept deserialization today, so this is the only INTERNAL accepted, and
- * only with exactly this message. (A gateway wrapping `requestDeserialize` could answer
- * INVALID_ARGUMENT instead; until then a malformed request is reported as the server's fault.)
+ * What the gateway answers to a request whose bytes do not decode: INVALID_ARGUMENT naming the
+ * request and the decoder's complaint (grpc-js alone would say INTERNAL, blaming the server).
  */
 export const RAW_DESERIALIZE_STATUS = {
-  code: status.INTERNAL,
-  message: (err: unknown) =>
-    process.env.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS
-      ? `Error deserializing request: ${(err as Error).message}`
-      : "Error deserializing request",
+  code: status.INVALID_ARGUMENT,
+  message: (err: unknown, method: string) =>
+    `the ${method} request is not a valid protobuf message: ${(err as Error).message}`,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -548,7 +543,7 @@ function judgeRaw(path: string, bytes: Buffer, env: HostileEnv): Judgement & { e
   } catch (err) {
     return {
       accept: new Set([RAW_DESERIALIZE_STATUS.code]),
-      exactMessage: RAW_DESERIALIZE_STATUS.message(err),
+      exactMessage: RAW_DESERIALIZE_STATUS.message(err, method),
       safe: true,
       reachesCriu: false,
     };
