@@ -394,6 +394,75 @@ describe("what a caller may do (claim 6)", () => {
     }
   });
 
+  test("a process that joins the tree after the check is caught on the frozen tree, and the dump rolls back", async () => {
+    const childFile = join(gw.dir, "grown.pid");
+    const readyFile = join(gw.dir, "grown.ready");
+    const parent = spawn(
+      "/usr/bin/python3",
+      [
+        "-c",
+        [
+          "import os, signal, subprocess, sys, time",
+          "kids = []",
+          "def grow(*_):",
+          "    c = subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(1)'])",
+          "    kids.append(c)",
+          "    open(sys.argv[1] + '.tmp', 'w').write(str(c.pid))",
+          "    os.replace(sys.argv[1] + '.tmp', sys.argv[1])",
+          "signal.signal(signal.SIGUSR1, grow)",
+          "open(sys.argv[2], 'w').write('ready')",
+          "while True: time.sleep(1)",
+        ].join("\n"),
+        childFile,
+        readyFile,
+      ],
+      { stdio: "ignore", detached: true },
+    );
+    const parentPid = parent.pid ?? 0;
+    const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [parentPid] } };
+    writePolicy(narrowed);
+    try {
+      await waitFor(() => existsSync(readyFile), "the parent to be ready");
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      const outcome = await runSession(
+        tlsClient("ci"),
+        {
+          dump: {
+            checkpointId: "ci-grown",
+            parentCheckpointId: "",
+            options: CriuOptions.fromPartial({ pid: parentPid, leaveRunning: true, notifyScripts: true }),
+          },
+          callbackTimeoutMs: 30_000,
+        },
+        async (cb) => {
+          // The check before CRIU passed (the tree was the parent alone); now it grows a child.
+          if (cb.script === "pre-dump") {
+            process.kill(parentPid, "SIGUSR1");
+            await waitFor(() => existsSync(childFile), "the child to be forked");
+          }
+          return { success: true };
+        },
+      );
+      const childPid = Number(readFileSync(childFile, "utf8"));
+      expect(outcome.callbacks.map((c) => c.script)).toContain("pre-dump");
+      expect(outcome.callbacks.map((c) => c.script)).not.toContain("post-dump");
+      expect(outcome.error && status[outcome.error.code]).toBe("PERMISSION_DENIED");
+      expect(outcome.error?.details).toMatch(
+        new RegExp(
+          `the frozen tree under pid ${parentPid} holds pid ${childPid} .*outside grant "ci"; dump refused`,
+        ),
+      );
+      expect(existsSync(join(gw.imagesRoot, "ci-grown"))).toBe(false);
+      expect(isAlive(parentPid) && isAlive(childPid)).toBe(true);
+    } finally {
+      process.kill(-parentPid, "SIGKILL");
+      await new Promise((resolve) => parent.once("exit", resolve));
+      writePolicy(POLICY);
+      await gw.gateway.reload();
+    }
+  });
+
   test("checkpoints: ids outside the caller's prefixes are neither writable nor readable nor listed", async () => {
     const client = tlsClient("ci");
     const p = await rootCounter("ns");

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { Identity } from "../../src/domain/identity.js";
 import {
@@ -12,6 +14,7 @@ import {
   processDenial,
 } from "../../src/domain/policy.js";
 import { RPC_NAMES } from "../../src/grpc/server.js";
+import { packageRoot } from "../../src/packageRoot.js";
 
 const root: Identity = { kind: "unix", uid: 0, gid: 0, pid: 100 };
 const alice: Identity = { kind: "unix", uid: 1000, gid: 1000, pid: 200 };
@@ -279,5 +282,18 @@ describe("mistakes are refused with their place named", () => {
     ],
   ])("%j", (doc, message) => {
     expect(policyError(doc)).toMatch(message);
+  });
+});
+
+describe("the example policy in docs/", () => {
+  test("parses, and means what its names say", () => {
+    const file = join(packageRoot, "docs", "policy.example.json");
+    const p = parsePolicy(readFileSync(file, "utf8"), file, RPC_NAMES);
+    expect(p.grants.map((g) => g.name)).toEqual(["root", "ci", "dashboard"]);
+    const ci = grantFor(p, { kind: "unix", uid: 1001, gid: 1001, pid: 1 });
+    expect(ci?.name).toBe("ci");
+    expect(ci && allowsCheckpoint(ci, "ci-build-7", "delete")).toBe(true);
+    expect(p.forwarded?.header).toBe("x-forwarded-client-cert");
+    expect(p.limits).toEqual({ concurrentOperations: 16, subscribers: 200 });
   });
 });
