@@ -57,7 +57,7 @@ const POLICY = {
       // dump another user's process at all, so only root's can be dumped for real.
       processes: { uids: [0] },
       checkpoints: { read: ["ci-", "shared-"], write: ["ci-"], delete: ["ci-"] },
-      limits: { concurrent_operations: 1 },
+      limits: { concurrent_operations: 1, subscribers: 1 },
     },
     {
       name: "nobody-local",
@@ -580,6 +580,14 @@ describe("what a caller may do (claim 6)", () => {
     });
     sub.on("error", () => {});
     await waitFor(() => gw.gateway.subscriberCount() >= 2, "the subscription to be open");
+    // One subscription is all ci's grant allows.
+    const second = await new Promise<ServiceError>((resolve) => {
+      const extra = tlsClient("ci").subscribe({ kinds: [], pid: 0, checkpointId: "" });
+      extra.on("error", resolve);
+      extra.on("data", () => {});
+    });
+    expect(status[second.code]).toBe("RESOURCE_EXHAUSTED");
+    expect(second.details).toMatch(/already has 1 subscriptions, the most grant "ci" allows/);
     await dump(gw.client, "prod-hidden", (await rootCounter("hidden")).pid);
     await dump(tlsClient("ci"), "ci-seen", (await rootCounter("seen")).pid);
     const seenId = () => events.find((e) => e.started?.checkpointId === "ci-seen")?.operationId;
