@@ -256,7 +256,7 @@ export class SwrkWorker {
         datagram.fds.forEach(safeClose);
         // CRIU answers a request it cannot serve with an EMPTY-typed failure (send_criu_err).
         const isErrorAnswer = resp.type === CriuReqType.EMPTY && !resp.success;
-        if (resp.type !== req.type && !isErrorAnswer) {
+        if (resp.type !== answerTypeOf(req.type) && !isErrorAnswer) {
           this.#kill();
           throw this.#failure(
             "protocol",
@@ -385,6 +385,11 @@ export class SwrkWorker {
       cause === undefined ? undefined : { cause },
     );
   }
+}
+
+/** The type CRIU gives its answer to a request: its own, but for PAGE_SERVER_CHLD (cr-service.c). */
+export function answerTypeOf(type: CriuReqType): CriuReqType {
+  return type === CriuReqType.PAGE_SERVER_CHLD ? CriuReqType.PAGE_SERVER : type;
 }
 
 export function describeExit(exit: WorkerExit | undefined): string {
