@@ -3,6 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions, DumpStatistics, RestoreStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import { CPUINFO_FILE, decodeStatsImage, STATS_DUMP_FILE, STATS_RESTORE_FILE } from "../criu/images.js";
@@ -23,15 +24,24 @@ import {
   CPUINFO_CHECK_LOG,
   CPUINFO_DUMP_LOG,
   DUMP_LOG,
+  type ImageFileData,
   ImageStore,
   type LogText,
+  PAGE_SERVER_LOG,
   PRE_DUMP_LOG,
   RESTORE_LOG,
 } from "./imageStore.js";
 import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
 
 /** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
-export type LogKind = "creation" | "dump" | "restore" | "pre-dump" | "cpuinfo-dump" | "cpuinfo-check";
+export type LogKind =
+  | "creation"
+  | "dump"
+  | "restore"
+  | "pre-dump"
+  | "cpuinfo-dump"
+  | "cpuinfo-check"
+  | "page-server";
 
 const LOG_FILE: Record<Exclude<LogKind, "creation">, string> = {
   dump: DUMP_LOG,
@@ -39,6 +49,7 @@ const LOG_FILE: Record<Exclude<LogKind, "creation">, string> = {
   "pre-dump": PRE_DUMP_LOG,
   "cpuinfo-dump": CPUINFO_DUMP_LOG,
   "cpuinfo-check": CPUINFO_CHECK_LOG,
+  "page-server": PAGE_SERVER_LOG,
 };
 
 /**
@@ -94,6 +105,24 @@ export interface DumpResult {
 export interface RestoreResult {
   pid: number;
   statistics: RestoreStatistics | undefined;
+}
+
+export interface PageServerInput {
+  checkpointId: string;
+  /** An IP address to listen on; empty for all. */
+  address: string;
+  /** 0 lets the kernel choose. */
+  port: number;
+  options: CriuOptions | undefined;
+}
+
+/** A page server the gateway runs: a child of a kept CRIU worker. */
+export interface PageServerInfo {
+  checkpointId: string;
+  pid: number;
+  address: string;
+  port: number;
+  startTime: Date;
 }
 
 /** A callback put to an interactive caller. */
@@ -486,6 +515,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
+    const pagesSentTo = pageServerTarget(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
     await requireMemTrack(kind, input.options, signal);
@@ -530,6 +560,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         leaveRunning: kind === "pre-dump" || (input.options?.leaveRunning ?? false),
         kind,
         dumpStatistics: statistics,
+        pagesSentTo,
       });
       published = true;
       return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
@@ -566,9 +597,17 @@ export function createCriuOperations(deps: OperationsDeps) {
       if (opened.info.kind !== "dump") {
         throw new GatewayError(
           "FAILED_PRECONDITION",
-          opened.info.kind === "pre-dump"
-            ? `checkpoint ${input.checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${input.checkpointId} and restore that`
-            : `checkpoint ${input.checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+          {
+            "pre-dump": `checkpoint ${input.checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${input.checkpointId} and restore that`,
+            pages: `checkpoint ${input.checkpointId} holds only the memory a page server received; import the dump's other images into it (ExportImages on the dumping gateway, then ImportImages here) and restore it then`,
+            cpuinfo: `checkpoint ${input.checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+          }[opened.info.kind],
+        );
+      }
+      if (opened.info.pagesSentTo !== undefined) {
+        throw new GatewayError(
+          "FAILED_PRECONDITION",
+          `checkpoint ${input.checkpointId} holds no memory: its pages went to the page server at ${opened.info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,
         );
       }
       // Statistics of an earlier restore must not pass for this one's.
@@ -601,7 +640,13 @@ export function createCriuOperations(deps: OperationsDeps) {
     let file: string;
     if (kind === "creation") {
       const info = await store.get(checkpointId);
-      file = { dump: DUMP_LOG, "pre-dump": PRE_DUMP_LOG, cpuinfo: CPUINFO_DUMP_LOG }[info.kind];
+      file = {
+        dump:
+          info.pagesSentTo === undefined && (await pageServerMade(checkpointId)) ? PAGE_SERVER_LOG : DUMP_LOG,
+        "pre-dump": PRE_DUMP_LOG,
+        cpuinfo: CPUINFO_DUMP_LOG,
+        pages: PAGE_SERVER_LOG,
+      }[info.kind];
     } else {
       file = LOG_FILE[kind];
     }
@@ -706,8 +751,202 @@ export function createCriuOperations(deps: OperationsDeps) {
     });
   }
 
-  /** Waits until every worker has exited (used by shutdown, after in-flight calls were aborted). */
+  /** Page servers running now, by checkpoint id; each entry's `ended` settles once it is reaped. */
+  const pageServers = new Map<
+    string,
+    { info: PageServerInfo; stop(): void; ended: Promise<void>; answered: boolean }
+  >();
+
+  /** Whether a dump checkpoint was completed from a page server's (its page-server.log is there). */
+  async function pageServerMade(checkpointId: string): Promise<boolean> {
+    return exists(join(store.root, checkpointId, PAGE_SERVER_LOG));
+  }
+
+  /**
+   * Starts a page server into a staged checkpoint. CRIU's PAGE_SERVER_CHLD forks the server as a
+   * child of the worker and answers with its pid and port; keep_open keeps the worker, and the
+   * WAIT_PID that follows on the same socket answers when the server exits, with its status (0
+   * once a dump's pages were all received and flushed). The plain PAGE_SERVER form is not used:
+   * it daemonizes the server away from the worker, so nobody could learn how it ended or reap it.
+   */
+  async function startPageServer(input: PageServerInput, ctx: OperationContext): Promise<PageServerInfo> {
+    ImageStore.validateId(input.checkpointId);
+    if (input.options?.ps !== undefined) {
+      throw invalidArgument("options.ps is for a dump; a page server listens on address and port");
+    }
+    if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
+      throw invalidArgument(`port must be 0 to 65535, not ${input.port}`);
+    }
+    if (input.address !== "" && isIP(input.address) === 0) {
+      throw invalidArgument(`address ${JSON.stringify(input.address.slice(0, 64))} is not an IP address`);
+    }
+    checkOptionClasses(input.options, deps.allowedOptionClasses);
+    validateOptionValues(input.options);
+    if (pageServers.has(input.checkpointId)) {
+      throw new GatewayError(
+        "ALREADY_EXISTS",
+        `a page server already writes into checkpoint ${input.checkpointId}`,
+      );
+    }
+    const criuVersion = await criuVersionString();
+    const staged = await store.stage(input.checkpointId, undefined);
+    const operationId = newOperationId();
+    const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
+    const started = Date.now();
+    ctx.onStarted?.(operationId);
+    publish({
+      type: "started",
+      kind: "page-server",
+      caller: ctx.caller,
+      pid: 0,
+      checkpointId: input.checkpointId,
+      interactive: false,
+    });
+    const finish = (code: ErrorCode | "OK", message: string) =>
+      publish({ type: "finished", code, message, durationMs: Date.now() - started, restoredPid: 0 });
+    const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+    if (worker.pid !== undefined) workers.set(worker.pid, worker);
+    const context: FailureContext = {
+      action: `start a page server into checkpoint ${input.checkpointId}`,
+      checkpointId: input.checkpointId,
+      logTail: [],
+    };
+    /** Kills the worker's process group: the worker and a server it may have forked already. */
+    const killGroup = () => {
+      if (worker.pid === undefined) return;
+      try {
+        process.kill(-worker.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    };
+    let resp: CriuResp;
+    try {
+      const opts = toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
+      opts.ps = { port: input.port, ...(input.address === "" ? {} : { address: input.address }) };
+      resp = await worker.request(
+        { type: CriuReqType.PAGE_SERVER_CHLD, keepOpen: true, opts },
+        { signal: ctx.signal },
+      );
+      if (!resp.success || resp.ps?.pid === undefined || resp.ps.port === undefined) {
+        context.logTail = await logTail(staged.path, PAGE_SERVER_LOG);
+        throw criuRefused(resp, context);
+      }
+    } catch (err) {
+      killGroup();
+      await worker.close();
+      await staged.discard();
+      const failure = err instanceof WorkerFailure ? workerFailed(err, "PAGE_SERVER_CHLD", context) : err;
+      if (failure instanceof GatewayError) finish(failure.code, failure.message);
+      else finish("INTERNAL", "internal error");
+      throw failure;
+    }
+    const info: PageServerInfo = {
+      checkpointId: input.checkpointId,
+      pid: resp.ps.pid,
+      address: input.address,
+      port: resp.ps.port,
+      startTime: new Date(started),
+    };
+    const entry = {
+      info,
+      answered: false,
+      stopped: false,
+      stop() {
+        // The server is the worker's unreaped child until WAIT_PID answers, so its pid is its own.
+        if (entry.answered || entry.stopped) return;
+        entry.stopped = true;
+        try {
+          process.kill(info.pid, "SIGTERM");
+        } catch {
+          // Exited meanwhile; WAIT_PID reports how.
+        }
+      },
+      ended: Promise.resolve(),
+    };
+    entry.ended = (async () => {
+      let outcome: { code: ErrorCode | "OK"; message: string };
+      try {
+        const waited = await worker.request({ type: CriuReqType.WAIT_PID, pid: info.pid });
+        entry.answered = true;
+        const status =
+          waited.success && waited.status !== undefined ? decodeWaitStatus(waited.status) : undefined;
+        if (status?.exitCode === 0 && !entry.stopped) {
+          await staged.publish({
+            rootPid: 0,
+            parentId: undefined,
+            criuVersion,
+            leaveRunning: false,
+            kind: "pages",
+          });
+          outcome = { code: "OK", message: "" };
+        } else {
+          outcome = entry.stopped
+            ? { code: "CANCELLED", message: "the page server was stopped" }
+            : {
+                code: "ABORTED",
+                message: `the page server ended without receiving a whole dump (${status?.signal ? `signal ${status.signal}` : `exit status ${status?.exitCode}`})`,
+              };
+        }
+      } catch {
+        killGroup();
+        outcome = { code: "INTERNAL", message: "the page server's worker failed" };
+      } finally {
+        entry.answered = true;
+        await worker.close();
+        await staged.discard();
+        pageServers.delete(info.checkpointId);
+      }
+      finish(outcome.code, outcome.message);
+    })();
+    pageServers.set(info.checkpointId, entry);
+    return info;
+  }
+
+  async function stopPageServer(checkpointId: string): Promise<void> {
+    ImageStore.validateId(checkpointId);
+    const entry = pageServers.get(checkpointId);
+    if (!entry) throw new GatewayError("NOT_FOUND", `no page server writes into checkpoint ${checkpointId}`);
+    entry.stop();
+    await entry.ended;
+  }
+
+  function listPageServers(): PageServerInfo[] {
+    return [...pageServers.values()]
+      .map((e) => e.info)
+      .sort(
+        (a, b) =>
+          a.startTime.getTime() - b.startTime.getTime() || a.checkpointId.localeCompare(b.checkpointId),
+      );
+  }
+
+  /** The most ExportImages returns: what fits in a gRPC message of the default 4 MiB limit. */
+  async function exportImages(
+    checkpointId: string,
+  ): Promise<{ checkpoint: CheckpointInfo; files: ImageFileData[] }> {
+    ImageStore.validateId(checkpointId);
+    const checkpoint = await store.get(checkpointId);
+    return { checkpoint, files: await store.exportImages(checkpointId, LOG_MAX_BYTES) };
+  }
+
+  async function importImages(
+    checkpointId: string,
+    files: readonly ImageFileData[],
+    rootPid: number,
+  ): Promise<CheckpointInfo> {
+    ImageStore.validateId(checkpointId);
+    if (files.length === 0) throw invalidArgument("files is empty: nothing to import");
+    return store.importImages(checkpointId, files, rootPid);
+  }
+
+  /**
+   * Stops every page server and waits until every worker has exited (used by shutdown, after
+   * in-flight calls were aborted).
+   */
   async function drain(): Promise<void> {
+    const servers = [...pageServers.values()];
+    for (const entry of servers) entry.stop();
+    await Promise.all(servers.map((e) => e.ended));
     await Promise.all([...workers.values()].map((w) => w.exited));
   }
 
@@ -723,9 +962,30 @@ export function createCriuOperations(deps: OperationsDeps) {
     cpuinfoDump,
     cpuinfoCheck,
     drain,
+    startPageServer,
+    stopPageServer,
+    listPageServers,
+    exportImages,
+    importImages,
     /** Pids of the workers running now. */
     workerPids: () => [...workers.keys()],
   };
+}
+
+/**
+ * Where a dump's memory goes when options.ps is set ("address:port"), else undefined. With
+ * lazy_pages, CRIU reads ps as the lazy-pages server's port instead and writes memory locally.
+ */
+function pageServerTarget(options: CriuOptions | undefined): string | undefined {
+  const ps = options?.ps;
+  if (ps === undefined || options?.lazyPages === true) return undefined;
+  if (!ps.address || isIP(ps.address) === 0) {
+    throw invalidArgument(
+      "options.ps.address must be the page server's IP address (StartPageServer's address, or the host's)",
+    );
+  }
+  if (!ps.port) throw invalidArgument("options.ps.port is required: the port StartPageServer answered with");
+  return isIP(ps.address) === 6 ? `[${ps.address}]:${ps.port}` : `${ps.address}:${ps.port}`;
 }
 
 /** CRIU's cpuinfo requests report ENOTSUP when CRIU has no CPU comparison for this architecture. */
