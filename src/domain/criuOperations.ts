@@ -510,7 +510,14 @@ export function createCriuOperations(deps: OperationsDeps) {
     ctx: OperationContext,
     operationId: string,
   ): Promise<DumpResult> {
-    const signal = ctx.signal;
+    const checked = await checkDumpInput(kind, input, ctx.signal);
+    return dumpStep(kind, input, checked, (req, context, log) =>
+      exchangeWithCallbacks(req, operationId, ctx, input.options, context, log),
+    );
+  }
+
+  /** Everything a dump or pre-dump checks before a worker starts. */
+  async function checkDumpInput(kind: "dump" | "pre-dump", input: DumpInput, signal?: AbortSignal) {
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
     checkOptionClasses(input.options, deps.allowedOptionClasses);
@@ -519,11 +526,25 @@ export function createCriuOperations(deps: OperationsDeps) {
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
     await requireMemTrack(kind, input.options, signal);
-    const criuVersion = await criuVersionString();
+    return { pid, pagesSentTo, criuVersion: await criuVersionString() };
+  }
+
+  /**
+   * One dump or pre-dump into a staged checkpoint, published once CRIU has succeeded. `send` runs
+   * the request: on a fresh worker, or on the worker of an iterative dump.
+   */
+  async function dumpStep(
+    kind: "dump" | "pre-dump" | "loop-pre-dump",
+    input: DumpInput,
+    checked: { pid: number; pagesSentTo: string | undefined; criuVersion: string },
+    send: (req: CriuReq, context: FailureContext, log: { dir: string; file: string }) => Promise<CriuResp>,
+  ): Promise<DumpResult> {
+    const { pid } = checked;
+    const metaKind = kind === "dump" ? "dump" : "pre-dump";
     const staged = await store.stage(input.checkpointId, input.parentCheckpointId || undefined);
     const logFile = kind === "dump" ? DUMP_LOG : PRE_DUMP_LOG;
     const context: FailureContext = {
-      action: `${kind} pid ${pid}`,
+      action: `${metaKind} pid ${pid}`,
       pid,
       checkpointId: input.checkpointId,
       logTail: [],
@@ -531,9 +552,13 @@ export function createCriuOperations(deps: OperationsDeps) {
     let published = false;
     try {
       const req: CriuReq = {
-        // SINGLE_PRE_DUMP, not PRE_DUMP: the latter keeps the worker waiting for further pre-dump
-        // requests on the same connection, and each gateway call is one request on its own worker.
-        type: kind === "dump" ? CriuReqType.DUMP : CriuReqType.SINGLE_PRE_DUMP,
+        // A lone pre-dump is SINGLE_PRE_DUMP: PRE_DUMP keeps the worker waiting for further
+        // pre-dump requests on the same connection, which only an iterative dump sends.
+        type: {
+          dump: CriuReqType.DUMP,
+          "pre-dump": CriuReqType.SINGLE_PRE_DUMP,
+          "loop-pre-dump": CriuReqType.PRE_DUMP,
+        }[kind],
         opts: toCriuOpts(input.options, {
           imagesDirFd: staged.fd,
           logFile,
@@ -541,10 +566,7 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      const resp = await exchangeWithCallbacks(req, operationId, ctx, input.options, context, {
-        dir: staged.path,
-        file: logFile,
-      });
+      const resp = await send(req, context, { dir: staged.path, file: logFile });
       if (!resp.success) {
         context.logTail = await logTail(staged.path, logFile);
         throw criuRefused(resp, context);
@@ -555,18 +577,86 @@ export function createCriuOperations(deps: OperationsDeps) {
       const checkpoint = await staged.publish({
         rootPid: pid,
         parentId: input.parentCheckpointId || undefined,
-        criuVersion,
+        criuVersion: checked.criuVersion,
         // A pre-dump never stops the tree (CRIU forces it to keep running).
-        leaveRunning: kind === "pre-dump" || (input.options?.leaveRunning ?? false),
-        kind,
+        leaveRunning: metaKind === "pre-dump" || (input.options?.leaveRunning ?? false),
+        kind: metaKind,
         dumpStatistics: statistics,
-        pagesSentTo,
+        pagesSentTo: checked.pagesSentTo,
       });
       published = true;
       return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
     } finally {
       if (!published) await staged.discard();
     }
+  }
+
+  /**
+   * Iterative migration on one worker, as CRIU's pre_dump_loop serves it: PRE_DUMP requests, each
+   * answered and followed by the next, then the DUMP. Pre-dump n is checkpoint "<id>.pre-<n>",
+   * the child of the one before; the dump is "<id>", the child of the last pre-dump. `next` is
+   * asked after each pre-dump whether to pre-dump again (false) or make the final dump (true).
+   */
+  async function iterativeDump(
+    input: DumpInput,
+    ctx: OperationContext,
+    next: (preDump: DumpResult) => Promise<boolean>,
+  ): Promise<DumpResult> {
+    return tracked(
+      "iterative-dump",
+      ctx,
+      { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
+      async (operationId) => {
+        ImageStore.validateId(input.checkpointId);
+        ImageStore.validateId(preDumpId(input.checkpointId, 1), "checkpoint_id (with its .pre-<n> suffix)");
+        if (input.options?.ps !== undefined) {
+          throw invalidArgument(
+            "options.ps is not supported in an iterative dump; dump to a page server with Dump",
+          );
+        }
+        const checked = await checkDumpInput("pre-dump", input, ctx.signal);
+        const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+        if (worker.pid !== undefined) workers.set(worker.pid, worker);
+        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true);
+        const send = async (req: CriuReq, context: FailureContext, log: { dir: string; file: string }) => {
+          try {
+            return await worker.request(req, {
+              signal: ctx.signal,
+              onNotify,
+              abortMode: "veto",
+              vetoGraceMs: deps.vetoGraceMs,
+            });
+          } catch (err) {
+            const failure =
+              err instanceof WorkerFailure ? workerFailed(err, requestTypeName(req.type), context) : err;
+            const tail = await logTail(log.dir, log.file);
+            if (failure instanceof GatewayError && failure.criu && tail.length > 0)
+              failure.criu.logTail = tail;
+            throw failure;
+          }
+        };
+        try {
+          let parent = input.parentCheckpointId;
+          for (let n = 1; ; n++) {
+            const id = preDumpId(input.checkpointId, n);
+            ImageStore.validateId(id, "checkpoint_id (with its .pre-<n> suffix)");
+            const preDump = await dumpStep(
+              "loop-pre-dump",
+              { checkpointId: id, parentCheckpointId: parent, options: input.options },
+              checked,
+              send,
+            );
+            parent = id;
+            // The worker waits in CRIU's loop meanwhile; closing it (on cancellation) ends the loop.
+            if (await next(preDump)) {
+              return await dumpStep("dump", { ...input, parentCheckpointId: parent }, checked, send);
+            }
+          }
+        } finally {
+          await worker.close();
+        }
+      },
+    );
   }
 
   async function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
@@ -956,6 +1046,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     featureCheck,
     dump,
     preDump,
+    iterativeDump,
     restore,
     checkpointLog,
     waitPid,
@@ -986,6 +1077,11 @@ function pageServerTarget(options: CriuOptions | undefined): string | undefined 
   }
   if (!ps.port) throw invalidArgument("options.ps.port is required: the port StartPageServer answered with");
   return isIP(ps.address) === 6 ? `[${ps.address}]:${ps.port}` : `${ps.address}:${ps.port}`;
+}
+
+/** The id of pre-dump n of an iterative dump into `checkpointId`. */
+export function preDumpId(checkpointId: string, n: number): string {
+  return `${checkpointId}.pre-${n}`;
 }
 
 /** CRIU's cpuinfo requests report ENOTSUP when CRIU has no CPU comparison for this architecture. */
