@@ -83,6 +83,11 @@ export interface OperationsDeps {
   vetoGraceMs: number;
   /** Option classes callers may use (until per-caller policy exists, one set for all). */
   allowedOptionClasses: ReadonlySet<OptionClass>;
+  /**
+   * How long a worker that answered VERSION or FEATURE_CHECK is kept (CRIU's keep_open) for the
+   * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
+   */
+  idleWorkerMs?: number;
 }
 
 export interface DumpInput {
@@ -166,6 +171,64 @@ export function createCriuOperations(deps: OperationsDeps) {
   let cachedVersion: CriuVersion | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
   let cachedFeatures: Promise<Features> | undefined;
+
+  /** At most one worker kept open after a VERSION or FEATURE_CHECK, waiting for the next. */
+  let idle: { worker: SwrkWorker; timer: NodeJS.Timeout } | undefined;
+  let draining = false;
+
+  function takeIdle(): SwrkWorker | undefined {
+    const kept = idle;
+    idle = undefined;
+    if (kept) clearTimeout(kept.timer);
+    return kept?.worker;
+  }
+
+  function startWorker(): SwrkWorker {
+    const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+    if (worker.pid !== undefined) workers.set(worker.pid, worker);
+    return worker;
+  }
+
+  /**
+   * VERSION and FEATURE_CHECK on a kept worker when there is one, with keep_open so that CRIU
+   * keeps it again; it is parked for idleWorkerMs, then closed. A kept worker that has died
+   * meanwhile costs one retry on a fresh worker.
+   */
+  async function exchangeReusable(
+    req: CriuReq,
+    options: ExchangeOptions,
+    context: FailureContext,
+  ): Promise<CriuResp> {
+    const keepMs = deps.idleWorkerMs ?? 0;
+    if (keepMs <= 0 || draining) return exchange(req, options, context);
+    const kept = takeIdle();
+    const worker = kept ?? startWorker();
+    let resp: CriuResp;
+    try {
+      resp = await worker.request({ ...req, keepOpen: true }, options);
+    } catch (err) {
+      await worker.close();
+      if (kept && err instanceof WorkerFailure && err.kind === "ended")
+        return exchange(req, options, context);
+      if (err instanceof WorkerFailure) throw workerFailed(err, requestTypeName(req.type), context);
+      throw err;
+    }
+    if (!resp.success || draining || idle) {
+      await worker.close();
+    } else {
+      const timer = setTimeout(() => {
+        if (idle?.worker === worker) idle = undefined;
+        void worker.close();
+      }, keepMs);
+      timer.unref();
+      idle = { worker, timer };
+      // Gone on its own: nothing to reuse.
+      void worker.exited.then(() => {
+        if (idle?.worker === worker) takeIdle();
+      });
+    }
+    return resp;
+  }
 
   /** Runs one request on a fresh worker and always reaps it. */
   async function exchange(
@@ -304,7 +367,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   }
 
   async function versionNow(signal?: AbortSignal): Promise<CriuVersion> {
-    const resp = await exchange(
+    const resp = await exchangeReusable(
       { type: CriuReqType.VERSION },
       { signal },
       { action: "report its version", logTail: [] },
@@ -358,7 +421,7 @@ export function createCriuOperations(deps: OperationsDeps) {
 
   async function featureCheckNow(signal?: AbortSignal): Promise<Features> {
     const context = { action: "check features", logTail: [] };
-    const resp = await exchange(
+    const resp = await exchangeReusable(
       { type: CriuReqType.FEATURE_CHECK, features: { memTrack: true, lazyPages: true, pidfdStore: true } },
       { signal },
       context,
@@ -1034,6 +1097,8 @@ export function createCriuOperations(deps: OperationsDeps) {
    * in-flight calls were aborted).
    */
   async function drain(): Promise<void> {
+    draining = true;
+    await takeIdle()?.close();
     const servers = [...pageServers.values()];
     for (const entry of servers) entry.stop();
     await Promise.all(servers.map((e) => e.ended));
@@ -1058,6 +1123,8 @@ export function createCriuOperations(deps: OperationsDeps) {
     listPageServers,
     exportImages,
     importImages,
+    /** The pid of the worker kept open for the next VERSION or FEATURE_CHECK, if any. */
+    idleWorkerPid: () => idle?.worker.pid,
     /** Pids of the workers running now. */
     workerPids: () => [...workers.keys()],
   };

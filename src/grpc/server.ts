@@ -44,6 +44,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     events,
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
+    idleWorkerMs: config.idleWorkerMs,
     // One caller class until per-caller policy exists: whoever can reach the socket is an admin,
     // so by default that is root alone (0600 unix socket). "never" options are refused for all.
     allowedOptionClasses: new Set(["safe", "admin"]),
