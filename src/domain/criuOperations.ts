@@ -585,9 +585,10 @@ export function createCriuOperations(deps: OperationsDeps) {
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
-    const pagesSentTo = pageServerTarget(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
+    // After the target checks, whose statuses (NOT_FOUND, PERMISSION_DENIED) callers rely on.
+    const pagesSentTo = pageServerTarget(input.options);
     await requireMemTrack(kind, input.options, signal);
     return { pid, pagesSentTo, criuVersion: await criuVersionString() };
   }
