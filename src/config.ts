@@ -42,6 +42,8 @@ export interface GatewayConfig {
   subscriberBufferEvents: number;
   /** Subscribers served at once; more get RESOURCE_EXHAUSTED. */
   maxSubscribers: number;
+  /** How long a worker is kept (CRIU's keep_open) for the next Version or FeatureCheck; 0 = never. */
+  idleWorkerMs: number;
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
@@ -82,6 +84,7 @@ export function defaultConfig(): GatewayConfig {
     subscriberBufferEvents: 1024,
     maxSubscribers: 1000,
     maxReceiveMessageBytes: 4 * 1024 * 1024,
+    idleWorkerMs: 0,
     logLevel: "info",
   };
 }
@@ -139,6 +142,7 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["subscriber-buffer-events", config.subscriberBufferEvents, 1],
     ["max-subscribers", config.maxSubscribers, 0],
     ["tls-reload-interval-ms", config.tlsReloadIntervalMs, 0],
+    ["idle-worker-ms", config.idleWorkerMs, 0],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);

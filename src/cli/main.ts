@@ -20,13 +20,18 @@ import {
   type DeleteCheckpointResponse,
   type DumpResponse,
   type Event,
+  type ExportImagesResponse,
   type FeatureCheckResponse,
   type GetCheckpointLogResponse,
   type GetCheckpointResponse,
+  type ImportImagesResponse,
   type ListCheckpointsResponse,
+  type ListPageServersResponse,
   OperationKind,
   type PreDumpResponse,
   type RestoreResponse,
+  type StartPageServerResponse,
+  type StopPageServerResponse,
   type SubscribeResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
@@ -51,6 +56,7 @@ Run the gateway:
         [--unix-socket-mode OCTAL] [--unix-socket-owner USER] [--unix-socket-group GROUP]
         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tls-reload-interval-ms MS]
         [--insecure]
+        [--idle-worker-ms MS]
         defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
         TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
         caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
@@ -65,13 +71,15 @@ over TLS with --tls-ca FILE, and for mutual TLS --tls-cert FILE --tls-key FILE; 
   features                     which optional features work (mem_track, lazy_pages, pidfd_store)
   dump --pid N --id ID [--parent ID] [--leave-running] [--shell-job] [--tcp-established]
        [--ext-unix-sk] [--file-locks] [--link-remap] [--track-mem] [--log-level 0-4]
-                               checkpoint the process tree rooted at N as checkpoint ID
+       [--page-server IP:PORT]
+                               checkpoint the process tree rooted at N as checkpoint ID (its
+                               memory to a page server with --page-server)
   pre-dump --pid N --id ID [--parent ID] [--log-level 0-4]
                                copy the memory of the tree rooted at N, which keeps running, as
                                checkpoint ID: the parent (--parent) of a later, shorter dump
   restore ID [--shell-job] [--tcp-established] [--ext-unix-sk] [--file-locks] [--log-level 0-4]
                                restore checkpoint ID; prints the restored pid
-  log ID [--kind dump|restore|pre-dump|cpuinfo-dump|cpuinfo-check]
+  log ID [--kind dump|restore|pre-dump|cpuinfo-dump|cpuinfo-check|page-server]
                                print CRIU's log of checkpoint ID (default: of the operation that made it)
   cpuinfo-dump ID [--log-level 0-4]
                                record this host's CPU description as checkpoint ID
@@ -80,6 +88,13 @@ over TLS with --tls-ca FILE, and for mutual TLS --tls-cert FILE --tls-key FILE; 
   watch [--kind dump|restore|pre-dump|check|feature-check|version|wait-pid|cpuinfo-dump|cpuinfo-check]...
         [--pid N] [--id ID]
                                follow every operation's events live (Ctrl-C to stop)
+  page-server start ID [--address IP] [--port N] [--log-level 0-4]
+                               receive a dump's memory into checkpoint ID; prints the port
+  page-server stop ID          stop the page server writing into ID (nothing is published)
+  page-server ls               list the running page servers
+  copy-images ID --to ADDR [--into ID2]
+                               copy checkpoint ID's images into the page-server checkpoint ID2
+                               (default ID) of the gateway at ADDR, completing it for a restore
   ls                           list checkpoints
   get ID                       show one checkpoint
   rm ID                        delete a checkpoint
@@ -107,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       case "ls":
       case "get":
       case "rm":
+      case "page-server":
+      case "copy-images":
         return await client(command, rest);
       case "watch":
         return await watch(rest);
@@ -154,6 +171,7 @@ async function serve(args: string[]): Promise<number> {
       "tls-client-ca": { type: "string" },
       "tls-reload-interval-ms": { type: "string" },
       insecure: { type: "boolean" },
+      "idle-worker-ms": { type: "string" },
     },
     strict: true,
   });
@@ -191,6 +209,10 @@ async function serve(args: string[]): Promise<number> {
         ? undefined
         : integer("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
     insecure: values.insecure,
+    idleWorkerMs:
+      values["idle-worker-ms"] === undefined
+        ? undefined
+        : integer("--idle-worker-ms", values["idle-worker-ms"]),
   } satisfies Partial<GatewayConfig>);
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);
@@ -301,6 +323,11 @@ async function client(command: string, args: string[]): Promise<number> {
       "log-level": { type: "string" },
       kind: { type: "string" },
       ...TLS_FLAGS,
+      "page-server": { type: "string" },
+      address: { type: "string" },
+      port: { type: "string" },
+      to: { type: "string" },
+      into: { type: "string" },
     },
   });
   const addr = values.addr ?? process.env.CRIU_GATEWAY_ADDR ?? DEFAULT_ADDRESS;
@@ -351,7 +378,11 @@ async function client(command: string, args: string[]): Promise<number> {
         const request = {
           checkpointId: values.id,
           parentCheckpointId: values.parent ?? "",
-          options: { ...options, pid: integer("--pid", values.pid) },
+          options: {
+            ...options,
+            pid: integer("--pid", values.pid),
+            ps: pageServerOption(values["page-server"]),
+          },
         };
         const res = await call<DumpResponse>((cb) => stub.dump(request, cb));
         print(
@@ -426,12 +457,88 @@ async function client(command: string, args: string[]): Promise<number> {
         print(`checkpoint ${id} deleted`, { deleted: id });
         return 0;
       }
+      case "page-server": {
+        const [action, id] = positionals;
+        if (action === "ls") {
+          const res = await call<ListPageServersResponse>((cb) => stub.listPageServers({}, cb));
+          print(
+            res.pageServers.length === 0
+              ? "no page servers"
+              : res.pageServers
+                  .map((p) => `${p.checkpointId}\tpid ${p.pid}\t${p.address || "*"}:${p.port}`)
+                  .join("\n"),
+            res,
+          );
+          return 0;
+        }
+        if (!id) throw new UsageError("page-server start|stop needs a checkpoint id");
+        if (action === "start") {
+          const res = await call<StartPageServerResponse>((cb) =>
+            stub.startPageServer(
+              {
+                checkpointId: id,
+                address: values.address ?? "",
+                port: values.port === undefined ? 0 : integer("--port", values.port),
+                options,
+              },
+              cb,
+            ),
+          );
+          const ps = res.pageServer;
+          print(
+            `page server for checkpoint ${id} listening on ${ps?.address || "*"}:${ps?.port} (pid ${ps?.pid})`,
+            res,
+          );
+          return 0;
+        }
+        if (action === "stop") {
+          await call<StopPageServerResponse>((cb) => stub.stopPageServer({ checkpointId: id }, cb));
+          print(`page server for checkpoint ${id} stopped`, { stopped: id });
+          return 0;
+        }
+        throw new UsageError("page-server takes start, stop or ls");
+      }
+      case "copy-images": {
+        if (!values.to) throw new UsageError("copy-images needs --to ADDR (the page server's gateway)");
+        const id = oneId();
+        const exported = await call<ExportImagesResponse>((cb) =>
+          stub.exportImages({ checkpointId: id }, cb),
+        );
+        const target = new CriuServiceClient(values.to, creds, channelOptions);
+        try {
+          const res = await call<ImportImagesResponse>((cb) =>
+            target.importImages(
+              {
+                checkpointId: values.into ?? id,
+                files: exported.files,
+                rootPid: exported.checkpoint?.rootPid ?? 0,
+              },
+              cb,
+            ),
+          );
+          print(
+            `${exported.files.length} images copied into checkpoint ${res.checkpoint?.checkpointId}`,
+            res,
+          );
+        } finally {
+          target.close();
+        }
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command ${command}`);
     }
   } finally {
     stub.close();
   }
+}
+
+/** --page-server IP:PORT (or [IPv6]:PORT) as options.ps. */
+function pageServerOption(value: string | undefined): CriuOptions["ps"] {
+  if (value === undefined) return undefined;
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  if (!match) throw new UsageError(`--page-server ${value}: use IP:PORT`);
+  return { address: match[1] ?? match[2], port: Number(match[3]) };
 }
 
 const KINDS: Record<string, OperationKind> = {
@@ -444,6 +551,8 @@ const KINDS: Record<string, OperationKind> = {
   "wait-pid": OperationKind.OPERATION_KIND_WAIT_PID,
   "cpuinfo-dump": OperationKind.OPERATION_KIND_CPUINFO_DUMP,
   "cpuinfo-check": OperationKind.OPERATION_KIND_CPUINFO_CHECK,
+  "page-server": OperationKind.OPERATION_KIND_PAGE_SERVER,
+  "iterative-dump": OperationKind.OPERATION_KIND_ITERATIVE_DUMP,
 };
 
 const LOG_KINDS: Record<string, CheckpointLogKind> = {
@@ -452,12 +561,14 @@ const LOG_KINDS: Record<string, CheckpointLogKind> = {
   "pre-dump": CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP,
   "cpuinfo-dump": CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP,
   "cpuinfo-check": CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK,
+  "page-server": CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER,
 };
 
 const CHECKPOINT_KINDS: Partial<Record<CheckpointKind, string>> = {
   [CheckpointKind.CHECKPOINT_KIND_DUMP]: "dump",
   [CheckpointKind.CHECKPOINT_KIND_PRE_DUMP]: "pre-dump",
   [CheckpointKind.CHECKPOINT_KIND_CPUINFO]: "cpuinfo",
+  [CheckpointKind.CHECKPOINT_KIND_PAGES]: "pages",
 };
 
 /** Follows the Subscribe stream, one line per event, until interrupted or the gateway stops. */

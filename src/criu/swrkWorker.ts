@@ -187,6 +187,13 @@ export class SwrkWorker {
     const { signal, onNotify, abortMode = "kill", vetoGraceMs = 30_000 } = options;
     const typeName = requestTypeName(req.type);
     if (signal?.aborted) throw this.#failure("aborted", `${typeName} cancelled before it was sent`);
+    if (req.keepOpen && !KEEP_OPEN_TYPES.has(req.type)) {
+      // chk_keepopen_req in cr-service.c: CRIU would exit without a word.
+      throw this.#failure(
+        "protocol",
+        `CRIU does not keep a worker open after ${typeName}; send it without keep_open`,
+      );
+    }
     if (this.#child.pid === undefined) {
       // spawn() failed; the reason arrives with the 'error' event on the next tick. Sending now
       // would only report EPIPE from a socket nobody holds.
@@ -256,7 +263,7 @@ export class SwrkWorker {
         datagram.fds.forEach(safeClose);
         // CRIU answers a request it cannot serve with an EMPTY-typed failure (send_criu_err).
         const isErrorAnswer = resp.type === CriuReqType.EMPTY && !resp.success;
-        if (resp.type !== req.type && !isErrorAnswer) {
+        if (resp.type !== answerTypeOf(req.type) && !isErrorAnswer) {
           this.#kill();
           throw this.#failure(
             "protocol",
@@ -385,6 +392,24 @@ export class SwrkWorker {
       cause === undefined ? undefined : { cause },
     );
   }
+}
+
+/**
+ * The requests after which CRIU keeps the worker for another when keep_open is set
+ * (chk_keepopen_req in cr-service.c); for any other it exits without answering.
+ */
+export const KEEP_OPEN_TYPES: ReadonlySet<CriuReqType> = new Set([
+  CriuReqType.PAGE_SERVER,
+  CriuReqType.PAGE_SERVER_CHLD,
+  CriuReqType.CPUINFO_DUMP,
+  CriuReqType.CPUINFO_CHECK,
+  CriuReqType.FEATURE_CHECK,
+  CriuReqType.VERSION,
+]);
+
+/** The type CRIU gives its answer to a request: its own, but for PAGE_SERVER_CHLD (cr-service.c). */
+export function answerTypeOf(type: CriuReqType): CriuReqType {
+  return type === CriuReqType.PAGE_SERVER_CHLD ? CriuReqType.PAGE_SERVER : type;
 }
 
 export function describeExit(exit: WorkerExit | undefined): string {

@@ -3,6 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions, DumpStatistics, RestoreStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import { CPUINFO_FILE, decodeStatsImage, STATS_DUMP_FILE, STATS_RESTORE_FILE } from "../criu/images.js";
@@ -23,8 +24,10 @@ import {
   CPUINFO_CHECK_LOG,
   CPUINFO_DUMP_LOG,
   DUMP_LOG,
+  type ImageFileData,
   ImageStore,
   type LogText,
+  PAGE_SERVER_LOG,
   PRE_DUMP_LOG,
   RESTORE_LOG,
 } from "./imageStore.js";
@@ -32,7 +35,14 @@ import { type ProcessRecord, processTree } from "./processTree.js";
 import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
 
 /** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
-export type LogKind = "creation" | "dump" | "restore" | "pre-dump" | "cpuinfo-dump" | "cpuinfo-check";
+export type LogKind =
+  | "creation"
+  | "dump"
+  | "restore"
+  | "pre-dump"
+  | "cpuinfo-dump"
+  | "cpuinfo-check"
+  | "page-server";
 
 const LOG_FILE: Record<Exclude<LogKind, "creation">, string> = {
   dump: DUMP_LOG,
@@ -40,6 +50,7 @@ const LOG_FILE: Record<Exclude<LogKind, "creation">, string> = {
   "pre-dump": PRE_DUMP_LOG,
   "cpuinfo-dump": CPUINFO_DUMP_LOG,
   "cpuinfo-check": CPUINFO_CHECK_LOG,
+  "page-server": PAGE_SERVER_LOG,
 };
 
 /**
@@ -73,6 +84,11 @@ export interface OperationsDeps {
   vetoGraceMs: number;
   /** Option classes callers may use (until per-caller policy exists, one set for all). */
   allowedOptionClasses: ReadonlySet<OptionClass>;
+  /**
+   * How long a worker that answered VERSION or FEATURE_CHECK is kept (CRIU's keep_open) for the
+   * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
+   */
+  idleWorkerMs?: number;
 }
 
 export interface DumpInput {
@@ -95,6 +111,24 @@ export interface DumpResult {
 export interface RestoreResult {
   pid: number;
   statistics: RestoreStatistics | undefined;
+}
+
+export interface PageServerInput {
+  checkpointId: string;
+  /** An IP address to listen on; empty for all. */
+  address: string;
+  /** 0 lets the kernel choose. */
+  port: number;
+  options: CriuOptions | undefined;
+}
+
+/** A page server the gateway runs: a child of a kept CRIU worker. */
+export interface PageServerInfo {
+  checkpointId: string;
+  pid: number;
+  address: string;
+  port: number;
+  startTime: Date;
 }
 
 /** A callback put to an interactive caller. */
@@ -146,6 +180,64 @@ export function createCriuOperations(deps: OperationsDeps) {
   let cachedVersion: CriuVersion | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
   let cachedFeatures: Promise<Features> | undefined;
+
+  /** At most one worker kept open after a VERSION or FEATURE_CHECK, waiting for the next. */
+  let idle: { worker: SwrkWorker; timer: NodeJS.Timeout } | undefined;
+  let draining = false;
+
+  function takeIdle(): SwrkWorker | undefined {
+    const kept = idle;
+    idle = undefined;
+    if (kept) clearTimeout(kept.timer);
+    return kept?.worker;
+  }
+
+  function startWorker(): SwrkWorker {
+    const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+    if (worker.pid !== undefined) workers.set(worker.pid, worker);
+    return worker;
+  }
+
+  /**
+   * VERSION and FEATURE_CHECK on a kept worker when there is one, with keep_open so that CRIU
+   * keeps it again; it is parked for idleWorkerMs, then closed. A kept worker that has died
+   * meanwhile costs one retry on a fresh worker.
+   */
+  async function exchangeReusable(
+    req: CriuReq,
+    options: ExchangeOptions,
+    context: FailureContext,
+  ): Promise<CriuResp> {
+    const keepMs = deps.idleWorkerMs ?? 0;
+    if (keepMs <= 0 || draining) return exchange(req, options, context);
+    const kept = takeIdle();
+    const worker = kept ?? startWorker();
+    let resp: CriuResp;
+    try {
+      resp = await worker.request({ ...req, keepOpen: true }, options);
+    } catch (err) {
+      await worker.close();
+      if (kept && err instanceof WorkerFailure && err.kind === "ended")
+        return exchange(req, options, context);
+      if (err instanceof WorkerFailure) throw workerFailed(err, requestTypeName(req.type), context);
+      throw err;
+    }
+    if (!resp.success || draining || idle) {
+      await worker.close();
+    } else {
+      const timer = setTimeout(() => {
+        if (idle?.worker === worker) idle = undefined;
+        void worker.close();
+      }, keepMs);
+      timer.unref();
+      idle = { worker, timer };
+      // Gone on its own: nothing to reuse.
+      void worker.exited.then(() => {
+        if (idle?.worker === worker) takeIdle();
+      });
+    }
+    return resp;
+  }
 
   /** Runs one request on a fresh worker and always reaps it. */
   async function exchange(
@@ -300,7 +392,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   }
 
   async function versionNow(signal?: AbortSignal): Promise<CriuVersion> {
-    const resp = await exchange(
+    const resp = await exchangeReusable(
       { type: CriuReqType.VERSION },
       { signal },
       { action: "report its version", logTail: [] },
@@ -360,7 +452,7 @@ export function createCriuOperations(deps: OperationsDeps) {
 
   async function featureCheckNow(signal?: AbortSignal): Promise<Features> {
     const context = { action: "check features", logTail: [] };
-    const resp = await exchange(
+    const resp = await exchangeReusable(
       { type: CriuReqType.FEATURE_CHECK, features: { memTrack: true, lazyPages: true, pidfdStore: true } },
       { signal },
       context,
@@ -512,6 +604,14 @@ export function createCriuOperations(deps: OperationsDeps) {
     ctx: OperationContext,
     operationId: string,
   ): Promise<DumpResult> {
+    const checked = await checkDumpInput(kind, input, ctx);
+    return dumpStep(kind, input, checked, ctx.frozenTree ?? processTree, (req, context, log, gate) =>
+      exchangeWithCallbacks(req, operationId, ctx, input.options, context, log, gate),
+    );
+  }
+
+  /** Everything a dump or pre-dump checks before a worker starts. */
+  async function checkDumpInput(kind: "dump" | "pre-dump", input: DumpInput, ctx: OperationContext) {
     const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
@@ -519,12 +619,34 @@ export function createCriuOperations(deps: OperationsDeps) {
     validateOptionValues(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
+    // After the target checks, whose statuses (NOT_FOUND, PERMISSION_DENIED) callers rely on.
+    const pagesSentTo = pageServerTarget(input.options);
     await requireMemTrack(kind, input.options, signal);
-    const criuVersion = await criuVersionString();
+    return { pid, pagesSentTo, criuVersion: await criuVersionString() };
+  }
+
+  /**
+   * One dump or pre-dump into a staged checkpoint, published once CRIU has succeeded. `send` runs
+   * the request: on a fresh worker, or on the worker of an iterative dump.
+   */
+  async function dumpStep(
+    kind: "dump" | "pre-dump" | "loop-pre-dump",
+    input: DumpInput,
+    checked: { pid: number; pagesSentTo: string | undefined; criuVersion: string },
+    frozenTree: (rootPid: number) => Promise<ProcessRecord[]>,
+    send: (
+      req: CriuReq,
+      context: FailureContext,
+      log: { dir: string; file: string },
+      gate: (script: string) => Promise<void>,
+    ) => Promise<CriuResp>,
+  ): Promise<DumpResult> {
+    const { pid } = checked;
+    const metaKind = kind === "dump" ? "dump" : "pre-dump";
     const staged = await store.stage(input.checkpointId, input.parentCheckpointId || undefined);
     const logFile = kind === "dump" ? DUMP_LOG : PRE_DUMP_LOG;
     const context: FailureContext = {
-      action: `${kind} pid ${pid}`,
+      action: `${metaKind} pid ${pid}`,
       pid,
       checkpointId: input.checkpointId,
       logTail: [],
@@ -532,9 +654,13 @@ export function createCriuOperations(deps: OperationsDeps) {
     let published = false;
     try {
       const req: CriuReq = {
-        // SINGLE_PRE_DUMP, not PRE_DUMP: the latter keeps the worker waiting for further pre-dump
-        // requests on the same connection, and each gateway call is one request on its own worker.
-        type: kind === "dump" ? CriuReqType.DUMP : CriuReqType.SINGLE_PRE_DUMP,
+        // A lone pre-dump is SINGLE_PRE_DUMP: PRE_DUMP keeps the worker waiting for further
+        // pre-dump requests on the same connection, which only an iterative dump sends.
+        type: {
+          dump: CriuReqType.DUMP,
+          "pre-dump": CriuReqType.SINGLE_PRE_DUMP,
+          "loop-pre-dump": CriuReqType.PRE_DUMP,
+        }[kind],
         opts: toCriuOpts(input.options, {
           imagesDirFd: staged.fd,
           logFile,
@@ -549,7 +675,7 @@ export function createCriuOperations(deps: OperationsDeps) {
       const gate = async (script: string) => {
         if (script !== "post-dump") return;
         try {
-          processes = await (ctx.frozenTree ?? processTree)(pid);
+          processes = await frozenTree(pid);
         } catch (err) {
           refusal = err;
           throw err;
@@ -557,15 +683,7 @@ export function createCriuOperations(deps: OperationsDeps) {
       };
       let resp: CriuResp;
       try {
-        resp = await exchangeWithCallbacks(
-          req,
-          operationId,
-          ctx,
-          input.options,
-          context,
-          { dir: staged.path, file: logFile },
-          gate,
-        );
+        resp = await send(req, context, { dir: staged.path, file: logFile }, gate);
       } catch (err) {
         throw refusal ?? err;
       }
@@ -580,18 +698,105 @@ export function createCriuOperations(deps: OperationsDeps) {
       const checkpoint = await staged.publish({
         rootPid: pid,
         parentId: input.parentCheckpointId || undefined,
-        criuVersion,
+        criuVersion: checked.criuVersion,
         // A pre-dump never stops the tree (CRIU forces it to keep running).
-        leaveRunning: kind === "pre-dump" || (input.options?.leaveRunning ?? false),
-        kind,
+        leaveRunning: metaKind === "pre-dump" || (input.options?.leaveRunning ?? false),
+        kind: metaKind,
         dumpStatistics: statistics,
         processes,
+        pagesSentTo: checked.pagesSentTo,
       });
       published = true;
       return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
     } finally {
       if (!published) await staged.discard();
     }
+  }
+
+  /**
+   * Iterative migration on one worker, as CRIU's pre_dump_loop serves it: PRE_DUMP requests, each
+   * answered and followed by the next, then the DUMP. Pre-dump n is checkpoint "<id>.pre-<n>",
+   * the child of the one before; the dump is "<id>", the child of the last pre-dump. `next` is
+   * asked after each pre-dump whether to pre-dump again (false) or make the final dump (true).
+   */
+  async function iterativeDump(
+    input: DumpInput,
+    ctx: OperationContext,
+    next: (preDump: DumpResult) => Promise<boolean>,
+  ): Promise<DumpResult> {
+    return tracked(
+      "iterative-dump",
+      ctx,
+      { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
+      async (operationId) => {
+        ImageStore.validateId(input.checkpointId);
+        ImageStore.validateId(preDumpId(input.checkpointId, 1), "checkpoint_id (with its .pre-<n> suffix)");
+        if (input.options?.ps !== undefined) {
+          throw invalidArgument(
+            "options.ps is not supported in an iterative dump; dump to a page server with Dump",
+          );
+        }
+        const checked = await checkDumpInput("pre-dump", input, ctx);
+        const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+        if (worker.pid !== undefined) workers.set(worker.pid, worker);
+        // One handler for the worker's life; each step's gate (the post-dump tree check) in turn.
+        let gate: (script: string) => Promise<void> = async () => {};
+        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true, (script) =>
+          gate(script),
+        );
+        const frozenTree = ctx.frozenTree ?? processTree;
+        const send = async (
+          req: CriuReq,
+          context: FailureContext,
+          log: { dir: string; file: string },
+          stepGate: (script: string) => Promise<void>,
+        ) => {
+          gate = stepGate;
+          try {
+            return await worker.request(req, {
+              signal: ctx.signal,
+              onNotify,
+              abortMode: "veto",
+              vetoGraceMs: deps.vetoGraceMs,
+            });
+          } catch (err) {
+            const failure =
+              err instanceof WorkerFailure ? workerFailed(err, requestTypeName(req.type), context) : err;
+            const tail = await logTail(log.dir, log.file);
+            if (failure instanceof GatewayError && failure.criu && tail.length > 0)
+              failure.criu.logTail = tail;
+            throw failure;
+          }
+        };
+        try {
+          let parent = input.parentCheckpointId;
+          for (let n = 1; ; n++) {
+            const id = preDumpId(input.checkpointId, n);
+            ImageStore.validateId(id, "checkpoint_id (with its .pre-<n> suffix)");
+            const preDump = await dumpStep(
+              "loop-pre-dump",
+              { checkpointId: id, parentCheckpointId: parent, options: input.options },
+              checked,
+              frozenTree,
+              send,
+            );
+            parent = id;
+            // The worker waits in CRIU's loop meanwhile; closing it (on cancellation) ends the loop.
+            if (await next(preDump)) {
+              return await dumpStep(
+                "dump",
+                { ...input, parentCheckpointId: parent },
+                checked,
+                frozenTree,
+                send,
+              );
+            }
+          }
+        } finally {
+          await worker.close();
+        }
+      },
+    );
   }
 
   async function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
@@ -622,9 +827,17 @@ export function createCriuOperations(deps: OperationsDeps) {
       if (opened.info.kind !== "dump") {
         throw new GatewayError(
           "FAILED_PRECONDITION",
-          opened.info.kind === "pre-dump"
-            ? `checkpoint ${input.checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${input.checkpointId} and restore that`
-            : `checkpoint ${input.checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+          {
+            "pre-dump": `checkpoint ${input.checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${input.checkpointId} and restore that`,
+            pages: `checkpoint ${input.checkpointId} holds only the memory a page server received; import the dump's other images into it (ExportImages on the dumping gateway, then ImportImages here) and restore it then`,
+            cpuinfo: `checkpoint ${input.checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+          }[opened.info.kind],
+        );
+      }
+      if (opened.info.pagesSentTo !== undefined) {
+        throw new GatewayError(
+          "FAILED_PRECONDITION",
+          `checkpoint ${input.checkpointId} holds no memory: its pages went to the page server at ${opened.info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,
         );
       }
       // Statistics of an earlier restore must not pass for this one's.
@@ -657,7 +870,13 @@ export function createCriuOperations(deps: OperationsDeps) {
     let file: string;
     if (kind === "creation") {
       const info = await store.get(checkpointId);
-      file = { dump: DUMP_LOG, "pre-dump": PRE_DUMP_LOG, cpuinfo: CPUINFO_DUMP_LOG }[info.kind];
+      file = {
+        dump:
+          info.pagesSentTo === undefined && (await pageServerMade(checkpointId)) ? PAGE_SERVER_LOG : DUMP_LOG,
+        "pre-dump": PRE_DUMP_LOG,
+        cpuinfo: CPUINFO_DUMP_LOG,
+        pages: PAGE_SERVER_LOG,
+      }[info.kind];
     } else {
       file = LOG_FILE[kind];
     }
@@ -762,8 +981,204 @@ export function createCriuOperations(deps: OperationsDeps) {
     });
   }
 
-  /** Waits until every worker has exited (used by shutdown, after in-flight calls were aborted). */
+  /** Page servers running now, by checkpoint id; each entry's `ended` settles once it is reaped. */
+  const pageServers = new Map<
+    string,
+    { info: PageServerInfo; stop(): void; ended: Promise<void>; answered: boolean }
+  >();
+
+  /** Whether a dump checkpoint was completed from a page server's (its page-server.log is there). */
+  async function pageServerMade(checkpointId: string): Promise<boolean> {
+    return exists(join(store.root, checkpointId, PAGE_SERVER_LOG));
+  }
+
+  /**
+   * Starts a page server into a staged checkpoint. CRIU's PAGE_SERVER_CHLD forks the server as a
+   * child of the worker and answers with its pid and port; keep_open keeps the worker, and the
+   * WAIT_PID that follows on the same socket answers when the server exits, with its status (0
+   * once a dump's pages were all received and flushed). The plain PAGE_SERVER form is not used:
+   * it daemonizes the server away from the worker, so nobody could learn how it ended or reap it.
+   */
+  async function startPageServer(input: PageServerInput, ctx: OperationContext): Promise<PageServerInfo> {
+    ImageStore.validateId(input.checkpointId);
+    if (input.options?.ps !== undefined) {
+      throw invalidArgument("options.ps is for a dump; a page server listens on address and port");
+    }
+    if (!Number.isInteger(input.port) || input.port < 0 || input.port > 65535) {
+      throw invalidArgument(`port must be 0 to 65535, not ${input.port}`);
+    }
+    if (input.address !== "" && isIP(input.address) === 0) {
+      throw invalidArgument(`address ${JSON.stringify(input.address.slice(0, 64))} is not an IP address`);
+    }
+    checkOptionClasses(input.options, deps.allowedOptionClasses);
+    validateOptionValues(input.options);
+    if (pageServers.has(input.checkpointId)) {
+      throw new GatewayError(
+        "ALREADY_EXISTS",
+        `a page server already writes into checkpoint ${input.checkpointId}`,
+      );
+    }
+    const criuVersion = await criuVersionString();
+    const staged = await store.stage(input.checkpointId, undefined);
+    const operationId = newOperationId();
+    const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
+    const started = Date.now();
+    ctx.onStarted?.(operationId);
+    publish({
+      type: "started",
+      kind: "page-server",
+      caller: ctx.caller,
+      pid: 0,
+      checkpointId: input.checkpointId,
+      interactive: false,
+    });
+    const finish = (code: ErrorCode | "OK", message: string) =>
+      publish({ type: "finished", code, message, durationMs: Date.now() - started, restoredPid: 0 });
+    const worker = SwrkWorker.start({ criuBin: deps.criuBin, onReaped: (pid) => workers.delete(pid) });
+    if (worker.pid !== undefined) workers.set(worker.pid, worker);
+    const context: FailureContext = {
+      action: `start a page server into checkpoint ${input.checkpointId}`,
+      checkpointId: input.checkpointId,
+      logTail: [],
+    };
+    /** Kills the worker's process group: the worker and a server it may have forked already. */
+    const killGroup = () => {
+      if (worker.pid === undefined) return;
+      try {
+        process.kill(-worker.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    };
+    let resp: CriuResp;
+    try {
+      const opts = toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
+      opts.ps = { port: input.port, ...(input.address === "" ? {} : { address: input.address }) };
+      resp = await worker.request(
+        { type: CriuReqType.PAGE_SERVER_CHLD, keepOpen: true, opts },
+        { signal: ctx.signal },
+      );
+      if (!resp.success || resp.ps?.pid === undefined || resp.ps.port === undefined) {
+        context.logTail = await logTail(staged.path, PAGE_SERVER_LOG);
+        throw criuRefused(resp, context);
+      }
+    } catch (err) {
+      killGroup();
+      await worker.close();
+      await staged.discard();
+      const failure = err instanceof WorkerFailure ? workerFailed(err, "PAGE_SERVER_CHLD", context) : err;
+      if (failure instanceof GatewayError) finish(failure.code, failure.message);
+      else finish("INTERNAL", "internal error");
+      throw failure;
+    }
+    const info: PageServerInfo = {
+      checkpointId: input.checkpointId,
+      pid: resp.ps.pid,
+      address: input.address,
+      port: resp.ps.port,
+      startTime: new Date(started),
+    };
+    const entry = {
+      info,
+      answered: false,
+      stopped: false,
+      stop() {
+        // The server is the worker's unreaped child until WAIT_PID answers, so its pid is its own.
+        if (entry.answered || entry.stopped) return;
+        entry.stopped = true;
+        try {
+          process.kill(info.pid, "SIGTERM");
+        } catch {
+          // Exited meanwhile; WAIT_PID reports how.
+        }
+      },
+      ended: Promise.resolve(),
+    };
+    entry.ended = (async () => {
+      let outcome: { code: ErrorCode | "OK"; message: string };
+      try {
+        const waited = await worker.request({ type: CriuReqType.WAIT_PID, pid: info.pid });
+        entry.answered = true;
+        const status =
+          waited.success && waited.status !== undefined ? decodeWaitStatus(waited.status) : undefined;
+        if (status?.exitCode === 0 && !entry.stopped) {
+          await staged.publish({
+            rootPid: 0,
+            parentId: undefined,
+            criuVersion,
+            leaveRunning: false,
+            kind: "pages",
+          });
+          outcome = { code: "OK", message: "" };
+        } else {
+          outcome = entry.stopped
+            ? { code: "CANCELLED", message: "the page server was stopped" }
+            : {
+                code: "ABORTED",
+                message: `the page server ended without receiving a whole dump (${status?.signal ? `signal ${status.signal}` : `exit status ${status?.exitCode}`})`,
+              };
+        }
+      } catch {
+        killGroup();
+        outcome = { code: "INTERNAL", message: "the page server's worker failed" };
+      } finally {
+        entry.answered = true;
+        await worker.close();
+        await staged.discard();
+        pageServers.delete(info.checkpointId);
+      }
+      finish(outcome.code, outcome.message);
+    })();
+    pageServers.set(info.checkpointId, entry);
+    return info;
+  }
+
+  async function stopPageServer(checkpointId: string): Promise<void> {
+    ImageStore.validateId(checkpointId);
+    const entry = pageServers.get(checkpointId);
+    if (!entry) throw new GatewayError("NOT_FOUND", `no page server writes into checkpoint ${checkpointId}`);
+    entry.stop();
+    await entry.ended;
+  }
+
+  function listPageServers(): PageServerInfo[] {
+    return [...pageServers.values()]
+      .map((e) => e.info)
+      .sort(
+        (a, b) =>
+          a.startTime.getTime() - b.startTime.getTime() || a.checkpointId.localeCompare(b.checkpointId),
+      );
+  }
+
+  /** The most ExportImages returns: what fits in a gRPC message of the default 4 MiB limit. */
+  async function exportImages(
+    checkpointId: string,
+  ): Promise<{ checkpoint: CheckpointInfo; files: ImageFileData[] }> {
+    ImageStore.validateId(checkpointId);
+    const checkpoint = await store.get(checkpointId);
+    return { checkpoint, files: await store.exportImages(checkpointId, LOG_MAX_BYTES) };
+  }
+
+  async function importImages(
+    checkpointId: string,
+    files: readonly ImageFileData[],
+    rootPid: number,
+  ): Promise<CheckpointInfo> {
+    ImageStore.validateId(checkpointId);
+    if (files.length === 0) throw invalidArgument("files is empty: nothing to import");
+    return store.importImages(checkpointId, files, rootPid);
+  }
+
+  /**
+   * Stops every page server and waits until every worker has exited (used by shutdown, after
+   * in-flight calls were aborted).
+   */
   async function drain(): Promise<void> {
+    draining = true;
+    await takeIdle()?.close();
+    const servers = [...pageServers.values()];
+    for (const entry of servers) entry.stop();
+    await Promise.all(servers.map((e) => e.ended));
     await Promise.all([...workers.values()].map((w) => w.exited));
   }
 
@@ -773,15 +1188,44 @@ export function createCriuOperations(deps: OperationsDeps) {
     featureCheck,
     dump,
     preDump,
+    iterativeDump,
     restore,
     checkpointLog,
     waitPid,
     cpuinfoDump,
     cpuinfoCheck,
     drain,
+    startPageServer,
+    stopPageServer,
+    listPageServers,
+    exportImages,
+    importImages,
+    /** The pid of the worker kept open for the next VERSION or FEATURE_CHECK, if any. */
+    idleWorkerPid: () => idle?.worker.pid,
     /** Pids of the workers running now. */
     workerPids: () => [...workers.keys()],
   };
+}
+
+/**
+ * Where a dump's memory goes when options.ps is set ("address:port"), else undefined. With
+ * lazy_pages, CRIU reads ps as the lazy-pages server's port instead and writes memory locally.
+ */
+function pageServerTarget(options: CriuOptions | undefined): string | undefined {
+  const ps = options?.ps;
+  if (ps === undefined || options?.lazyPages === true) return undefined;
+  if (!ps.address || isIP(ps.address) === 0) {
+    throw invalidArgument(
+      "options.ps.address must be the page server's IP address (StartPageServer's address, or the host's)",
+    );
+  }
+  if (!ps.port) throw invalidArgument("options.ps.port is required: the port StartPageServer answered with");
+  return isIP(ps.address) === 6 ? `[${ps.address}]:${ps.port}` : `${ps.address}:${ps.port}`;
+}
+
+/** The id of pre-dump n of an iterative dump into `checkpointId`. */
+export function preDumpId(checkpointId: string, n: number): string {
+  return `${checkpointId}.pre-${n}`;
 }
 
 /** CRIU's cpuinfo requests report ENOTSUP when CRIU has no CPU comparison for this architecture. */

@@ -12,7 +12,9 @@ export type OperationKind =
   | "pre-dump"
   | "wait-pid"
   | "cpuinfo-dump"
-  | "cpuinfo-check";
+  | "cpuinfo-check"
+  | "page-server"
+  | "iterative-dump";
 
 export type AnsweredBy = "caller" | "gateway" | "timeout" | "cancelled";
 

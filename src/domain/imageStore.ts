@@ -20,10 +20,11 @@ export const RESTORE_LOG = "restore.log";
 export const PRE_DUMP_LOG = "pre-dump.log";
 export const CPUINFO_DUMP_LOG = "cpuinfo-dump.log";
 export const CPUINFO_CHECK_LOG = "cpuinfo-check.log";
+export const PAGE_SERVER_LOG = "page-server.log";
 
 /** What a checkpoint holds. Checkpoints written before kinds were recorded are dumps. */
-export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo";
-const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo"];
+export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo" | "pages";
+const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo", "pages"];
 
 /** Logs of CRIU are files of the checkpoint's directory with these names only. */
 const LOG_FILES: ReadonlySet<string> = new Set([
@@ -32,6 +33,7 @@ const LOG_FILES: ReadonlySet<string> = new Set([
   PRE_DUMP_LOG,
   CPUINFO_DUMP_LOG,
   CPUINFO_CHECK_LOG,
+  PAGE_SERVER_LOG,
 ]);
 
 export interface CheckpointInfo {
@@ -51,6 +53,8 @@ export interface CheckpointInfo {
    * authorized against them. Undefined for checkpoints made without that record.
    */
   processes: ProcessRecord[] | undefined;
+  /** For a dump made with a page server: "address:port" of the server that got its memory. */
+  pagesSentTo: string | undefined;
 }
 
 interface MetaFile {
@@ -63,17 +67,31 @@ interface MetaFile {
   kind?: CheckpointKind;
   dumpStatistics?: DumpStatistics;
   processes?: ProcessRecord[];
+  pagesSentTo?: string;
 }
 
 export type CheckpointMeta = Omit<
   CheckpointInfo,
-  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics" | "processes"
+  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics" | "processes" | "pagesSentTo"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
   dumpStatistics?: DumpStatistics;
   processes?: ProcessRecord[];
+  pagesSentTo?: string;
 };
+
+/** One of CRIU's image files, as ExportImages and ImportImages move them. */
+export interface ImageFileData {
+  name: string;
+  data: Uint8Array;
+}
+
+/** What may be exported or imported: CRIU's files, never the gateway's metadata or logs. */
+const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+function isImageName(name: string): boolean {
+  return IMAGE_NAME_PATTERN.test(name) && name !== META_FILE && !LOG_FILES.has(name);
+}
 
 /** A log of CRIU, possibly cut at its start. */
 export interface LogText {
@@ -115,6 +133,8 @@ export class ImageStore {
   readonly #inUse = new Map<string, number>();
   /** Ids being deleted: from the last in-use check until they are gone, nothing may start using them. */
   readonly #deleting = new Set<string>();
+  /** Ids an ImportImages is writing into. */
+  readonly #importing = new Set<string>();
 
   private constructor(readonly root: string) {}
 
@@ -196,6 +216,7 @@ export class ImageStore {
             ...(meta.parentId === undefined ? {} : { parentId: meta.parentId }),
             ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
             ...(meta.processes === undefined ? {} : { processes: meta.processes }),
+            ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
@@ -434,7 +455,103 @@ export class ImageStore {
       kind: meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump",
       dumpStatistics: meta.dumpStatistics,
       processes: validProcesses(meta.processes),
+      pagesSentTo: meta.pagesSentTo,
     };
+  }
+
+  /** CRIU's image files of a checkpoint, at most `maxBytes` of them in all. */
+  async exportImages(id: string, maxBytes: number): Promise<ImageFileData[]> {
+    await this.get(id);
+    const dir = join(this.root, id);
+    const files: ImageFileData[] = [];
+    let total = 0;
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      if (!entry.isFile() || !isImageName(entry.name)) continue;
+      const data = await fs.readFile(join(dir, entry.name), { flag: readNoFollow });
+      total += data.length;
+      if (total > maxBytes) {
+        throw new GatewayError(
+          "RESOURCE_EXHAUSTED",
+          `the images of checkpoint ${id} exceed ${maxBytes} bytes, more than one message carries; dump with options.ps so that the memory goes to a page server and only the other images are exported`,
+        );
+      }
+      files.push({ name: entry.name, data });
+    }
+    return files.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Adds image files to a PAGES checkpoint; with inventory.img among them it becomes a dump.
+   * The kind changes last, by replacing meta.json atomically: until then the checkpoint stays
+   * unrestorable, and files of a failed import are removed again.
+   */
+  async importImages(id: string, files: readonly ImageFileData[], rootPid: number): Promise<CheckpointInfo> {
+    const info = await this.get(id);
+    if (info.kind !== "pages") {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `checkpoint ${id} is not of kind PAGES; images are imported only into a page server's checkpoint`,
+      );
+    }
+    const seen = new Set<string>();
+    for (const file of files) {
+      if (!isImageName(file.name)) {
+        throw invalidArgument(
+          `files: ${quote(file.name.slice(0, 64))} is not the name of one of CRIU's image files`,
+        );
+      }
+      if (seen.has(file.name)) throw invalidArgument(`files: ${file.name} is given twice`);
+      seen.add(file.name);
+    }
+    if ((this.#inUse.get(id) ?? 0) > 0 || this.#importing.has(id)) {
+      throw new GatewayError("FAILED_PRECONDITION", `checkpoint ${id} is in use; try again when it is not`);
+    }
+    this.#importing.add(id);
+    this.#acquire(id);
+    const dir = join(this.root, id);
+    const written: string[] = [];
+    try {
+      for (const file of files) {
+        if (await pathExists(join(dir, file.name))) {
+          throw new GatewayError(
+            "ALREADY_EXISTS",
+            `checkpoint ${id} already holds ${file.name}; not replaced`,
+          );
+        }
+      }
+      for (const file of files) {
+        // "wx": never follows or replaces anything that appeared meanwhile.
+        await fs.writeFile(join(dir, file.name), file.data, { flag: "wx", mode: FILE_MODE });
+        written.push(file.name);
+      }
+      const complete = seen.has("inventory.img");
+      const meta: Partial<MetaFile> = JSON.parse(
+        await fs.readFile(join(dir, META_FILE), { encoding: "utf8", flag: readNoFollow }),
+      );
+      const updated = { ...meta, kind: complete ? "dump" : "pages", rootPid: rootPid || meta.rootPid || 0 };
+      const tmp = join(dir, `.${META_FILE}-${randomBytes(6).toString("hex")}`);
+      await fs.writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: FILE_MODE });
+      await syncTree(dir);
+      await fs.rename(tmp, join(dir, META_FILE));
+      await syncDir(dir);
+      return await this.get(id);
+    } catch (err) {
+      for (const name of written) await fs.rm(join(dir, name), { force: true });
+      throw err;
+    } finally {
+      this.#release(id);
+      this.#importing.delete(id);
+    }
+  }
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return false;
+    throw err;
   }
 }
 

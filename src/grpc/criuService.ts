@@ -6,8 +6,9 @@ import {
   type CriuOptions,
   type CriuServiceServer,
   type GetCheckpointLogRequest,
+  type PageServer,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import type { CriuOperations, LogKind } from "../domain/criuOperations.js";
+import type { CriuOperations, LogKind, PageServerInfo } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
 import { type CheckpointInfo, type CheckpointKind as DomainKind, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
@@ -26,6 +27,7 @@ const KIND_TO_API: Record<DomainKind, CheckpointKind> = {
   dump: CheckpointKind.CHECKPOINT_KIND_DUMP,
   "pre-dump": CheckpointKind.CHECKPOINT_KIND_PRE_DUMP,
   cpuinfo: CheckpointKind.CHECKPOINT_KIND_CPUINFO,
+  pages: CheckpointKind.CHECKPOINT_KIND_PAGES,
 };
 
 const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
@@ -35,6 +37,7 @@ const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
   [CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP]: "pre-dump",
   [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP]: "cpuinfo-dump",
   [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK]: "cpuinfo-check",
+  [CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER]: "page-server",
 };
 
 export function toCheckpoint(info: CheckpointInfo): Checkpoint {
@@ -48,6 +51,17 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
     leaveRunning: info.leaveRunning,
     kind: KIND_TO_API[info.kind],
     dumpStatistics: info.dumpStatistics,
+    pagesSentTo: info.pagesSentTo ?? "",
+  };
+}
+
+function toPageServer(info: PageServerInfo): PageServer {
+  return {
+    checkpointId: info.checkpointId,
+    pid: info.pid,
+    address: info.address,
+    port: info.port,
+    startTime: info.startTime,
   };
 }
 
@@ -176,6 +190,55 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         await store.delete(req.checkpointId);
         return {};
       },
+    ),
+    startPageServer: unary(
+      "StartPageServer",
+      (req) => ({
+        checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [],
+        options: req.options,
+        operation: true,
+      }),
+      async (req, { operation }) => ({
+        pageServer: toPageServer(
+          await operations.startPageServer(
+            { checkpointId: req.checkpointId, address: req.address, port: req.port, options: req.options },
+            operation,
+          ),
+        ),
+      }),
+    ),
+    stopPageServer: unary(
+      "StopPageServer",
+      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [] }),
+      async (req) => {
+        await operations.stopPageServer(req.checkpointId);
+        return {};
+      },
+    ),
+    listPageServers: unary(
+      "ListPageServers",
+      () => ({}),
+      async (_req, { admission }) => ({
+        pageServers: operations
+          .listPageServers()
+          .filter((p) => admission.canRead(p.checkpointId))
+          .map(toPageServer),
+      }),
+    ),
+    exportImages: unary(
+      "ExportImages",
+      (req) => read(req.checkpointId),
+      async (req) => {
+        const exported = await operations.exportImages(req.checkpointId);
+        return { checkpoint: toCheckpoint(exported.checkpoint), files: exported.files };
+      },
+    ),
+    importImages: unary(
+      "ImportImages",
+      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [] }),
+      async (req) => ({
+        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
+      }),
     ),
   };
 }

@@ -98,6 +98,7 @@ export async function startGateway(
     events,
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
+    idleWorkerMs: config.idleWorkerMs,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });

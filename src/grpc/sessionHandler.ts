@@ -2,8 +2,8 @@
 import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
 import type { SessionRequest, SessionResponse } from "../../gen/criu/gateway/v1/gateway.js";
 import type { NotifyAnswer } from "../criu/swrkWorker.js";
-import type { CallbackQuestion, CriuOperations } from "../domain/criuOperations.js";
-import { type GatewayError, invalidArgument } from "../domain/errors.js";
+import type { CallbackQuestion, CriuOperations, DumpResult } from "../domain/criuOperations.js";
+import { GatewayError, invalidArgument } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
 import { dumpAccess, restoreAccess, toCheckpoint } from "./criuService.js";
@@ -36,6 +36,8 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
   const controller = new AbortController();
   /** Callbacks put to the caller and not answered yet, by sequence. */
   const waiting = new Map<number, (answer: NotifyAnswer) => void>();
+  /** In an iterative dump, the pre-dump waiting for the caller's `next`. */
+  let awaitingStep: ((finalDump: boolean | undefined) => void) | undefined;
   let started = false;
   let inputEnded = false;
   let protocolError: GatewayError | undefined;
@@ -72,7 +74,21 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
         answer({ success: req.notifyReply.success, external: req.notifyReply.external });
         return;
       }
-      fail(invalidArgument("a session takes one start message, then only notify_reply messages"));
+      if (req.next) {
+        const step = awaitingStep;
+        if (!step) {
+          fail(invalidArgument("next answers a pre_dump_result of an iterative dump; none is awaiting it"));
+          return;
+        }
+        awaitingStep = undefined;
+        step(req.next.finalDump);
+        return;
+      }
+      fail(
+        invalidArgument(
+          "a session takes one start message, then only notify_reply (and, iterating, next) messages",
+        ),
+      );
     });
     call.on("end", () => {
       inputEnded = true;
@@ -82,6 +98,8 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
         waiting.delete(seq);
         answer({ success: false });
       }
+      awaitingStep?.(undefined);
+      awaitingStep = undefined;
     });
   });
   call.on("cancelled", () => controller.abort(new Error("session cancelled by the client")));
@@ -104,18 +122,68 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
     if (!call.destroyed) call.emit("error", status);
   };
 
+  /**
+   * Reports a pre-dump and waits for the caller's `next`: true for the final dump. A caller that
+   * goes away, stops sending or lets the timeout pass gets no further step: the session fails.
+   */
+  const askNextStep = (preDump: DumpResult, timeoutMs: number) =>
+    new Promise<boolean>((resolve, reject) => {
+      const signal = controller.signal;
+      if (inputEnded || signal.aborted) {
+        reject(new GatewayError("CANCELLED", "the caller stopped before choosing the next step"));
+        return;
+      }
+      const timer = setTimeout(() => {
+        awaitingStep = undefined;
+        signal.removeEventListener("abort", onAbort);
+        reject(
+          new GatewayError(
+            "DEADLINE_EXCEEDED",
+            `no next message within ${timeoutMs} ms of the pre-dump; the iterative dump was abandoned`,
+          ),
+        );
+      }, timeoutMs);
+      const onAbort = () => settle(undefined);
+      const settle = (finalDump: boolean | undefined) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        awaitingStep = undefined;
+        if (finalDump === undefined) {
+          reject(new GatewayError("CANCELLED", "the caller stopped before choosing the next step"));
+        } else resolve(finalDump);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      awaitingStep = settle;
+      send({
+        preDumpResult: { checkpoint: toCheckpoint(preDump.checkpoint), statistics: preDump.statistics },
+      });
+    });
+
   try {
     const first = await firstRequest;
     assertDecoded(first);
     if (!first?.start) {
-      throw invalidArgument("a session starts with a start message naming a dump or a restore");
+      throw invalidArgument(
+        "a session starts with a start message naming a dump, an iterative_dump or a restore",
+      );
     }
     const start = first.start;
     identity = deps.gatekeeper.identify(call);
-    if (start.dump) access = dumpAccess(start.dump);
-    else if (start.restore) access = restoreAccess(start.restore);
-    else throw invalidArgument("start must name a dump or a restore");
-    admission = await deps.gatekeeper.admit(identity, ["Session", start.dump ? "Dump" : "Restore"], access);
+    // A session is checked as itself and as what it runs: an iterative dump pre-dumps, then dumps.
+    let rpcs: string[];
+    if (start.dump) {
+      access = dumpAccess(start.dump);
+      rpcs = ["Session", "Dump"];
+    } else if (start.iterativeDump) {
+      access = dumpAccess(start.iterativeDump);
+      rpcs = ["Session", "PreDump", "Dump"];
+    } else if (start.restore) {
+      access = restoreAccess(start.restore);
+      rpcs = ["Session", "Restore"];
+    } else {
+      throw invalidArgument("start must name a dump, an iterative_dump or a restore");
+    }
+    admission = await deps.gatekeeper.admit(identity, rpcs, access);
     const requested = start.callbackTimeoutMs || deps.callbackTimeoutMs;
     const timeoutMs = Math.min(requested, deps.maxCallbackTimeoutMs);
     const ctx = {
@@ -161,6 +229,24 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
           statistics: result.statistics,
         },
       });
+    } else if (start.iterativeDump) {
+      const request = start.iterativeDump;
+      const result = await operations.iterativeDump(
+        {
+          checkpointId: request.checkpointId,
+          parentCheckpointId: request.parentCheckpointId || undefined,
+          options: request.options,
+        },
+        ctx,
+        (preDump) => askNextStep(preDump, timeoutMs),
+      );
+      send({
+        dumpResult: {
+          checkpoint: toCheckpoint(result.checkpoint),
+          restored: result.restored,
+          statistics: result.statistics,
+        },
+      });
     } else if (start.restore) {
       const result = await operations.restore(
         { checkpointId: start.restore.checkpointId, options: start.restore.options },
@@ -168,7 +254,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       );
       send({ restoreResult: { pid: result.pid, statistics: result.statistics } });
     } else {
-      throw invalidArgument("start must name a dump or a restore");
+      throw invalidArgument("start must name a dump, an iterative_dump or a restore");
     }
     if (protocolError) throw protocolError;
     admission.release();

@@ -34,6 +34,8 @@ const KIND_FROM_API: Partial<Record<ApiKind, OperationKind>> = {
   [ApiKind.OPERATION_KIND_WAIT_PID]: "wait-pid",
   [ApiKind.OPERATION_KIND_CPUINFO_DUMP]: "cpuinfo-dump",
   [ApiKind.OPERATION_KIND_CPUINFO_CHECK]: "cpuinfo-check",
+  [ApiKind.OPERATION_KIND_PAGE_SERVER]: "page-server",
+  [ApiKind.OPERATION_KIND_ITERATIVE_DUMP]: "iterative-dump",
 };
 
 const KIND_TO_API: Record<OperationKind, ApiKind> = {
@@ -46,6 +48,8 @@ const KIND_TO_API: Record<OperationKind, ApiKind> = {
   "wait-pid": ApiKind.OPERATION_KIND_WAIT_PID,
   "cpuinfo-dump": ApiKind.OPERATION_KIND_CPUINFO_DUMP,
   "cpuinfo-check": ApiKind.OPERATION_KIND_CPUINFO_CHECK,
+  "page-server": ApiKind.OPERATION_KIND_PAGE_SERVER,
+  "iterative-dump": ApiKind.OPERATION_KIND_ITERATIVE_DUMP,
 };
 
 export function toApiEvent(e: GatewayEvent): Event {

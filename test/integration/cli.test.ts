@@ -93,6 +93,22 @@ describe("criu-gateway command", () => {
     expect((await cli("ls")).stdout).toMatch(/no checkpoints/);
   });
 
+  it("starts, lists and stops a page server", async () => {
+    const started = await cli("page-server", "start", "ps-demo", "--address", "127.0.0.1");
+    expect(started.stderr).toBe("");
+    expect(started.stdout).toMatch(
+      /^page server for checkpoint ps-demo listening on 127\.0\.0\.1:\d+ \(pid \d+\)/,
+    );
+    const listed = await cli("page-server", "ls");
+    expect(listed.stdout).toMatch(/^ps-demo\tpid \d+\t127\.0\.0\.1:\d+$/m);
+    const stopped = await cli("page-server", "stop", "ps-demo");
+    expect(stopped.stdout).toMatch(/stopped/);
+    expect((await cli("page-server", "ls")).stdout).toMatch(/no page servers/);
+    const bad = await cli("page-server", "start", "ps-bad", "--port", "70000");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/port must be 0 to 65535/);
+  });
+
   it("prints errors a person can act on, with exit status 1", async () => {
     const missing = await cli("restore", "nope");
     expect(missing.code).toBe(1);

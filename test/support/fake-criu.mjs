@@ -37,6 +37,9 @@ const SCENARIOS = [
   "notify-fd", // sends NOTIFY orphan-pts-master with an fd (this script, opened read-only), then success
   "ignore-eof", // like ok, but keeps running after end-of-stream; only SIGKILL ends it
   "error-answer", // answers with type EMPTY, success=false, cr_errmsg "Invalid req", like CRIU's send_criu_err
+  "criu-loop", // CRIU's request loop: one request per worker unless keep_open (only for the request
+  // types CRIU allows it: otherwise exit unanswered), PRE_DUMP answered then the next PRE_DUMP or
+  // a DUMP awaited on the same socket ("Bad req seq" otherwise); FEATURE_CHECK reports mem_track
 ];
 
 const scenario = process.env.FAKE_CRIU_SCENARIO ?? "";
@@ -116,6 +119,55 @@ async function sigusr1() {
 
 const VERSION = { majorNumber: 4, minorNumber: 1, sublevel: 1, gitid: "fake-criu", name: "fake" };
 
+// CRIU's chk_keepopen_req: the requests that may keep the worker for another.
+const KEEP_OPEN_TYPES = [
+  T.PAGE_SERVER,
+  T.PAGE_SERVER_CHLD,
+  T.CPUINFO_DUMP,
+  T.CPUINFO_CHECK,
+  T.FEATURE_CHECK,
+  T.VERSION,
+];
+
+async function criuLoop() {
+  for (;;) {
+    const datagram = await next();
+    if (datagram === null) return;
+    let req = decode(datagram.data);
+    logRequest(req);
+    if (req.keepOpen === true && !KEEP_OPEN_TYPES.includes(req.type)) return; // exits unanswered
+    if (req.type === T.PRE_DUMP) {
+      while (req.type === T.PRE_DUMP) {
+        send({ type: T.PRE_DUMP, success: true });
+        const following = await next();
+        if (following === null) return;
+        req = decode(following.data);
+        logRequest(req);
+      }
+      if (req.type !== T.DUMP) {
+        send({ type: T.EMPTY, success: false, crErrmsg: "Bad req seq" });
+        return;
+      }
+      send(success(req));
+      return;
+    }
+    if (req.type === T.FEATURE_CHECK)
+      send({ ...success(req), features: { memTrack: true, lazyPages: false, pidfdStore: false } });
+    else send(success(req));
+    if (req.keepOpen !== true) return;
+  }
+}
+
+function logRequest(req) {
+  log({
+    event: "request",
+    type: req.type,
+    keepOpen: req.keepOpen === true,
+    pid: process.pid,
+    ...(req.opts?.parentImg === undefined ? {} : { parentImg: req.opts.parentImg }),
+  });
+}
+
 function success(req) {
   const resp = { type: req.type, success: true };
   if (req.type === T.VERSION) resp.version = VERSION;
@@ -149,6 +201,10 @@ async function serve() {
     keepAlive();
   }
   if (scenario === "ignore-eof") process.on("SIGTERM", () => {});
+  if (scenario === "criu-loop") {
+    await criuLoop();
+    process.exit(0);
+  }
   for (;;) {
     const datagram = await next();
     if (datagram === null) break;

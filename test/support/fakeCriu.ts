@@ -22,7 +22,8 @@ export type FakeScenario =
   | "notify"
   | "notify-fd"
   | "ignore-eof"
-  | "error-answer";
+  | "error-answer"
+  | "criu-loop";
 
 /** One line of the fake's log (FAKE_CRIU_LOG). */
 export interface FakeLogEntry {
@@ -34,6 +35,9 @@ export interface FakeLogEntry {
   /** notify-answer: whether the client answered with notify_success = true. */
   notifySuccess?: boolean;
   errno?: number;
+  /** request (criu-loop): the worker's pid, and the parent_img the request named. */
+  pid?: number;
+  parentImg?: string;
 }
 
 export interface FakeCriuOptions {

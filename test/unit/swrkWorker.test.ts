@@ -421,6 +421,16 @@ describe("against the real criu", () => {
     await reapedExit(worker);
   });
 
+  test("keep_open is refused, before anything is sent, for a request after which CRIU would exit unanswered", async () => {
+    const worker = start(criuBin);
+    const failure = await failureOf(worker.request({ type: CriuReqType.CHECK, keepOpen: true }));
+    expect(failure.kind).toBe("protocol");
+    expect(failure.message).toContain("does not keep a worker open after CHECK");
+    // Nothing reached CRIU: the worker still answers.
+    expect(await worker.request(version)).toMatchObject({ success: true });
+    await reapedExit(worker);
+  });
+
   test("without keep_open CRIU exits after one answer: a second request fails as 'ended'", async () => {
     const worker = start(criuBin);
     expect(await worker.request(version)).toMatchObject({ success: true });

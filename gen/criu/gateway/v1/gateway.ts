@@ -42,6 +42,8 @@ export enum CheckpointLogKind {
   CHECKPOINT_LOG_KIND_CPUINFO_DUMP = 4,
   /** CHECKPOINT_LOG_KIND_CPUINFO_CHECK - The log of the latest CpuinfoCheck against the checkpoint. */
   CHECKPOINT_LOG_KIND_CPUINFO_CHECK = 5,
+  /** CHECKPOINT_LOG_KIND_PAGE_SERVER - The log of the page server that received the checkpoint's memory. */
+  CHECKPOINT_LOG_KIND_PAGE_SERVER = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -65,6 +67,9 @@ export function checkpointLogKindFromJSON(object: any): CheckpointLogKind {
     case 5:
     case "CHECKPOINT_LOG_KIND_CPUINFO_CHECK":
       return CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK;
+    case 6:
+    case "CHECKPOINT_LOG_KIND_PAGE_SERVER":
+      return CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -86,6 +91,8 @@ export function checkpointLogKindToJSON(object: CheckpointLogKind): string {
       return "CHECKPOINT_LOG_KIND_CPUINFO_DUMP";
     case CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK:
       return "CHECKPOINT_LOG_KIND_CPUINFO_CHECK";
+    case CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER:
+      return "CHECKPOINT_LOG_KIND_PAGE_SERVER";
     case CheckpointLogKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -101,6 +108,11 @@ export enum CheckpointKind {
   CHECKPOINT_KIND_PRE_DUMP = 2,
   /** CHECKPOINT_KIND_CPUINFO - A CPU description made by CpuinfoDump, for CpuinfoCheck. */
   CHECKPOINT_KIND_CPUINFO = 3,
+  /**
+   * CHECKPOINT_KIND_PAGES - Memory pages a page server received (StartPageServer); not restorable until ImportImages
+   * adds the dump's other images, which makes it a DUMP.
+   */
+  CHECKPOINT_KIND_PAGES = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -118,6 +130,9 @@ export function checkpointKindFromJSON(object: any): CheckpointKind {
     case 3:
     case "CHECKPOINT_KIND_CPUINFO":
       return CheckpointKind.CHECKPOINT_KIND_CPUINFO;
+    case 4:
+    case "CHECKPOINT_KIND_PAGES":
+      return CheckpointKind.CHECKPOINT_KIND_PAGES;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -135,6 +150,8 @@ export function checkpointKindToJSON(object: CheckpointKind): string {
       return "CHECKPOINT_KIND_PRE_DUMP";
     case CheckpointKind.CHECKPOINT_KIND_CPUINFO:
       return "CHECKPOINT_KIND_CPUINFO";
+    case CheckpointKind.CHECKPOINT_KIND_PAGES:
+      return "CHECKPOINT_KIND_PAGES";
     case CheckpointKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -153,6 +170,10 @@ export enum OperationKind {
   OPERATION_KIND_WAIT_PID = 7,
   OPERATION_KIND_CPUINFO_DUMP = 8,
   OPERATION_KIND_CPUINFO_CHECK = 9,
+  /** OPERATION_KIND_PAGE_SERVER - A page server's whole life: started, then finished when it exits or is stopped. */
+  OPERATION_KIND_PAGE_SERVER = 10,
+  /** OPERATION_KIND_ITERATIVE_DUMP - A Session's iterative dump: its pre-dumps and final dump. */
+  OPERATION_KIND_ITERATIVE_DUMP = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -188,6 +209,12 @@ export function operationKindFromJSON(object: any): OperationKind {
     case 9:
     case "OPERATION_KIND_CPUINFO_CHECK":
       return OperationKind.OPERATION_KIND_CPUINFO_CHECK;
+    case 10:
+    case "OPERATION_KIND_PAGE_SERVER":
+      return OperationKind.OPERATION_KIND_PAGE_SERVER;
+    case 11:
+    case "OPERATION_KIND_ITERATIVE_DUMP":
+      return OperationKind.OPERATION_KIND_ITERATIVE_DUMP;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -217,6 +244,10 @@ export function operationKindToJSON(object: OperationKind): string {
       return "OPERATION_KIND_CPUINFO_DUMP";
     case OperationKind.OPERATION_KIND_CPUINFO_CHECK:
       return "OPERATION_KIND_CPUINFO_CHECK";
+    case OperationKind.OPERATION_KIND_PAGE_SERVER:
+      return "OPERATION_KIND_PAGE_SERVER";
+    case OperationKind.OPERATION_KIND_ITERATIVE_DUMP:
+      return "OPERATION_KIND_ITERATIVE_DUMP";
     case OperationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -604,7 +635,15 @@ export interface Checkpoint {
   /** What the checkpoint holds; only DUMP checkpoints can be restored. */
   kind: CheckpointKind;
   /** CRIU's statistics of the dump or pre-dump that made it; unset for other kinds. */
-  dumpStatistics: DumpStatistics | undefined;
+  dumpStatistics:
+    | DumpStatistics
+    | undefined;
+  /**
+   * For a dump made with options.ps: the page server ("address:port") that received its memory.
+   * Such a checkpoint holds every image but the memory, and cannot be restored itself; export its
+   * images into the page server's checkpoint (ImportImages) and restore that one.
+   */
+  pagesSentTo: string;
 }
 
 export interface ListCheckpointsRequest {
@@ -635,7 +674,11 @@ export interface SessionRequest {
     | SessionStart
     | undefined;
   /** An answer to a NotifyCallback. */
-  notifyReply?: NotifyReply | undefined;
+  notifyReply?:
+    | NotifyReply
+    | undefined;
+  /** In an iterative dump, after each pre_dump_result: what to do next. */
+  next?: IterationStep | undefined;
 }
 
 export interface SessionStart {
@@ -644,10 +687,35 @@ export interface SessionStart {
     | RestoreRequest
     | undefined;
   /**
+   * Iterative migration on one CRIU worker: pre-dump, pre-dump, …, then the final dump, as
+   * CRIU's PRE_DUMP loop does (after each PRE_DUMP answer the worker waits for the next PRE_DUMP
+   * or the DUMP). The first pre-dump starts at once; after each, the stream carries a
+   * pre_dump_result and the caller sends `next` to ask for another pre-dump or the final dump.
+   *
+   * Every pre-dump is a checkpoint of its own, of kind PRE_DUMP: "<checkpoint_id>.pre-1",
+   * "<checkpoint_id>.pre-2", …, each the child of the one before (the first is the child of
+   * parent_checkpoint_id, when set). The final dump is checkpoint_id, the child of the last
+   * pre-dump, so it holds only the pages changed since. options.pid is required; the ids must
+   * be free. Each checkpoint is published as soon as its step succeeds; when a later step
+   * fails, the earlier ones stay (delete them with DeleteCheckpoint, newest first).
+   *
+   * Pre-dumps need dirty-memory tracking (FeatureCheck.mem_track): on a host without it the
+   * session ends with FAILED_PRECONDITION before any worker starts.
+   */
+  iterativeDump?:
+    | DumpRequest
+    | undefined;
+  /**
    * How long each callback may wait for its answer before the gateway answers failure; 0 means
    * the gateway's default (30 s). Capped by the gateway's maximum (10 min).
    */
   callbackTimeoutMs: number;
+}
+
+/** The caller's choice after a pre-dump of an iterative dump. */
+export interface IterationStep {
+  /** false: another pre-dump (of the pages changed since the last); true: the final dump. */
+  finalDump: boolean;
 }
 
 export interface NotifyReply {
@@ -673,7 +741,11 @@ export interface SessionResponse {
     | DumpResponse
     | undefined;
   /** The result of a successful restore; the stream then ends with OK. */
-  restoreResult?: RestoreResponse | undefined;
+  restoreResult?:
+    | RestoreResponse
+    | undefined;
+  /** In an iterative dump: a pre-dump succeeded; answer with `next`. */
+  preDumpResult?: PreDumpResponse | undefined;
 }
 
 export interface OperationStarted {
@@ -1059,6 +1131,92 @@ export interface CgroupRoot {
 /** CRIU's unix_sk. */
 export interface UnixSocket {
   inode: number;
+}
+
+export interface StartPageServerRequest {
+  /**
+   * The checkpoint the server's images land in; published (kind PAGES) when the server finishes
+   * successfully. ALREADY_EXISTS when taken.
+   */
+  checkpointId: string;
+  /** The address to listen on, an IP address; empty means all of the host's addresses. */
+  address: string;
+  /** The TCP port to listen on; 0 lets the kernel choose one (see the response). */
+  port: number;
+  /**
+   * CRIU's options for the server; most callers leave this unset (log_level and tls are the
+   * useful ones). options.ps is refused: use address and port.
+   */
+  options: CriuOptions | undefined;
+}
+
+export interface StartPageServerResponse {
+  pageServer: PageServer | undefined;
+}
+
+/** A page server the gateway started and tracks. */
+export interface PageServer {
+  /** The checkpoint it writes into; also its name in StopPageServer. */
+  checkpointId: string;
+  /** The server's pid on the gateway's host. */
+  pid: number;
+  /**
+   * The address it listens on ("" for all) and the port it got: give these to a Dump as
+   * options.ps.
+   */
+  address: string;
+  port: number;
+  startTime: Date | undefined;
+}
+
+export interface StopPageServerRequest {
+  checkpointId: string;
+}
+
+export interface StopPageServerResponse {
+}
+
+export interface ListPageServersRequest {
+}
+
+export interface ListPageServersResponse {
+  pageServers: PageServer[];
+}
+
+/** One of CRIU's image files. */
+export interface ImageFile {
+  /** The file's name in the checkpoint, e.g. "inventory.img"; a plain name, no directories. */
+  name: string;
+  data: Buffer;
+}
+
+export interface ExportImagesRequest {
+  checkpointId: string;
+}
+
+export interface ExportImagesResponse {
+  /** The checkpoint exported. */
+  checkpoint:
+    | Checkpoint
+    | undefined;
+  /** Its image files (CRIU's .img files and stats), without logs or metadata. */
+  files: ImageFile[];
+}
+
+export interface ImportImagesRequest {
+  /** A checkpoint of kind PAGES. */
+  checkpointId: string;
+  /** Files to add; none may already exist in the checkpoint. */
+  files: ImageFile[];
+  /**
+   * The pid of the dumped root, recorded in the checkpoint (ExportImagesResponse's
+   * checkpoint.root_pid); 0 when unknown.
+   */
+  rootPid: number;
+}
+
+export interface ImportImagesResponse {
+  checkpoint: Checkpoint | undefined;
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -3363,6 +3521,7 @@ function createBaseCheckpoint(): Checkpoint {
     leaveRunning: false,
     kind: 0,
     dumpStatistics: undefined,
+    pagesSentTo: "",
   };
 }
 
@@ -3394,6 +3553,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.dumpStatistics !== undefined) {
       DumpStatistics.encode(message.dumpStatistics, writer.uint32(74).fork()).join();
+    }
+    if (message.pagesSentTo !== "") {
+      writer.uint32(82).string(message.pagesSentTo);
     }
     return writer;
   },
@@ -3483,6 +3645,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.dumpStatistics = DumpStatistics.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.pagesSentTo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3538,6 +3708,11 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         : isSet(object.dump_statistics)
         ? DumpStatistics.fromJSON(object.dump_statistics)
         : undefined,
+      pagesSentTo: isSet(object.pagesSentTo)
+        ? globalThis.String(object.pagesSentTo)
+        : isSet(object.pages_sent_to)
+        ? globalThis.String(object.pages_sent_to)
+        : "",
     };
   },
 
@@ -3570,6 +3745,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     if (message.dumpStatistics !== undefined) {
       obj.dumpStatistics = DumpStatistics.toJSON(message.dumpStatistics);
     }
+    if (message.pagesSentTo !== "") {
+      obj.pagesSentTo = message.pagesSentTo;
+    }
     return obj;
   },
 
@@ -3589,6 +3767,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     message.dumpStatistics = (object.dumpStatistics !== undefined && object.dumpStatistics !== null)
       ? DumpStatistics.fromPartial(object.dumpStatistics)
       : undefined;
+    message.pagesSentTo = object.pagesSentTo ?? "";
     return message;
   },
 };
@@ -3984,7 +4163,7 @@ export const DeleteCheckpointResponse: MessageFns<DeleteCheckpointResponse> = {
 };
 
 function createBaseSessionRequest(): SessionRequest {
-  return { start: undefined, notifyReply: undefined };
+  return { start: undefined, notifyReply: undefined, next: undefined };
 }
 
 export const SessionRequest: MessageFns<SessionRequest> = {
@@ -3994,6 +4173,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     }
     if (message.notifyReply !== undefined) {
       NotifyReply.encode(message.notifyReply, writer.uint32(18).fork()).join();
+    }
+    if (message.next !== undefined) {
+      IterationStep.encode(message.next, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -4027,6 +4209,14 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.notifyReply = NotifyReply.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.next = IterationStep.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4047,6 +4237,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         : isSet(object.notify_reply)
         ? NotifyReply.fromJSON(object.notify_reply)
         : undefined,
+      next: isSet(object.next) ? IterationStep.fromJSON(object.next) : undefined,
     };
   },
 
@@ -4057,6 +4248,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     }
     if (message.notifyReply !== undefined) {
       obj.notifyReply = NotifyReply.toJSON(message.notifyReply);
+    }
+    if (message.next !== undefined) {
+      obj.next = IterationStep.toJSON(message.next);
     }
     return obj;
   },
@@ -4072,12 +4266,15 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     message.notifyReply = (object.notifyReply !== undefined && object.notifyReply !== null)
       ? NotifyReply.fromPartial(object.notifyReply)
       : undefined;
+    message.next = (object.next !== undefined && object.next !== null)
+      ? IterationStep.fromPartial(object.next)
+      : undefined;
     return message;
   },
 };
 
 function createBaseSessionStart(): SessionStart {
-  return { dump: undefined, restore: undefined, callbackTimeoutMs: 0 };
+  return { dump: undefined, restore: undefined, iterativeDump: undefined, callbackTimeoutMs: 0 };
 }
 
 export const SessionStart: MessageFns<SessionStart> = {
@@ -4087,6 +4284,9 @@ export const SessionStart: MessageFns<SessionStart> = {
     }
     if (message.restore !== undefined) {
       RestoreRequest.encode(message.restore, writer.uint32(18).fork()).join();
+    }
+    if (message.iterativeDump !== undefined) {
+      DumpRequest.encode(message.iterativeDump, writer.uint32(34).fork()).join();
     }
     if (message.callbackTimeoutMs !== 0) {
       writer.uint32(24).uint32(message.callbackTimeoutMs);
@@ -4123,6 +4323,14 @@ export const SessionStart: MessageFns<SessionStart> = {
             message.restore = RestoreRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.iterativeDump = DumpRequest.decode(reader, reader.uint32());
+            continue;
+          }
           case 3: {
             if (tag !== 24) {
               break;
@@ -4147,6 +4355,11 @@ export const SessionStart: MessageFns<SessionStart> = {
     return {
       dump: isSet(object.dump) ? DumpRequest.fromJSON(object.dump) : undefined,
       restore: isSet(object.restore) ? RestoreRequest.fromJSON(object.restore) : undefined,
+      iterativeDump: isSet(object.iterativeDump)
+        ? DumpRequest.fromJSON(object.iterativeDump)
+        : isSet(object.iterative_dump)
+        ? DumpRequest.fromJSON(object.iterative_dump)
+        : undefined,
       callbackTimeoutMs: isSet(object.callbackTimeoutMs)
         ? globalThis.Number(object.callbackTimeoutMs)
         : isSet(object.callback_timeout_ms)
@@ -4162,6 +4375,9 @@ export const SessionStart: MessageFns<SessionStart> = {
     }
     if (message.restore !== undefined) {
       obj.restore = RestoreRequest.toJSON(message.restore);
+    }
+    if (message.iterativeDump !== undefined) {
+      obj.iterativeDump = DumpRequest.toJSON(message.iterativeDump);
     }
     if (message.callbackTimeoutMs !== 0) {
       obj.callbackTimeoutMs = Math.round(message.callbackTimeoutMs);
@@ -4180,7 +4396,83 @@ export const SessionStart: MessageFns<SessionStart> = {
     message.restore = (object.restore !== undefined && object.restore !== null)
       ? RestoreRequest.fromPartial(object.restore)
       : undefined;
+    message.iterativeDump = (object.iterativeDump !== undefined && object.iterativeDump !== null)
+      ? DumpRequest.fromPartial(object.iterativeDump)
+      : undefined;
     message.callbackTimeoutMs = object.callbackTimeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseIterationStep(): IterationStep {
+  return { finalDump: false };
+}
+
+export const IterationStep: MessageFns<IterationStep> = {
+  encode(message: IterationStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.finalDump !== false) {
+      writer.uint32(8).bool(message.finalDump);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IterationStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIterationStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.finalDump = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IterationStep {
+    return {
+      finalDump: isSet(object.finalDump)
+        ? globalThis.Boolean(object.finalDump)
+        : isSet(object.final_dump)
+        ? globalThis.Boolean(object.final_dump)
+        : false,
+    };
+  },
+
+  toJSON(message: IterationStep): unknown {
+    const obj: any = {};
+    if (message.finalDump !== false) {
+      obj.finalDump = message.finalDump;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IterationStep>): IterationStep {
+    return IterationStep.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IterationStep>): IterationStep {
+    const message = createBaseIterationStep();
+    message.finalDump = object.finalDump ?? false;
     return message;
   },
 };
@@ -4287,7 +4579,13 @@ export const NotifyReply: MessageFns<NotifyReply> = {
 };
 
 function createBaseSessionResponse(): SessionResponse {
-  return { started: undefined, callback: undefined, dumpResult: undefined, restoreResult: undefined };
+  return {
+    started: undefined,
+    callback: undefined,
+    dumpResult: undefined,
+    restoreResult: undefined,
+    preDumpResult: undefined,
+  };
 }
 
 export const SessionResponse: MessageFns<SessionResponse> = {
@@ -4303,6 +4601,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
     }
     if (message.restoreResult !== undefined) {
       RestoreResponse.encode(message.restoreResult, writer.uint32(34).fork()).join();
+    }
+    if (message.preDumpResult !== undefined) {
+      PreDumpResponse.encode(message.preDumpResult, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -4352,6 +4653,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.restoreResult = RestoreResponse.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.preDumpResult = PreDumpResponse.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4378,6 +4687,11 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         : isSet(object.restore_result)
         ? RestoreResponse.fromJSON(object.restore_result)
         : undefined,
+      preDumpResult: isSet(object.preDumpResult)
+        ? PreDumpResponse.fromJSON(object.preDumpResult)
+        : isSet(object.pre_dump_result)
+        ? PreDumpResponse.fromJSON(object.pre_dump_result)
+        : undefined,
     };
   },
 
@@ -4394,6 +4708,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
     }
     if (message.restoreResult !== undefined) {
       obj.restoreResult = RestoreResponse.toJSON(message.restoreResult);
+    }
+    if (message.preDumpResult !== undefined) {
+      obj.preDumpResult = PreDumpResponse.toJSON(message.preDumpResult);
     }
     return obj;
   },
@@ -4414,6 +4731,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       : undefined;
     message.restoreResult = (object.restoreResult !== undefined && object.restoreResult !== null)
       ? RestoreResponse.fromPartial(object.restoreResult)
+      : undefined;
+    message.preDumpResult = (object.preDumpResult !== undefined && object.preDumpResult !== null)
+      ? PreDumpResponse.fromPartial(object.preDumpResult)
       : undefined;
     return message;
   },
@@ -7625,6 +7945,1018 @@ export const UnixSocket: MessageFns<UnixSocket> = {
   },
 };
 
+function createBaseStartPageServerRequest(): StartPageServerRequest {
+  return { checkpointId: "", address: "", port: 0, options: undefined };
+}
+
+export const StartPageServerRequest: MessageFns<StartPageServerRequest> = {
+  encode(message: StartPageServerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.port !== 0) {
+      writer.uint32(24).uint32(message.port);
+    }
+    if (message.options !== undefined) {
+      CriuOptions.encode(message.options, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPageServerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPageServerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.options = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPageServerRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      options: isSet(object.options) ? CriuOptions.fromJSON(object.options) : undefined,
+    };
+  },
+
+  toJSON(message: StartPageServerRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.options !== undefined) {
+      obj.options = CriuOptions.toJSON(message.options);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPageServerRequest>): StartPageServerRequest {
+    return StartPageServerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPageServerRequest>): StartPageServerRequest {
+    const message = createBaseStartPageServerRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.address = object.address ?? "";
+    message.port = object.port ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? CriuOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStartPageServerResponse(): StartPageServerResponse {
+  return { pageServer: undefined };
+}
+
+export const StartPageServerResponse: MessageFns<StartPageServerResponse> = {
+  encode(message: StartPageServerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageServer !== undefined) {
+      PageServer.encode(message.pageServer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPageServerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPageServerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pageServer = PageServer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPageServerResponse {
+    return {
+      pageServer: isSet(object.pageServer)
+        ? PageServer.fromJSON(object.pageServer)
+        : isSet(object.page_server)
+        ? PageServer.fromJSON(object.page_server)
+        : undefined,
+    };
+  },
+
+  toJSON(message: StartPageServerResponse): unknown {
+    const obj: any = {};
+    if (message.pageServer !== undefined) {
+      obj.pageServer = PageServer.toJSON(message.pageServer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPageServerResponse>): StartPageServerResponse {
+    return StartPageServerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPageServerResponse>): StartPageServerResponse {
+    const message = createBaseStartPageServerResponse();
+    message.pageServer = (object.pageServer !== undefined && object.pageServer !== null)
+      ? PageServer.fromPartial(object.pageServer)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePageServer(): PageServer {
+  return { checkpointId: "", pid: 0, address: "", port: 0, startTime: undefined };
+}
+
+export const PageServer: MessageFns<PageServer> = {
+  encode(message: PageServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(16).int32(message.pid);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.port !== 0) {
+      writer.uint32(32).uint32(message.port);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PageServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePageServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PageServer {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PageServer): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PageServer>): PageServer {
+    return PageServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PageServer>): PageServer {
+    const message = createBasePageServer();
+    message.checkpointId = object.checkpointId ?? "";
+    message.pid = object.pid ?? 0;
+    message.address = object.address ?? "";
+    message.port = object.port ?? 0;
+    message.startTime = object.startTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseStopPageServerRequest(): StopPageServerRequest {
+  return { checkpointId: "" };
+}
+
+export const StopPageServerRequest: MessageFns<StopPageServerRequest> = {
+  encode(message: StopPageServerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopPageServerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopPageServerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopPageServerRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: StopPageServerRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopPageServerRequest>): StopPageServerRequest {
+    return StopPageServerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopPageServerRequest>): StopPageServerRequest {
+    const message = createBaseStopPageServerRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    return message;
+  },
+};
+
+function createBaseStopPageServerResponse(): StopPageServerResponse {
+  return {};
+}
+
+export const StopPageServerResponse: MessageFns<StopPageServerResponse> = {
+  encode(_: StopPageServerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopPageServerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopPageServerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StopPageServerResponse {
+    return {};
+  },
+
+  toJSON(_: StopPageServerResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopPageServerResponse>): StopPageServerResponse {
+    return StopPageServerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<StopPageServerResponse>): StopPageServerResponse {
+    const message = createBaseStopPageServerResponse();
+    return message;
+  },
+};
+
+function createBaseListPageServersRequest(): ListPageServersRequest {
+  return {};
+}
+
+export const ListPageServersRequest: MessageFns<ListPageServersRequest> = {
+  encode(_: ListPageServersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPageServersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPageServersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListPageServersRequest {
+    return {};
+  },
+
+  toJSON(_: ListPageServersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListPageServersRequest>): ListPageServersRequest {
+    return ListPageServersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListPageServersRequest>): ListPageServersRequest {
+    const message = createBaseListPageServersRequest();
+    return message;
+  },
+};
+
+function createBaseListPageServersResponse(): ListPageServersResponse {
+  return { pageServers: [] };
+}
+
+export const ListPageServersResponse: MessageFns<ListPageServersResponse> = {
+  encode(message: ListPageServersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pageServers) {
+      PageServer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPageServersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPageServersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pageServers.push(PageServer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPageServersResponse {
+    return {
+      pageServers: globalThis.Array.isArray(object?.pageServers)
+        ? object.pageServers.map((e: any) => PageServer.fromJSON(e))
+        : globalThis.Array.isArray(object?.page_servers)
+        ? object.page_servers.map((e: any) => PageServer.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListPageServersResponse): unknown {
+    const obj: any = {};
+    if (message.pageServers?.length) {
+      obj.pageServers = message.pageServers.map((e) => PageServer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListPageServersResponse>): ListPageServersResponse {
+    return ListPageServersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListPageServersResponse>): ListPageServersResponse {
+    const message = createBaseListPageServersResponse();
+    message.pageServers = object.pageServers?.map((e) => PageServer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseImageFile(): ImageFile {
+  return { name: "", data: Buffer.alloc(0) };
+}
+
+export const ImageFile: MessageFns<ImageFile> = {
+  encode(message: ImageFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ImageFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImageFile>): ImageFile {
+    return ImageFile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImageFile>): ImageFile {
+    const message = createBaseImageFile();
+    message.name = object.name ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseExportImagesRequest(): ExportImagesRequest {
+  return { checkpointId: "" };
+}
+
+export const ExportImagesRequest: MessageFns<ExportImagesRequest> = {
+  encode(message: ExportImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImagesRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportImagesRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportImagesRequest>): ExportImagesRequest {
+    return ExportImagesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportImagesRequest>): ExportImagesRequest {
+    const message = createBaseExportImagesRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    return message;
+  },
+};
+
+function createBaseExportImagesResponse(): ExportImagesResponse {
+  return { checkpoint: undefined, files: [] };
+}
+
+export const ExportImagesResponse: MessageFns<ExportImagesResponse> = {
+  encode(message: ExportImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.files) {
+      ImageFile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(ImageFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImagesResponse {
+    return {
+      checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined,
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => ImageFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ExportImagesResponse): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => ImageFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportImagesResponse>): ExportImagesResponse {
+    return ExportImagesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportImagesResponse>): ExportImagesResponse {
+    const message = createBaseExportImagesResponse();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    message.files = object.files?.map((e) => ImageFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseImportImagesRequest(): ImportImagesRequest {
+  return { checkpointId: "", files: [], rootPid: 0 };
+}
+
+export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
+  encode(message: ImportImagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    for (const v of message.files) {
+      ImageFile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.rootPid !== 0) {
+      writer.uint32(24).int32(message.rootPid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportImagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportImagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(ImageFile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rootPid = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportImagesRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => ImageFile.fromJSON(e)) : [],
+      rootPid: isSet(object.rootPid)
+        ? globalThis.Number(object.rootPid)
+        : isSet(object.root_pid)
+        ? globalThis.Number(object.root_pid)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImportImagesRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => ImageFile.toJSON(e));
+    }
+    if (message.rootPid !== 0) {
+      obj.rootPid = Math.round(message.rootPid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportImagesRequest>): ImportImagesRequest {
+    return ImportImagesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportImagesRequest>): ImportImagesRequest {
+    const message = createBaseImportImagesRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.files = object.files?.map((e) => ImageFile.fromPartial(e)) || [];
+    message.rootPid = object.rootPid ?? 0;
+    return message;
+  },
+};
+
+function createBaseImportImagesResponse(): ImportImagesResponse {
+  return { checkpoint: undefined };
+}
+
+export const ImportImagesResponse: MessageFns<ImportImagesResponse> = {
+  encode(message: ImportImagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportImagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportImagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportImagesResponse {
+    return { checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined };
+  },
+
+  toJSON(message: ImportImagesResponse): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportImagesResponse>): ImportImagesResponse {
+    return ImportImagesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportImagesResponse>): ImportImagesResponse {
+    const message = createBaseImportImagesResponse();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    return message;
+  },
+};
+
 /** Checkpoint and restore of processes on the gateway's host. */
 export type CriuServiceService = typeof CriuServiceService;
 export const CriuServiceService = {
@@ -7832,6 +9164,92 @@ export const CriuServiceService = {
     responseSerialize: (value: SubscribeResponse): Buffer => Buffer.from(SubscribeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubscribeResponse => SubscribeResponse.decode(value),
   },
+  /**
+   * Starts a CRIU page server that receives the memory pages of a dump made elsewhere (a Dump
+   * whose options.ps names this server's address and port) into a new checkpoint of this
+   * gateway's image store.
+   *
+   * The server runs as a child of a CRIU worker the gateway keeps (CRIU's PAGE_SERVER_CHLD with
+   * keep_open, then WAIT_PID on the same worker), so the gateway learns how it ended and reaps it.
+   * It serves one dump: when the dumping side has sent its last page and closed the connection,
+   * the server exits and, if it exited successfully, the checkpoint is published with kind PAGES.
+   * A server that fails or is stopped (StopPageServer, gateway shutdown) publishes nothing.
+   *
+   * A PAGES checkpoint holds only memory (pagemap and pages images): with a page server, CRIU
+   * writes every other image on the dumping side, into the Dump's own checkpoint. To restore here,
+   * copy those in with ExportImages (on the dumping gateway) and ImportImages (on this one); the
+   * checkpoint then becomes a restorable DUMP.
+   *
+   * ALREADY_EXISTS when the checkpoint id is taken or a page server already writes into it.
+   */
+  startPageServer: {
+    path: "/criu.gateway.v1.CriuService/StartPageServer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartPageServerRequest): Buffer =>
+      Buffer.from(StartPageServerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartPageServerRequest => StartPageServerRequest.decode(value),
+    responseSerialize: (value: StartPageServerResponse): Buffer =>
+      Buffer.from(StartPageServerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartPageServerResponse => StartPageServerResponse.decode(value),
+  },
+  /**
+   * Stops a page server started by StartPageServer; its checkpoint is not published (unless the
+   * server had already finished successfully). NOT_FOUND when no page server writes into it.
+   */
+  stopPageServer: {
+    path: "/criu.gateway.v1.CriuService/StopPageServer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StopPageServerRequest): Buffer =>
+      Buffer.from(StopPageServerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StopPageServerRequest => StopPageServerRequest.decode(value),
+    responseSerialize: (value: StopPageServerResponse): Buffer =>
+      Buffer.from(StopPageServerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StopPageServerResponse => StopPageServerResponse.decode(value),
+  },
+  /** The page servers running now, oldest first. */
+  listPageServers: {
+    path: "/criu.gateway.v1.CriuService/ListPageServers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPageServersRequest): Buffer =>
+      Buffer.from(ListPageServersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPageServersRequest => ListPageServersRequest.decode(value),
+    responseSerialize: (value: ListPageServersResponse): Buffer =>
+      Buffer.from(ListPageServersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPageServersResponse => ListPageServersResponse.decode(value),
+  },
+  /**
+   * CRIU's image files of a checkpoint (not its logs or metadata), for ImportImages on another
+   * gateway. RESOURCE_EXHAUSTED when they do not fit in one message (4 MiB by default): send the
+   * memory through a page server, so that only the small non-memory images travel here.
+   */
+  exportImages: {
+    path: "/criu.gateway.v1.CriuService/ExportImages" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportImagesRequest): Buffer => Buffer.from(ExportImagesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportImagesRequest => ExportImagesRequest.decode(value),
+    responseSerialize: (value: ExportImagesResponse): Buffer =>
+      Buffer.from(ExportImagesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportImagesResponse => ExportImagesResponse.decode(value),
+  },
+  /**
+   * Adds image files to a PAGES checkpoint (one a page server received), never replacing one it
+   * holds. When the files include CRIU's inventory.img, the checkpoint becomes a restorable DUMP.
+   * FAILED_PRECONDITION for a checkpoint of any other kind.
+   */
+  importImages: {
+    path: "/criu.gateway.v1.CriuService/ImportImages" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportImagesRequest): Buffer => Buffer.from(ImportImagesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportImagesRequest => ImportImagesRequest.decode(value),
+    responseSerialize: (value: ImportImagesResponse): Buffer =>
+      Buffer.from(ImportImagesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportImagesResponse => ImportImagesResponse.decode(value),
+  },
 } as const;
 
 export interface CriuServiceServer extends UntypedServiceImplementation {
@@ -7910,6 +9328,44 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * message says how many, before delivery resumes.
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
+  /**
+   * Starts a CRIU page server that receives the memory pages of a dump made elsewhere (a Dump
+   * whose options.ps names this server's address and port) into a new checkpoint of this
+   * gateway's image store.
+   *
+   * The server runs as a child of a CRIU worker the gateway keeps (CRIU's PAGE_SERVER_CHLD with
+   * keep_open, then WAIT_PID on the same worker), so the gateway learns how it ended and reaps it.
+   * It serves one dump: when the dumping side has sent its last page and closed the connection,
+   * the server exits and, if it exited successfully, the checkpoint is published with kind PAGES.
+   * A server that fails or is stopped (StopPageServer, gateway shutdown) publishes nothing.
+   *
+   * A PAGES checkpoint holds only memory (pagemap and pages images): with a page server, CRIU
+   * writes every other image on the dumping side, into the Dump's own checkpoint. To restore here,
+   * copy those in with ExportImages (on the dumping gateway) and ImportImages (on this one); the
+   * checkpoint then becomes a restorable DUMP.
+   *
+   * ALREADY_EXISTS when the checkpoint id is taken or a page server already writes into it.
+   */
+  startPageServer: handleUnaryCall<StartPageServerRequest, StartPageServerResponse>;
+  /**
+   * Stops a page server started by StartPageServer; its checkpoint is not published (unless the
+   * server had already finished successfully). NOT_FOUND when no page server writes into it.
+   */
+  stopPageServer: handleUnaryCall<StopPageServerRequest, StopPageServerResponse>;
+  /** The page servers running now, oldest first. */
+  listPageServers: handleUnaryCall<ListPageServersRequest, ListPageServersResponse>;
+  /**
+   * CRIU's image files of a checkpoint (not its logs or metadata), for ImportImages on another
+   * gateway. RESOURCE_EXHAUSTED when they do not fit in one message (4 MiB by default): send the
+   * memory through a page server, so that only the small non-memory images travel here.
+   */
+  exportImages: handleUnaryCall<ExportImagesRequest, ExportImagesResponse>;
+  /**
+   * Adds image files to a PAGES checkpoint (one a page server received), never replacing one it
+   * holds. When the files include CRIU's inventory.img, the checkpoint becomes a restorable DUMP.
+   * FAILED_PRECONDITION for a checkpoint of any other kind.
+   */
+  importImages: handleUnaryCall<ImportImagesRequest, ImportImagesResponse>;
 }
 
 export interface CriuServiceClient extends Client {
@@ -8174,6 +9630,114 @@ export interface CriuServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SubscribeResponse>;
+  /**
+   * Starts a CRIU page server that receives the memory pages of a dump made elsewhere (a Dump
+   * whose options.ps names this server's address and port) into a new checkpoint of this
+   * gateway's image store.
+   *
+   * The server runs as a child of a CRIU worker the gateway keeps (CRIU's PAGE_SERVER_CHLD with
+   * keep_open, then WAIT_PID on the same worker), so the gateway learns how it ended and reaps it.
+   * It serves one dump: when the dumping side has sent its last page and closed the connection,
+   * the server exits and, if it exited successfully, the checkpoint is published with kind PAGES.
+   * A server that fails or is stopped (StopPageServer, gateway shutdown) publishes nothing.
+   *
+   * A PAGES checkpoint holds only memory (pagemap and pages images): with a page server, CRIU
+   * writes every other image on the dumping side, into the Dump's own checkpoint. To restore here,
+   * copy those in with ExportImages (on the dumping gateway) and ImportImages (on this one); the
+   * checkpoint then becomes a restorable DUMP.
+   *
+   * ALREADY_EXISTS when the checkpoint id is taken or a page server already writes into it.
+   */
+  startPageServer(
+    request: StartPageServerRequest,
+    callback: (error: ServiceError | null, response: StartPageServerResponse) => void,
+  ): ClientUnaryCall;
+  startPageServer(
+    request: StartPageServerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartPageServerResponse) => void,
+  ): ClientUnaryCall;
+  startPageServer(
+    request: StartPageServerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartPageServerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stops a page server started by StartPageServer; its checkpoint is not published (unless the
+   * server had already finished successfully). NOT_FOUND when no page server writes into it.
+   */
+  stopPageServer(
+    request: StopPageServerRequest,
+    callback: (error: ServiceError | null, response: StopPageServerResponse) => void,
+  ): ClientUnaryCall;
+  stopPageServer(
+    request: StopPageServerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StopPageServerResponse) => void,
+  ): ClientUnaryCall;
+  stopPageServer(
+    request: StopPageServerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StopPageServerResponse) => void,
+  ): ClientUnaryCall;
+  /** The page servers running now, oldest first. */
+  listPageServers(
+    request: ListPageServersRequest,
+    callback: (error: ServiceError | null, response: ListPageServersResponse) => void,
+  ): ClientUnaryCall;
+  listPageServers(
+    request: ListPageServersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPageServersResponse) => void,
+  ): ClientUnaryCall;
+  listPageServers(
+    request: ListPageServersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPageServersResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CRIU's image files of a checkpoint (not its logs or metadata), for ImportImages on another
+   * gateway. RESOURCE_EXHAUSTED when they do not fit in one message (4 MiB by default): send the
+   * memory through a page server, so that only the small non-memory images travel here.
+   */
+  exportImages(
+    request: ExportImagesRequest,
+    callback: (error: ServiceError | null, response: ExportImagesResponse) => void,
+  ): ClientUnaryCall;
+  exportImages(
+    request: ExportImagesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportImagesResponse) => void,
+  ): ClientUnaryCall;
+  exportImages(
+    request: ExportImagesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportImagesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds image files to a PAGES checkpoint (one a page server received), never replacing one it
+   * holds. When the files include CRIU's inventory.img, the checkpoint becomes a restorable DUMP.
+   * FAILED_PRECONDITION for a checkpoint of any other kind.
+   */
+  importImages(
+    request: ImportImagesRequest,
+    callback: (error: ServiceError | null, response: ImportImagesResponse) => void,
+  ): ClientUnaryCall;
+  importImages(
+    request: ImportImagesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportImagesResponse) => void,
+  ): ClientUnaryCall;
+  importImages(
+    request: ImportImagesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportImagesResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const CriuServiceClient = makeGenericClientConstructor(
@@ -8184,6 +9748,14 @@ export const CriuServiceClient = makeGenericClientConstructor(
   service: typeof CriuServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
