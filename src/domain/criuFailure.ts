@@ -25,7 +25,8 @@ export interface FailureContext {
 export function criuRefused(resp: CriuResp, context: FailureContext): GatewayError {
   const errno = resp.crErrno ?? 0;
   const errmsg = (resp.crErrmsg ?? "").trim();
-  const said = errmsg ? `: ${errmsg}` : "";
+  const reason = telling(errmsg, context.logTail);
+  const said = reason ? `: ${reason}` : "";
   let code: ErrorCode = "FAILED_PRECONDITION";
   let message = `CRIU could not ${context.action}${said}. See the log tail in the error details.`;
   if (errno === ESRCH) {
@@ -48,6 +49,29 @@ export function criuRefused(resp: CriuResp, context: FailureContext): GatewayErr
     logTail: context.logTail,
     workerExit: "",
   });
+}
+
+/**
+ * Errors CRIU logs and then carries on from. CRIU's cr_errmsg is the first error it logged, which
+ * can be one of these (it raises RLIMIT_NOFILE for itself and goes on without it where the host
+ * denies that, as hosts without CAP_SYS_RESOURCE do); the reason a person needs is then further on.
+ */
+const HARMLESS = [/rlimit: Can't setup RLIMIT_NOFILE for self/];
+
+/** CRIU's closing lines, which say that it failed but not why. */
+const CONCLUSIONS = [/(Dumping|Restoring|Pre-dumping) FAILED/, /killed by signal/];
+
+/** The error that says why: CRIU's own, unless it is harmless; then the first telling one logged. */
+export function telling(errmsg: string, logTail: readonly string[]): string {
+  if (errmsg && !HARMLESS.some((re) => re.test(errmsg))) return errmsg;
+  for (const line of logTail) {
+    const at = line.indexOf("Error (");
+    if (at < 0) continue;
+    const error = line.slice(at).trim();
+    if (HARMLESS.some((re) => re.test(error)) || CONCLUSIONS.some((re) => re.test(error))) continue;
+    return error;
+  }
+  return errmsg;
 }
 
 /** The exchange itself failed: no answer, a crash, garbage, or a cancellation. */

@@ -3,7 +3,13 @@
 import { describe, expect, test } from "vitest";
 import { WorkerFailure } from "../../src/criu/swrkWorker.js";
 import { CriuReqType, type CriuResp } from "../../src/criu/wire.js";
-import { criuRefused, type FailureContext, lastLines, workerFailed } from "../../src/domain/criuFailure.js";
+import {
+  criuRefused,
+  type FailureContext,
+  lastLines,
+  telling,
+  workerFailed,
+} from "../../src/domain/criuFailure.js";
 import { GatewayError } from "../../src/domain/errors.js";
 
 const logTail = ["(00.10) Error (criu/cr-dump.c:2000): Dumping FAILED.", "(00.11) Unlock network"];
@@ -91,6 +97,40 @@ describe("criuRefused", () => {
     expect(criuRefused(refusal({ type: CriuReqType.PRE_DUMP }), context("pre-dump")).criu?.requestType).toBe(
       "PRE_DUMP",
     );
+  });
+
+  test("a harmless first error is passed over for the first telling one in the log", () => {
+    const rlimit =
+      "Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted";
+    const tail = [
+      `(00.001) ${rlimit}`,
+      "(00.050) 42 has 0 sched policy",
+      "(00.050) Error (criu/cr-dump.c:371): Can't get rlimit 0: Operation not permitted",
+      "(00.050) Error (criu/cr-dump.c:2111): Dumping FAILED.",
+    ];
+    const err = criuRefused(
+      refusal({ crErrno: 1, crErrmsg: rlimit }),
+      context("dump pid 42", { logTail: tail }),
+    );
+    expect(err.message).toBe(
+      "CRIU could not dump pid 42: Error (criu/cr-dump.c:371): Can't get rlimit 0: Operation not permitted. See the log tail in the error details.",
+    );
+    // CRIU's own words stay in the detail, untouched.
+    expect(err.criu?.crErrmsg).toBe(rlimit);
+  });
+
+  test("telling: CRIU's errmsg when it is not harmless; never a mere conclusion", () => {
+    expect(telling("Error (x.c:1): real trouble", ["(0.1) Error (y.c:2): other"])).toBe(
+      "Error (x.c:1): real trouble",
+    );
+    const only = [
+      " 7: Error (criu/cr-restore.c:2320): Restoring FAILED.",
+      "Error (criu/cr-restore.c:1262): 7 killed by signal 9: Killed",
+    ];
+    const harmless =
+      "Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted";
+    expect(telling(harmless, only)).toBe(harmless);
+    expect(telling("", [])).toBe("");
   });
 
   test("no message says more than CRIU did when it gave no errmsg", () => {
