@@ -5,17 +5,20 @@
 // none), then the image type's own magic. Entries follow, each a little-endian u32 length and
 // that many bytes of protobuf. CRIU writes in host byte order; every architecture CRIU runs on
 // with this gateway (x86_64, aarch64, …) is little-endian.
+import protobuf from "protobufjs";
 import { type dumpStatsEntry, type restoreStatsEntry, statsEntry } from "../../gen/criu/images/stats.js";
 
 export const IMG_COMMON_MAGIC = 0x54564319;
 export const IMG_SERVICE_MAGIC = 0x55105940;
 export const STATS_MAGIC = 0x57093306;
 export const CPUINFO_MAGIC = 0x61404013;
+export const INVENTORY_MAGIC = 0x58313116;
 
 /** CRIU's file names, relative to the images directory (its work directory, unless told otherwise). */
 export const STATS_DUMP_FILE = "stats-dump";
 export const STATS_RESTORE_FILE = "stats-restore";
 export const CPUINFO_FILE = "cpuinfo.img";
+export const INVENTORY_FILE = "inventory.img";
 
 export class ImageFormatError extends Error {
   override readonly name = "ImageFormatError";
@@ -59,6 +62,33 @@ export function decodeStatsImage(bytes: Uint8Array): {
     throw new ImageFormatError(`stats entry is not a stats_entry: ${(err as Error).message}`);
   }
   return { dump: entry.dump, restore: entry.restore };
+}
+
+/**
+ * Whether an inventory image recorded the time of its dump (inventory_entry.dump_uptime, field 8).
+ * CRIU does so only with track_mem (and always for a pre-dump), and it refuses to use a parent
+ * images directory whose inventory lacks it: it could not tell a reused pid from the same process.
+ * The inventory is the one image with no head magic: its own magic, then one entry.
+ */
+export function inventoryRecordsDumpTime(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.byteLength < 8) throw new ImageFormatError("inventory image shorter than its magic and length");
+  const magic = view.getUint32(0, true);
+  if (magic !== INVENTORY_MAGIC)
+    throw new ImageFormatError(`inventory magic ${hex(magic)}, expected ${hex(INVENTORY_MAGIC)}`);
+  const size = view.getUint32(4, true);
+  if (8 + size > bytes.byteLength) throw new ImageFormatError("truncated inventory entry");
+  const reader = protobuf.Reader.create(bytes.subarray(8, 8 + size));
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 8) return true;
+      reader.skipType(tag & 7);
+    }
+  } catch (err) {
+    throw new ImageFormatError(`inventory entry does not decode: ${(err as Error).message}`);
+  }
+  return false;
 }
 
 /** Builds an image the way CRIU writes one; for tests. */

@@ -6,7 +6,14 @@ import { promises as fs } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions, DumpStatistics, RestoreStatistics } from "../../gen/criu/gateway/v1/gateway.js";
-import { CPUINFO_FILE, decodeStatsImage, STATS_DUMP_FILE, STATS_RESTORE_FILE } from "../criu/images.js";
+import {
+  CPUINFO_FILE,
+  decodeStatsImage,
+  INVENTORY_FILE,
+  inventoryRecordsDumpTime,
+  STATS_DUMP_FILE,
+  STATS_RESTORE_FILE,
+} from "../criu/images.js";
 import {
   type ExchangeOptions,
   type NotifyAnswer,
@@ -594,6 +601,22 @@ export function createCriuOperations(deps: OperationsDeps) {
       throw new GatewayError(
         "FAILED_PRECONDITION",
         `parent checkpoint ${parentId} is a cpuinfo checkpoint; a parent must be a dump or a pre-dump`,
+      );
+    }
+    // CRIU tells the same process from a reused pid by the parent's recorded dump time, which it
+    // records only with track_mem; without it CRIU fails the dump half-way ("Pid-reuse detection
+    // failed"). Say so before a worker starts.
+    const inventory = await store.readImage(parentId, INVENTORY_FILE);
+    let recorded = false;
+    try {
+      recorded = inventory !== undefined && inventoryRecordsDumpTime(inventory);
+    } catch {
+      recorded = false;
+    }
+    if (!recorded) {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `parent checkpoint ${parentId} cannot be a parent: CRIU uses a parent only when it recorded the time of its dump, which a pre-dump always does and a dump only with options.track_mem (FeatureCheck says whether this host can track memory)`,
       );
     }
   }

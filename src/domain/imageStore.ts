@@ -308,6 +308,18 @@ export class ImageStore {
     return info;
   }
 
+  /** One of a checkpoint's image files, never through a symlink; undefined when it has none. */
+  async readImage(id: string, file: string): Promise<Buffer | undefined> {
+    ImageStore.validateId(id);
+    if (file.includes("/") || file.startsWith(".")) throw new Error(`${file} is not an image file name`);
+    try {
+      return await fs.readFile(join(this.root, id, file), { flag: readNoFollow });
+    } catch (err) {
+      if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP")) return undefined;
+      throw err;
+    }
+  }
+
   /**
    * One of CRIU's logs of a checkpoint, at most `maxBytes` of it: a longer log is cut at its
    * start (then at the next line break), because CRIU says what failed at the end. NOT_FOUND when

@@ -241,6 +241,18 @@ describe("pre-dump", () => {
     await call((cb) => gw.client.deleteCheckpoint({ checkpointId: "pre-only" }, cb));
   });
 
+  it("refuses, before CRIU runs, a parent that did not record its dump time (a dump without track_mem)", async () => {
+    const c = await counter("inc");
+    await dump("inc-base", { pid: c.pid, leaveRunning: true });
+    const err = await failure(dump("inc-child", { pid: c.pid, leaveRunning: true }, "inc-base"));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/parent checkpoint inc-base cannot be a parent: .*options\.track_mem/);
+    expect(errorDetailOf(err)).toBeUndefined(); // CRIU was never asked
+    expect(existsSync(join(gw.imagesRoot, "inc-child"))).toBe(false);
+    const now = c.read();
+    await waitFor(() => c.read() > now, "the counter to keep counting");
+  });
+
   it("validates a pre-dump's input before anything runs", async () => {
     const bad = await failure(preDump("../x", { pid: 1 }));
     expect(bad.code).toBe(status.INVALID_ARGUMENT);

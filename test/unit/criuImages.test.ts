@@ -9,7 +9,9 @@ import {
   IMG_COMMON_MAGIC,
   IMG_SERVICE_MAGIC,
   ImageFormatError,
+  INVENTORY_MAGIC,
   imageEntries,
+  inventoryRecordsDumpTime,
   STATS_MAGIC,
 } from "../../src/criu/images.js";
 import { decodeWaitStatus } from "../../src/domain/waitStatus.js";
@@ -110,5 +112,34 @@ describe("decodeWaitStatus", () => {
   test("stopped or continued: neither an exit nor a death", () => {
     expect(decodeWaitStatus((19 << 8) | 0x7f)).toEqual({ rawStatus: 0x137f });
     expect(decodeWaitStatus(0xffff)).toEqual({ rawStatus: 0xffff });
+  });
+});
+
+describe("the inventory's dump time", () => {
+  const inventory = (entry: number[]) => {
+    const out = Buffer.alloc(8 + entry.length);
+    out.writeUInt32LE(INVENTORY_MAGIC, 0);
+    out.writeUInt32LE(entry.length, 4);
+    Buffer.from(entry).copy(out, 8);
+    return out;
+  };
+
+  test("dump_uptime (field 8) present or absent", () => {
+    // img_version = 2, fdinfo_per_id = true, root_cg_set = 1
+    const without = [0x08, 0x02, 0x10, 0x01, 0x28, 0x01];
+    expect(inventoryRecordsDumpTime(inventory(without))).toBe(false);
+    // … and dump_uptime = 300 (varint 0xac 0x02)
+    expect(inventoryRecordsDumpTime(inventory([...without, 0x40, 0xac, 0x02]))).toBe(true);
+  });
+
+  test("other images, short or cut images are refused", () => {
+    const wrong = inventory([0x08, 0x02]);
+    wrong.writeUInt32LE(CPUINFO_MAGIC, 0);
+    expect(() => inventoryRecordsDumpTime(wrong)).toThrow(ImageFormatError);
+    expect(() => inventoryRecordsDumpTime(Buffer.alloc(4))).toThrow(ImageFormatError);
+    const cut = inventory([0x08, 0x02]);
+    cut.writeUInt32LE(50, 4);
+    expect(() => inventoryRecordsDumpTime(cut)).toThrow(/truncated/);
+    expect(() => inventoryRecordsDumpTime(inventory([0x08]))).toThrow(/does not decode/);
   });
 });
