@@ -299,7 +299,12 @@ export function createCriuOperations(deps: OperationsDeps) {
       finish("OK", "", restoredPid(result));
       return result;
     } catch (err) {
-      if (err instanceof GatewayError) finish(err.code, err.message, 0);
+      // A caller that went away vetoes at CRIU's next callback, and CRIU then reports a failure
+      // of its own; what ended the operation was the cancellation (or deadline), so say that.
+      const reason: unknown = ctx.signal?.aborted ? ctx.signal.reason : undefined;
+      if (reason instanceof GatewayError) finish(reason.code, reason.message, 0);
+      else if (ctx.signal?.aborted) finish("CANCELLED", "the caller went away", 0);
+      else if (err instanceof GatewayError) finish(err.code, err.message, 0);
       else finish("INTERNAL", "internal error", 0);
       throw err;
     }

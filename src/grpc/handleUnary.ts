@@ -4,6 +4,7 @@
 import { type handleUnaryCall, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
 import type { OperationContext } from "../domain/criuOperations.js";
 import { optionClassesUsed } from "../domain/criuOptions.js";
+import { GatewayError } from "../domain/errors.js";
 import { describeIdentity, type Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
@@ -68,14 +69,15 @@ export function handleUnary<Req, Res>(
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const started = process.hrtime.bigint();
     const controller = new AbortController();
-    const onCancel = () => controller.abort(new Error("call cancelled by the client"));
+    const onCancel = () =>
+      controller.abort(new GatewayError("CANCELLED", "the call was cancelled by the client"));
     call.once("cancelled", onCancel);
     let deadlineTimer: NodeJS.Timeout | undefined;
     const deadline = call.getDeadline();
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
     if (Number.isFinite(deadlineMs)) {
       deadlineTimer = setTimeout(
-        () => controller.abort(new Error("deadline exceeded")),
+        () => controller.abort(new GatewayError("DEADLINE_EXCEEDED", "the call's deadline passed")),
         Math.max(0, deadlineMs - Date.now()),
       );
     }

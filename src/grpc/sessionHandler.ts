@@ -102,7 +102,9 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       awaitingStep = undefined;
     });
   });
-  call.on("cancelled", () => controller.abort(new Error("session cancelled by the client")));
+  call.on("cancelled", () =>
+    controller.abort(new GatewayError("CANCELLED", "the session was cancelled by the client")),
+  );
   call.on("error", () => controller.abort(new Error("session stream failed")));
 
   const send = (message: SessionResponse) => {

@@ -152,10 +152,21 @@ describe("notify callbacks on a Session", () => {
 
   it("a caller that cancels mid-dump leaves the process running and the worker reaped", async () => {
     const c = await counter("cancel");
+    const seen: Event[] = [];
+    const sub = gw.client.subscribe({ kinds: [], pid: c.pid, checkpointId: "" });
+    sub.on("data", (r: { event?: Event }) => {
+      if (r.event) seen.push(r.event);
+    });
+    sub.on("error", () => {});
+    await waitFor(() => gw.gateway.subscriberCount() > 0, "the subscription to open");
     const out = await runSession(gw.client, dumpStart("cancelled", c.pid), (cb) =>
       cb.script === "query-ext-files" ? "cancel" : { success: true },
     );
     expect(out.error?.code).toBe(status.CANCELLED);
+    // Observers are told what ended it: the cancellation, not CRIU's failure after the veto.
+    await waitFor(() => seen.some((e) => e.finished), "the finished event");
+    expect(seen.find((e) => e.finished)?.finished?.code).toBe(status.CANCELLED);
+    sub.cancel();
     await waitFor(() => gw.gateway.workerPids().length === 0, "the worker to be reaped");
     expect(existsSync(join(gw.imagesRoot, "cancelled"))).toBe(false);
     expect(isAlive(c.pid)).toBe(true);
