@@ -2,7 +2,16 @@
 // the audit line every call leaves. Real mutual TLS with certificates made here, real unix-socket
 // peer credentials (a client running as uid 65534), real CRIU dumping and restoring real processes.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
@@ -460,6 +469,38 @@ describe("what a caller may do (claim 6)", () => {
       await new Promise((resolve) => parent.once("exit", resolve));
       writePolicy(POLICY);
       await gw.gateway.reload();
+    }
+  });
+
+  test("a cgroup grant covers the processes under that cgroup v2 path, and nothing else", async () => {
+    const mount = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .find((l) => l.includes(" - cgroup2 "))
+      ?.split(" ")[4];
+    expect(mount, "a cgroup v2 hierarchy is mounted").toBeDefined();
+    const name = `criu-gw-test-${process.pid}`;
+    const dir = join(mount ?? "", name);
+    mkdirSync(dir);
+    const inside = await rootCounter("cg-inside");
+    const outside = await rootCounter("cg-outside");
+    try {
+      writeFileSync(join(dir, "cgroup.procs"), String(inside.pid));
+      const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+      narrowed.grants[1] = { ...narrowed.grants[1], processes: { cgroups: [`/${name}`] } };
+      writePolicy(narrowed);
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      const ok = await dump(tlsClient("ci"), "ci-cg-inside", inside.pid);
+      expect(ok.checkpoint?.checkpointId).toBe("ci-cg-inside");
+      denied(
+        await failure(dump(tlsClient("ci"), "ci-cg-outside", outside.pid)),
+        new RegExp(`pid ${outside.pid} \\(uid 0, cgroup /\\) is outside grant "ci"`),
+      );
+    } finally {
+      writePolicy(POLICY);
+      await gw.gateway.reload();
+      inside.child.kill("SIGKILL");
+      await inside.exited;
+      rmdirSync(dir);
     }
   });
 
