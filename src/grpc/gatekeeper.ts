@@ -81,10 +81,8 @@ export interface GatekeeperDeps {
 
 export class Gatekeeper {
   #policy: Policy;
-  readonly #running = new Map<string, number>();
-  #runningTotal = 0;
-  readonly #subscribers = new Map<string, number>();
-  #subscribersTotal = 0;
+  readonly #running = new Slots();
+  readonly #subscribers = new Slots();
 
   constructor(private readonly deps: GatekeeperDeps) {
     this.#policy = deps.policy;
@@ -198,30 +196,16 @@ export class Gatekeeper {
 
   /** A Subscribe slot within the grant's and the policy's subscriber limits. */
   acquireSubscriber(identity: Identity, grant: Grant): () => void {
-    const key = identityKey(identity);
-    const mine = this.#subscribers.get(key) ?? 0;
-    const total = this.#policy.limits.subscribers;
-    if (total !== undefined && this.#subscribersTotal >= total) {
-      throw new GatewayError(
-        "RESOURCE_EXHAUSTED",
-        `the policy allows ${total} subscribers in all, and all are taken`,
-      );
-    }
-    const own = grant.limits.subscribers;
-    if (own !== undefined && mine >= own) {
-      throw new GatewayError(
-        "RESOURCE_EXHAUSTED",
-        `${describeIdentity(identity)} already has ${mine} subscriptions, the most grant "${grant.name}" allows`,
-      );
-    }
-    this.#subscribers.set(key, mine + 1);
-    this.#subscribersTotal++;
-    return once(() => {
-      this.#subscribersTotal--;
-      const left = (this.#subscribers.get(key) ?? 1) - 1;
-      if (left === 0) this.#subscribers.delete(key);
-      else this.#subscribers.set(key, left);
-    });
+    return this.#subscribers.take(
+      identityKey(identity),
+      grant.limits.subscribers,
+      this.#policy.limits.subscribers,
+      {
+        total: (n) => `the policy allows ${n} subscribers in all, and all are taken`,
+        own: (n) =>
+          `${describeIdentity(identity)} already has ${n} subscriptions, the most grant "${grant.name}" allows`,
+      },
+    );
   }
 
   async #checkProcesses(grant: Grant, access: AccessRequest): Promise<void> {
@@ -251,30 +235,44 @@ export class Gatekeeper {
   }
 
   #acquireOperation(identity: Identity, grant: Grant): () => void {
-    const key = identityKey(identity);
-    const mine = this.#running.get(key) ?? 0;
-    const total = this.#policy.limits.concurrentOperations;
-    if (total !== undefined && this.#runningTotal >= total) {
-      throw new GatewayError(
-        "RESOURCE_EXHAUSTED",
-        `the gateway already runs ${this.#runningTotal} operations, the most its policy allows; retry when one finishes`,
-      );
-    }
     const own = grant.limits.concurrentOperations;
-    if (own !== undefined && mine >= own) {
-      throw new GatewayError(
-        "RESOURCE_EXHAUSTED",
-        `${describeIdentity(identity)} already runs ${mine} operations, the most grant "${grant.name}" allows; retry when one finishes`,
-      );
-    }
-    this.#running.set(key, mine + 1);
-    this.#runningTotal++;
-    return once(() => {
-      this.#runningTotal--;
-      const left = (this.#running.get(key) ?? 1) - 1;
-      if (left === 0) this.#running.delete(key);
-      else this.#running.set(key, left);
+    return this.#running.take(identityKey(identity), own, this.#policy.limits.concurrentOperations, {
+      total: (n) =>
+        `the gateway already runs ${n} operations, the most its policy allows; retry when one finishes`,
+      own: (n) =>
+        `${describeIdentity(identity)} already runs ${n} operations, the most grant "${grant.name}" allows; retry when one finishes`,
     });
+  }
+}
+
+/** Counted slots per key and in total, each limit optional; a slot is given back once. */
+class Slots {
+  readonly #byKey = new Map<string, number>();
+  #total = 0;
+
+  take(
+    key: string,
+    perKey: number | undefined,
+    total: number | undefined,
+    refusal: { total(n: number): string; own(n: number): string },
+  ): () => void {
+    const mine = this.#byKey.get(key) ?? 0;
+    if (total !== undefined && this.#total >= total) {
+      throw new GatewayError("RESOURCE_EXHAUSTED", refusal.total(this.#total));
+    }
+    if (perKey !== undefined && mine >= perKey)
+      throw new GatewayError("RESOURCE_EXHAUSTED", refusal.own(mine));
+    this.#byKey.set(key, mine + 1);
+    this.#total++;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#total--;
+      const left = (this.#byKey.get(key) ?? 1) - 1;
+      if (left === 0) this.#byKey.delete(key);
+      else this.#byKey.set(key, left);
+    };
   }
 }
 
@@ -303,13 +301,4 @@ export function parseSubjectAltNames(text: string): string[] {
       return colon < 0 ? "" : entry.slice(colon + 1).trim();
     })
     .filter((v) => v.length > 0);
-}
-
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
-  };
 }

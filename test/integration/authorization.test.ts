@@ -89,6 +89,19 @@ function writePolicy(doc: unknown): void {
   writeFileSync(policyFile, JSON.stringify(doc, null, 2));
 }
 
+/** Reloads the policy with ci's processes replaced by `processes`. */
+async function narrowCi(processes: Record<string, unknown>): Promise<void> {
+  const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+  narrowed.grants[1] = { ...narrowed.grants[1], processes };
+  writePolicy(narrowed);
+  expect((await gw.gateway.reload()).policy).toBe("reloaded");
+}
+
+async function restorePolicy(): Promise<void> {
+  writePolicy(POLICY);
+  expect((await gw.gateway.reload()).policy).toBe("reloaded");
+}
+
 /** A client over mutual TLS presenting `name`'s certificate (undefined: none). */
 function tlsClient(name: string | undefined, caFiles: CertFiles = ca): CriuServiceClient {
   const client = name
@@ -383,10 +396,7 @@ describe("what a caller may do (claim 6)", () => {
     try {
       await waitFor(() => existsSync(childFile), "the tree to start");
       const childPid = Number(readFileSync(childFile, "utf8"));
-      const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
-      narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [parentPid] } };
-      writePolicy(narrowed);
-      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await narrowCi({ pids: [parentPid] });
       const err = await failure(dump(tlsClient("ci"), "ci-tree", parentPid));
       denied(
         err,
@@ -398,8 +408,7 @@ describe("what a caller may do (claim 6)", () => {
     } finally {
       process.kill(-parentPid, "SIGKILL");
       await new Promise((resolve) => parent.once("exit", resolve));
-      writePolicy(POLICY);
-      await gw.gateway.reload();
+      await restorePolicy();
     }
   });
 
@@ -428,12 +437,9 @@ describe("what a caller may do (claim 6)", () => {
       { stdio: "ignore", detached: true },
     );
     const parentPid = parent.pid ?? 0;
-    const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
-    narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [parentPid] } };
-    writePolicy(narrowed);
     try {
       await waitFor(() => existsSync(readyFile), "the parent to be ready");
-      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await narrowCi({ pids: [parentPid] });
       const outcome = await runSession(
         tlsClient("ci"),
         {
@@ -467,8 +473,7 @@ describe("what a caller may do (claim 6)", () => {
     } finally {
       process.kill(-parentPid, "SIGKILL");
       await new Promise((resolve) => parent.once("exit", resolve));
-      writePolicy(POLICY);
-      await gw.gateway.reload();
+      await restorePolicy();
     }
   });
 
@@ -485,10 +490,7 @@ describe("what a caller may do (claim 6)", () => {
     const outside = await rootCounter("cg-outside");
     try {
       writeFileSync(join(dir, "cgroup.procs"), String(inside.pid));
-      const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
-      narrowed.grants[1] = { ...narrowed.grants[1], processes: { cgroups: [`/${name}`] } };
-      writePolicy(narrowed);
-      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await narrowCi({ cgroups: [`/${name}`] });
       const ok = await dump(tlsClient("ci"), "ci-cg-inside", inside.pid);
       expect(ok.checkpoint?.checkpointId).toBe("ci-cg-inside");
       denied(
@@ -496,8 +498,7 @@ describe("what a caller may do (claim 6)", () => {
         new RegExp(`pid ${outside.pid} \\(uid 0, cgroup /\\) is outside grant "ci"`),
       );
     } finally {
-      writePolicy(POLICY);
-      await gw.gateway.reload();
+      await restorePolicy();
       inside.child.kill("SIGKILL");
       await inside.exited;
       rmdirSync(dir);
@@ -555,12 +556,9 @@ describe("what a caller may do (claim 6)", () => {
     const rootProc = await rootCounter("rootproc");
     await dump(gw.client, "ci-rootproc", rootProc.pid);
     // Narrow ci to a pid range that leaves the recorded process out.
-    const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
     const outside = rootProc.pid === 1 ? 2 : rootProc.pid - 1;
-    narrowed.grants[1] = { ...narrowed.grants[1], processes: { pids: [outside] } };
-    writePolicy(narrowed);
     try {
-      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await narrowCi({ pids: [outside] });
       denied(
         await failure(
           call((cb) => tlsClient("ci").restore({ checkpointId: "ci-rootproc", options: undefined }, cb)),
@@ -570,8 +568,7 @@ describe("what a caller may do (claim 6)", () => {
         ),
       );
     } finally {
-      writePolicy(POLICY);
-      await gw.gateway.reload();
+      await restorePolicy();
     }
   });
 

@@ -124,24 +124,11 @@ describe("serve", () => {
     try {
       const addr = gw.tcp().replace("127.0.0.1", "localhost");
       const tlsArgs = ["--addr", addr, "--tls-ca", ca.cert];
-      const ok = await run(
-        "version",
-        ...tlsArgs,
-        "--tls-cert",
-        join(dir, "ci.pem"),
-        "--tls-key",
-        join(dir, "ci.key"),
-      );
+      const asCi = [...tlsArgs, "--tls-cert", join(dir, "ci.pem"), "--tls-key", join(dir, "ci.key")];
+      const ok = await run("version", ...asCi);
       expect(ok.stderr).toBe("");
       expect(ok.stdout).toMatch(/^CRIU \d+\.\d+/);
-      const notGranted = await run(
-        "ls",
-        ...tlsArgs,
-        "--tls-cert",
-        join(dir, "ci.pem"),
-        "--tls-key",
-        join(dir, "ci.key"),
-      );
+      const notGranted = await run("ls", ...asCi);
       expect(notGranted.stderr).toMatch(/PERMISSION_DENIED: grant "ci" does not allow ListCheckpoints/);
       const noCert = await run("version", ...tlsArgs);
       expect(noCert.code).toBe(1);
@@ -176,14 +163,7 @@ describe("serve", () => {
       );
       gw.child.kill("SIGHUP");
       await waitFor(() => gw.log().includes('"policy reloaded"'), "the policy to be reloaded");
-      const nowGranted = await run(
-        "ls",
-        ...tlsArgs,
-        "--tls-cert",
-        join(dir, "ci.pem"),
-        "--tls-key",
-        join(dir, "ci.key"),
-      );
+      const nowGranted = await run("ls", ...asCi);
       expect(nowGranted.stderr).toBe("");
       expect(nowGranted.code).toBe(0);
     } finally {

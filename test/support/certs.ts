@@ -13,6 +13,11 @@ export interface Pem {
   key: Buffer;
 }
 
+/** openssl req's arguments for a new P-256 key, unencrypted, written to `keyOut`. */
+function newKey(keyOut: string): string[] {
+  return ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyOut];
+}
+
 function openssl(args: string[]): void {
   execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
@@ -23,13 +28,7 @@ export function makeCa(dir: string, name: string): CertFiles {
   openssl([
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    files.key,
+    ...newKey(files.key),
     "-out",
     files.cert,
     "-days",
@@ -55,20 +54,7 @@ export function issue(
   const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
-  openssl([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    files.key,
-    "-out",
-    csr,
-    "-subj",
-    `/CN=${commonName}`,
-  ]);
+  openssl(["req", ...newKey(files.key), "-out", csr, "-subj", `/CN=${commonName}`]);
   writeFileSync(
     ext,
     [
