@@ -18,6 +18,7 @@ import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js"
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   type Checkpoint,
+  CheckpointKind,
   CriuOptions,
   CriuServiceClient,
   type DumpResponse,
@@ -61,6 +62,7 @@ const POLICY = {
         "GetCheckpoint",
         "DeleteCheckpoint",
         "Subscribe",
+        "ImportImages",
       ],
       // ci's workloads run as root here: this machine's CRIU lacks CAP_SYS_RESOURCE and cannot
       // dump another user's process at all, so only root's can be dumped for real.
@@ -570,6 +572,40 @@ describe("what a caller may do (claim 6)", () => {
     } finally {
       await restorePolicy();
     }
+  });
+
+  test("images a caller imported are never restored on a non-admin's behalf", async () => {
+    // A page server's checkpoint, as the gateway publishes one (kind PAGES, no process record).
+    const dir = join(gw.imagesRoot, "ci-imported");
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(
+      join(dir, "meta.json"),
+      JSON.stringify({
+        formatVersion: 1,
+        createTime: new Date().toISOString(),
+        rootPid: 0,
+        criuVersion: "4.1.1",
+        leaveRunning: false,
+        kind: "pages",
+      }),
+    );
+    const client = tlsClient("ci");
+    const imported = await call<{ checkpoint?: Checkpoint }>((cb) =>
+      client.importImages(
+        {
+          checkpointId: "ci-imported",
+          files: [{ name: "inventory.img", data: Buffer.from("forged") }],
+          rootPid: 1,
+        },
+        cb,
+      ),
+    );
+    expect(imported.checkpoint?.kind).toBe(CheckpointKind.CHECKPOINT_KIND_DUMP);
+    // Whatever the caller wrote would be re-created as whoever the images say, by root.
+    denied(
+      await failure(call((cb) => client.restore({ checkpointId: "ci-imported", options: undefined }, cb))),
+      /checkpoint ci-imported has no record of the processes it holds, so only an administrator may restore it/,
+    );
   });
 
   test("concurrent operations are limited per identity; the slot returns when the call ends", async () => {
