@@ -537,3 +537,62 @@ describe("concurrent calls", () => {
     expect(await fs.readdir(root)).toEqual([]);
   });
 });
+
+describe("export and import of images", () => {
+  async function publish(store: ImageStore, id: string, kind: CheckpointMeta["kind"]): Promise<void> {
+    const staged = await store.stage(id, undefined);
+    if (kind === "dump") await writeImages(staged.path);
+    else await fs.writeFile(join(staged.path, "pages-65537.img"), "p".repeat(4096));
+    await staged.publish(meta({ kind, rootPid: 0 }));
+  }
+
+  test("export gives the image files only, sorted; logs and meta.json stay behind", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "src", "dump");
+    const files = await store.exportImages("src", 1 << 20);
+    expect(files.map((f) => f.name)).toEqual(["inventory.img", "pages-1.img", "pstree.img"]);
+    expect(files[0]?.data.toString()).toBe("inventory");
+    await expect(store.exportImages("src", 100)).rejects.toMatchObject({ code: "RESOURCE_EXHAUSTED" });
+  });
+
+  test("import into a page server's checkpoint; with inventory.img it becomes a dump", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "x", "pages");
+    const partial = await store.importImages("x", [{ name: "pstree.img", data: Buffer.from("p") }], 0);
+    expect(partial.kind).toBe("pages");
+    const done = await store.importImages("x", [{ name: "inventory.img", data: Buffer.from("i") }], 321);
+    expect(done).toMatchObject({ kind: "dump", rootPid: 321, processes: undefined });
+    expect((await fs.stat(join(root, "x", "inventory.img"))).mode & 0o777).toBe(0o600);
+  });
+
+  test("import refuses other kinds, bad or repeated names, and replacing a file; a failed import leaves nothing", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "d", "dump");
+    await expect(
+      store.importImages("d", [{ name: "core-1.img", data: Buffer.alloc(1) }], 0),
+    ).rejects.toMatchObject({
+      code: "FAILED_PRECONDITION",
+    });
+    await publish(store, "p", "pages");
+    for (const name of ["../x.img", "meta.json", "dump.log", ".hidden.img", "a/b.img", ""]) {
+      await expect(store.importImages("p", [{ name, data: Buffer.alloc(1) }], 0), name).rejects.toMatchObject(
+        {
+          code: "INVALID_ARGUMENT",
+        },
+      );
+    }
+    const twice = [
+      { name: "core-1.img", data: Buffer.alloc(1) },
+      { name: "core-1.img", data: Buffer.alloc(1) },
+    ];
+    await expect(store.importImages("p", twice, 0)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    const clash = [
+      { name: "core-1.img", data: Buffer.alloc(1) },
+      { name: "pages-65537.img", data: Buffer.alloc(1) },
+    ];
+    await expect(store.importImages("p", clash, 0)).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    expect(readdirSync(join(root, "p")).sort()).toEqual(["meta.json", "pages-65537.img"]);
+    expect((await fs.readFile(join(root, "p", "pages-65537.img"))).length).toBe(4096);
+    expect((await store.get("p")).kind).toBe("pages");
+  });
+});
