@@ -7,14 +7,17 @@ import { join } from "node:path";
 // Single-threaded, no children, no pipes to the outside: everything CRIU can dump without options.
 // SETUP is replaced by a workload's own top-level code (sockets, locks, files) that runs before
 // the first count, with \`path\` (the count file) in scope.
+//
+// The count is written in place, fixed-width, through one descriptor held open: the file a dump
+// records is always there with the same size, so a checkpoint restores again and again (a fresh
+// file per count would be dumped open under a name the next restored process renames away).
 const COUNTER = `
 import os, sys, time
 path, n = sys.argv[1], 0
 SETUP
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 while True:
-    with open(path + ".tmp", "w") as f:
-        f.write(str(n))
-    os.replace(path + ".tmp", path)
+    os.pwrite(fd, str(n).ljust(20).encode(), 0)
     n += 1
     time.sleep(0.01)
 `;
