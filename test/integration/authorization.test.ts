@@ -1,7 +1,7 @@
 // Security claims 3–6, 17, 18 (docs/security.md): who is calling, what a policy grants them, and
 // the audit line every call leaves. Real mutual TLS with certificates made here, real unix-socket
 // peer credentials (a client running as uid 65534), real CRIU dumping and restoring real processes.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -240,6 +240,39 @@ describe("who is calling (claims 3, 4, 5)", () => {
       grant: "ci",
       result: "OK",
     });
+  });
+
+  test("a client in another language (Debian's python3-grpcio) gets the same answers over mTLS", async () => {
+    const script = [
+      "import json, sys, grpc",
+      "ca, port = open(sys.argv[1], 'rb').read(), sys.argv[2]",
+      "out = {}",
+      "for name in sys.argv[3:]:",
+      "    key = open(sys.argv[1].replace('ca.pem', name + '.key'), 'rb').read()",
+      "    cert = open(sys.argv[1].replace('ca.pem', name + '.pem'), 'rb').read()",
+      "    creds = grpc.ssl_channel_credentials(ca, key, cert)",
+      "    with grpc.secure_channel('localhost:' + port, creds) as ch:",
+      "        version = ch.unary_unary('/criu.gateway.v1.CriuService/Version')",
+      "        try:",
+      "            version(b'', timeout=20)",
+      "            out[name] = 'OK'",
+      "        except grpc.RpcError as e:",
+      "            out[name] = e.code().name + ': ' + e.details()",
+      "print(json.dumps(out))",
+    ].join("\n");
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        "/usr/bin/python3",
+        ["-c", script, ca.cert, String(tlsPort), "ci", "stranger"],
+        (err, out, errOut) =>
+          err ? reject(new Error(`python3 failed (python3-grpcio installed?): ${errOut}`)) : resolve(out),
+      );
+    });
+    const answers = JSON.parse(stdout) as Record<string, string>;
+    expect(answers.ci).toBe("OK");
+    expect(answers.stranger).toMatch(
+      /^PERMISSION_DENIED: no grant of the gateway's policy matches certificate cn="stranger"/,
+    );
   });
 
   test("a certificate signed by another CA, or no certificate at all, never gets a call through", async () => {
