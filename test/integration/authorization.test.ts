@@ -333,6 +333,58 @@ describe("who is calling (claims 3, 4, 5)", () => {
   });
 });
 
+describe("hostile identity headers", () => {
+  test("malformed forwarded headers from the trusted proxy get a clear status, never INTERNAL", async () => {
+    const pieces = [
+      '"',
+      ";",
+      ",",
+      "=",
+      "\\",
+      "URI=",
+      "DNS=",
+      'Subject="',
+      "CN=",
+      "By=",
+      "Hash=",
+      " ",
+      "\t",
+      "é",
+      "\u0000",
+    ];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    const sidecar = tlsClient("sidecar");
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      let value = "";
+      const n = next() % 24;
+      for (let j = 0; j < n; j++) value += pieces[next() % pieces.length];
+      if (i % 50 === 0) value = "URI=".repeat(2000); // long, but under the header limit
+      const header = new Metadata();
+      try {
+        header.set("x-forwarded-client-cert", value);
+      } catch {
+        continue; // not a value HTTP/2 can carry at all
+      }
+      const code = await list(sidecar, header).then(
+        () => "OK",
+        (err: ServiceError) => status[err.code] ?? String(err.code),
+      );
+      seen.set(code, (seen.get(code) ?? 0) + 1);
+    }
+    for (const code of seen.keys()) expect(["UNAUTHENTICATED", "PERMISSION_DENIED"]).toContain(code);
+    expect(seen.get("UNAUTHENTICATED")).toBeGreaterThan(0);
+    // Still serving, and still judging correctly.
+    const good = new Metadata();
+    good.set("x-forwarded-client-cert", "URI=spiffe://example/viewer");
+    await list(sidecar, good);
+  });
+});
+
 describe("what a caller may do (claim 6)", () => {
   test("a non-admin dump of another user's process is refused before CRIU runs", async () => {
     // uid 65534, on the unix socket, may dump its own processes; root's counter is not one of them.
