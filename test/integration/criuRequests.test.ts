@@ -1,6 +1,6 @@
 // CRIU's other requests through a real gateway and a real gRPC client, against real CRIU:
 // statistics, logs, pre-dump, WAIT_PID and the cpuinfo pair.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -23,12 +23,12 @@ import {
   type WaitPidResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
-import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { expectNothingLeft, TestProcesses } from "../support/processes.js";
+import { type Counter, isAlive, waitFor } from "../support/workload.js";
 
 let gw: TestGateway;
-const counters: Counter[] = [];
-const restoredPids: number[] = [];
+const processes = new TestProcesses();
 
 beforeAll(async () => {
   gw = await startTestGateway();
@@ -39,20 +39,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const c of counters.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
-    await c.exited;
-  }
-  for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);
-  expect(gw.gateway.workerPids()).toEqual([]);
-  expect(criuChildren()).toEqual([]);
-  expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+  await processes.stopAll();
+  await expectNothingLeft(gw);
 });
 
-async function counter(name: string): Promise<Counter> {
-  const c = await startCounter(gw.dir, name);
-  counters.push(c);
-  return c;
+function counter(name: string): Promise<Counter> {
+  return processes.counter(gw.dir, name);
 }
 
 function dump(
@@ -125,7 +117,7 @@ describe("statistics", () => {
     expect((await getCheckpoint("stats")).checkpoint?.dumpStatistics).toEqual(stats);
 
     const restored = await restore("stats");
-    restoredPids.push(restored.pid);
+    processes.restored(restored.pid);
     expect(restored.statistics?.pagesRestored).toBeGreaterThan(0);
     // A full dump is restored page for page.
     expect(restored.statistics?.pagesRestored).toBe(stats?.pagesWritten);
@@ -210,7 +202,7 @@ describe("pre-dump", () => {
     expect(full.statistics?.pagesWritten).toBeLessThan(pre.statistics?.pagesWritten ?? 0);
     const atDump = c.read();
     const restored = await restore("pre-final");
-    restoredPids.push(restored.pid);
+    processes.restored(restored.pid);
     await waitFor(() => c.read() > atDump + 3, "the restored counter to count on");
   });
 

@@ -15,12 +15,12 @@ import {
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
-import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { expectNothingLeft, TestProcesses } from "../support/processes.js";
+import { type Counter, isAlive, startCounter, waitFor } from "../support/workload.js";
 
 let gw: TestGateway;
-const counters: Counter[] = [];
-const restoredPids: number[] = [];
+const processes = new TestProcesses();
 
 beforeAll(async () => {
   gw = await startTestGateway();
@@ -31,22 +31,13 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const c of counters.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
-    await c.exited;
-  }
-  for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);
-  // Every worker is reaped once its call has returned.
-  expect(gw.gateway.workerPids()).toEqual([]);
-  expect(criuChildren()).toEqual([]);
-  // Nothing half-written is ever left in the store.
-  expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+  await processes.stopAll();
+  // Every worker is reaped once its call has returned; nothing half-written is left in the store.
+  await expectNothingLeft(gw);
 });
 
-async function counter(name: string): Promise<Counter> {
-  const c = await startCounter(gw.dir, name);
-  counters.push(c);
-  return c;
+function counter(name: string): Promise<Counter> {
+  return processes.counter(gw.dir, name);
 }
 
 function dump(
@@ -99,7 +90,7 @@ describe("CRIU through the gateway", () => {
     expect(c.read()).toBe(atDump);
 
     const restored = await restore("counted");
-    restoredPids.push(restored.pid);
+    processes.restored(restored.pid);
     expect(restored.pid).toBe(c.pid);
     expect(isAlive(restored.pid)).toBe(true);
     // Its first value after the restore continues the old count, not a fresh one from 0.
@@ -201,7 +192,7 @@ describe("CRIU through the gateway", () => {
     // A process whose session leader (the test runner) is outside the dumped tree: CRIU refuses
     // it unless shell_job is set.
     const c = await startCounter(gw.dir, "no-session", { ownSession: false });
-    counters.push(c);
+    processes.adopt(c);
     const err = await failure(dump("refused", { pid: c.pid }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     const detail = errorDetailOf(err);

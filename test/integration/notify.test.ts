@@ -1,6 +1,6 @@
 // CRIU's action-script callbacks driven by a remote caller over CriuService.Session, and the
 // Subscribe stream that observers follow. Real CRIU, real processes.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -11,10 +11,11 @@ import {
   OperationKind,
   type SubscribeResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import { call, criuChildren, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { call, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { expectNothingLeft, TestProcesses } from "../support/processes.js";
 import { rawSubscriber } from "../support/rawSubscriber.js";
 import { runSession } from "../support/session.js";
-import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+import { type Counter, isAlive, startCounter, waitFor } from "../support/workload.js";
 
 // What CRIU 4.x emits, read from its source: cr-dump.c runs pre-dump, then (after
 // network_lock, which runs network-lock only for a tree in its own net namespace)
@@ -26,8 +27,7 @@ const DUMP_CALLBACKS = ["pre-dump", "query-ext-files", "post-dump"];
 const RESTORE_CALLBACKS = ["pre-restore", "post-restore", "pre-resume", "post-resume"];
 
 let gw: TestGateway;
-const counters: Counter[] = [];
-const restoredPids: number[] = [];
+const processes = new TestProcesses();
 
 beforeAll(async () => {
   gw = await startTestGateway({ callbackTimeoutMs: 30_000 });
@@ -37,26 +37,13 @@ afterAll(async () => {
   await gw.close();
 });
 
-/** Stops the counters (they write into a gateway's temp dir, which must not outlive them). */
-async function stopCounters(): Promise<void> {
-  for (const c of counters.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
-    await c.exited;
-  }
-}
-
 afterEach(async () => {
-  await stopCounters();
-  for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);
-  await waitFor(() => gw.gateway.workerPids().length === 0, "every worker to be reaped");
-  expect(criuChildren()).toEqual([]);
-  expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+  await processes.stopAll();
+  await expectNothingLeft(gw, { waitForWorkers: true });
 });
 
-async function counter(name: string): Promise<Counter> {
-  const c = await startCounter(gw.dir, name);
-  counters.push(c);
-  return c;
+function counter(name: string): Promise<Counter> {
+  return processes.counter(gw.dir, name);
 }
 
 function dumpStart(id: string, pid: number, extra: Partial<CriuOptions> = {}) {
@@ -94,7 +81,7 @@ describe("notify callbacks on a Session", () => {
     expect(restored.error).toBeUndefined();
     expect(restored.callbacks.map((cb) => cb.script)).toEqual(RESTORE_CALLBACKS);
     const pid = restored.result?.restoreResult?.pid ?? 0;
-    restoredPids.push(pid);
+    processes.restored(pid);
     expect(pid).toBe(c.pid);
     await waitFor(() => c.read() > atDump, "the restored counter to count on");
   });
@@ -126,14 +113,14 @@ describe("notify callbacks on a Session", () => {
     // The checkpoint is intact: a restore without the veto works.
     const again = await runSession(gw.client, restoreStart("to-veto"));
     expect(again.error).toBeUndefined();
-    restoredPids.push(again.result?.restoreResult?.pid ?? 0);
+    processes.restored(again.result?.restoreResult?.pid ?? 0);
   });
 
   it("a callback left unanswered times out as failure: the process runs on", async () => {
     const quick = await startTestGateway({ callbackTimeoutMs: 300 });
     try {
       const c = await startCounter(quick.dir, "silent");
-      counters.push(c);
+      processes.adopt(c);
       const out = await runSession(quick.client, dumpStart("silent", c.pid), (cb) =>
         cb.script === "post-dump" ? "silent" : { success: true },
       );
@@ -145,7 +132,7 @@ describe("notify callbacks on a Session", () => {
       await waitFor(() => c.read() > now, "the process to run on after the timeout");
       expect(quick.gateway.workerPids()).toEqual([]);
     } finally {
-      await stopCounters();
+      await processes.stopCounters();
       await quick.close();
     }
   });
@@ -264,7 +251,7 @@ describe("Subscribe", () => {
       await waitFor(() => small.gateway.subscriberCount() === 100, "all 100 subscriptions to be registered");
 
       const workers = await Promise.all([0, 1, 2, 3].map((i) => startCounter(small.dir, `many-${i}`)));
-      counters.push(...workers);
+      for (const w of workers) processes.adopt(w);
       // Four interactive dumps at once, and a flood of cheap operations (600 VERSIONs, 2 events
       // each) to overrun the stalled subscriber's transport buffers and then its own queue.
       const flood = (async () => {
@@ -311,7 +298,7 @@ describe("Subscribe", () => {
     } finally {
       stalled.close();
       for (const c of clients) c.close();
-      await stopCounters();
+      await processes.stopCounters();
       await small.close();
     }
   });

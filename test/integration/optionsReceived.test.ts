@@ -29,12 +29,12 @@ import {
   type RestoreResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
-import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
+import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import { expectNothingLeft, TestProcesses } from "../support/processes.js";
+import { type Counter, isAlive, killAndWaitGone, waitFor } from "../support/workload.js";
 
 let gw: TestGateway;
-const counters: Counter[] = [];
-const restoredPids: number[] = [];
+const processes = new TestProcesses();
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
@@ -46,22 +46,14 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);
-  for (const c of counters.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
-    await c.exited;
-  }
+  await processes.stopAll();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  expect(gw.gateway.workerPids()).toEqual([]);
-  expect(criuChildren()).toEqual([]);
-  expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+  await expectNothingLeft(gw);
 });
 
 /** A counting workload, child of this process, that first runs `setup` (Python, top level). */
-async function workload(name: string, setup = "", ownSession = true): Promise<Counter> {
-  const c = await startCounter(gw.dir, name, { setup, ownSession });
-  counters.push(c);
-  return c;
+function workload(name: string, setup = "", ownSession = true): Promise<Counter> {
+  return processes.counter(gw.dir, name, { setup, ownSession });
 }
 
 function dump(checkpointId: string, options: Partial<CriuOptions>, parent = ""): Promise<DumpResponse> {
@@ -81,7 +73,7 @@ async function restore(checkpointId: string, options: Partial<CriuOptions> = {})
     err.message += `\n${errorDetailOf(err)?.logTail.join("\n") ?? ""}`;
     throw err;
   });
-  restoredPids.push(res.pid);
+  processes.restored(res.pid);
   return res.pid;
 }
 
