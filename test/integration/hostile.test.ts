@@ -2,7 +2,7 @@
 // fixed seed) all get a clear status, the gateway stays up, no worker is left, and no file appears
 // outside the images root. A real gateway, real CRIU; no request can dump or restore a live
 // process (test/support/hostile.ts says why).
-import { readdirSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
@@ -48,8 +48,11 @@ function unary(invoke: (cb: (err: ServiceError | null) => void) => unknown): Pro
   });
 }
 
-function send(c: HostileCase): Promise<Outcome> {
-  const client = gw.client;
+function send(
+  c: HostileCase,
+  target: { client: TestGateway["client"]; raw: Client } = { client: gw.client, raw },
+): Promise<Outcome> {
+  const { client, raw } = target;
   const call = c.call;
   switch (call.rpc) {
     case "Version":
@@ -103,13 +106,13 @@ function send(c: HostileCase): Promise<Outcome> {
   }
 }
 
-async function runAll(cases: HostileCase[]): Promise<Outcome[]> {
+async function runAll(cases: HostileCase[], target?: Parameters<typeof send>[1]): Promise<Outcome[]> {
   const outcomes: Outcome[] = new Array(cases.length);
   let next = 0;
   const lane = async () => {
     while (next < cases.length) {
       const i = next++;
-      outcomes[i] = await send(cases[i]!);
+      outcomes[i] = await send(cases[i]!, target);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, lane));
@@ -253,6 +256,50 @@ describe("hostile and malformed requests (security claim 19)", () => {
           !isVitestModuleCache(dir, name),
       );
       expect(added, `new entries in ${dir}`).toEqual([]);
+    }
+  }, 180_000);
+
+  it("from a caller granted only Version, nothing else gets through, however malformed", async () => {
+    // The same corpus against a policy that makes root on the unix socket an ordinary caller
+    // allowed Version alone: a malformed request must never slip past the grant.
+    const narrow = await startTestGateway((dir) => {
+      const file = join(dir, "policy.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          grants: [{ name: "version-only", identities: [{ unix_uid: 0 }], rpcs: ["Version"] }],
+        }),
+      );
+      return { policyFile: file };
+    });
+    const narrowRaw = new Client(narrow.address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": -1,
+    });
+    try {
+      const cases = generateHostileCases(hostileEnv());
+      const outcomes = await runAll(cases, { client: narrow.client, raw: narrowRaw });
+      const NOT_A_REQUEST = [status.INVALID_ARGUMENT, status.RESOURCE_EXHAUSTED, status.UNIMPLEMENTED];
+      const wrong: string[] = [];
+      cases.forEach((c, i) => {
+        const o = outcomes[i]!;
+        const isVersion =
+          c.call.rpc === "Version" || (c.call.rpc === "Raw" && c.call.path.endsWith("/Version"));
+        const ok = isVersion
+          ? c.accept.has(o.code)
+          : o.code === status.PERMISSION_DENIED || (NOT_A_REQUEST.includes(o.code) && c.accept.has(o.code));
+        if (!ok && wrong.length < 5)
+          wrong.push(`#${c.index} ${c.label}: ${status[o.code]} ${o.message.slice(0, 200)}`);
+      });
+      expect(wrong).toEqual([]);
+      // Every refusal is audited, and only Version ever succeeded.
+      expect(narrow.audit.filter((r) => r.result === "OK" && r.rpc !== "Version")).toEqual([]);
+      expect(narrow.audit.filter((r) => r.result === "PERMISSION_DENIED").length).toBeGreaterThan(5_000);
+      expect(narrow.gateway.workerPids()).toEqual([]);
+      expect(criuChildren()).toEqual([]);
+      expect(tree(narrow.imagesRoot)).toEqual([]);
+    } finally {
+      narrowRaw.close();
+      await narrow.close();
     }
   }, 180_000);
 });
