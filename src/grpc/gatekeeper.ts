@@ -106,9 +106,21 @@ export class Gatekeeper {
     this.deps.audit(record);
   }
 
-  /** The caller of a call, from its transport; a forwarded identity only via a trusted proxy. */
-  identify(call: CallTransport): Identity {
-    const direct = this.#transportIdentity(call);
+  /**
+   * The caller of a call, from its transport; a forwarded identity only via a trusted proxy. A
+   * refused forwarded identity comes back as the refusal, with the transport's identity for the
+   * audit line.
+   */
+  identifyOrRefuse(call: CallTransport): { identity: Identity; refusal?: unknown } {
+    try {
+      return { identity: this.#identify(call) };
+    } catch (refusal) {
+      return { identity: this.transportIdentity(call), refusal };
+    }
+  }
+
+  #identify(call: CallTransport): Identity {
+    const direct = this.transportIdentity(call);
     const forwarded = this.#policy.forwarded;
     if (!forwarded) return direct;
     const values = call.metadata.get(forwarded.header);
@@ -131,7 +143,8 @@ export class Gatekeeper {
     return { kind: "forwarded", names, via: direct };
   }
 
-  #transportIdentity(call: CallTransport): UnixIdentity | CertificateIdentity | { kind: "anonymous" } {
+  /** What the transport alone proved: for audit lines of calls whose forwarded identity was refused. */
+  transportIdentity(call: CallTransport): UnixIdentity | CertificateIdentity | { kind: "anonymous" } {
     const unix = this.deps.unixPeers.lookup(call.getPeer());
     if (unix) return { kind: "unix", uid: unix.uid, gid: unix.gid, pid: unix.pid };
     const cert = call.getAuthContext().sslPeerCertificate;

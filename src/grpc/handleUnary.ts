@@ -100,7 +100,9 @@ export function handleUnary<Req, Res>(
       );
     };
     const run = async (): Promise<Res> => {
-      identity = deps.gatekeeper.identify(call);
+      const who = deps.gatekeeper.identifyOrRefuse(call);
+      identity = who.identity;
+      if (who.refusal) throw who.refusal;
       assertDecoded(call.request);
       wanted = access(call.request);
       admission = await deps.gatekeeper.admit(identity, method, wanted);

@@ -170,7 +170,9 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       );
     }
     const start = first.start;
-    identity = deps.gatekeeper.identify(call);
+    const who = deps.gatekeeper.identifyOrRefuse(call);
+    identity = who.identity;
+    if (who.refusal) throw who.refusal;
     // A session is checked as itself and as what it runs: an iterative dump pre-dumps, then dumps.
     let rpcs: string[];
     if (start.dump) {

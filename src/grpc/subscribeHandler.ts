@@ -106,33 +106,18 @@ async function serve(
 ): Promise<void> {
   const started = process.hrtime.bigint();
   const guard = { logger: deps.logger, gatekeeper: deps.gatekeeper };
-  const identity = (() => {
-    try {
-      return deps.gatekeeper.identify(call);
-    } catch (err) {
-      return err as GatewayError;
-    }
-  })();
+  const { identity, refusal } = deps.gatekeeper.identifyOrRefuse(call);
   let admission: Admission | undefined;
   let releaseSlot = () => {};
   const fail = (err: unknown) => {
     const status = toServiceError(err, (cause) =>
       deps.logger.log("error", "internal error", { method: "Subscribe", error: cause }),
     );
-    auditCall(
-      guard,
-      "Subscribe",
-      identity instanceof Error ? undefined : identity,
-      admission,
-      {},
-      started,
-      status.code ?? 2,
-      status.details,
-    );
+    auditCall(guard, "Subscribe", identity, admission, {}, started, status.code ?? 2, status.details);
     call.emit("error", status);
   };
   try {
-    if (identity instanceof Error) throw identity;
+    if (refusal) throw refusal;
     assertDecoded(call.request);
     admission = await deps.gatekeeper.admit(identity, "Subscribe", {});
     if (deps.events.subscriberCount >= deps.maxSubscribers) {

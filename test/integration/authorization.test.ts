@@ -328,6 +328,12 @@ describe("who is calling (claims 3, 4, 5)", () => {
     });
     // The same header from a caller that is not a trusted proxy is refused, not ignored.
     denied(await failure(list(tlsClient("ci"), header)), /believed only from the proxies the policy trusts/);
+    expect(gw.audit.at(-1)).toMatchObject({
+      rpc: "ListCheckpoints",
+      identity: 'certificate cn="ci" san=spiffe://example/ci',
+      grant: "ci",
+      result: "PERMISSION_DENIED",
+    });
     // The sidecar speaking for itself has no grant.
     denied(await failure(list(tlsClient("sidecar"))), /no grant .* matches certificate cn="sidecar"/);
   });
