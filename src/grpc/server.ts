@@ -34,8 +34,9 @@ export interface RunningGateway {
   /** Subscribe streams open now. */
   subscriberCount(): number;
   /**
-   * Re-reads the policy file and the TLS files (as SIGHUP does). A policy with a mistake is
-   * refused and the one in force stays; the result says what changed or why not.
+   * Re-reads the policy file and the TLS files and reopens the audit log (as SIGHUP does). A
+   * policy with a mistake is refused and the one in force stays; the result says what changed
+   * or why not.
    */
   reload(): Promise<{ policy: "reloaded" | "unchanged" | string; tls: boolean }>;
   /** The policy in force. */
@@ -64,12 +65,32 @@ export function loadPolicy(path: string | undefined): Policy {
   return parsePolicy(text, path, RPC_NAMES);
 }
 
-/** One JSON line per audit record: to a file opened for appending (0600), or to stderr. */
-function auditSink(path: string | undefined): { write(r: AuditRecord): void; close(): void } {
-  const fd = path === undefined ? 2 : openSync(path, "a", 0o600);
+/**
+ * One JSON line per audit record: to a file opened for appending (0600), or to stderr. `reopen`
+ * (on SIGHUP) opens the path again, so that a rotated log is followed by a fresh file; if that
+ * fails, lines keep going to the file already open.
+ */
+function auditSink(
+  path: string | undefined,
+  logger: Logger,
+): { write(r: AuditRecord): void; reopen(): void; close(): void } {
+  let fd = path === undefined ? 2 : openSync(path, "a", 0o600);
   return {
     write(record) {
       writeSync(fd, `${JSON.stringify({ time: new Date().toISOString(), msg: "audit", ...record })}\n`);
+    },
+    reopen() {
+      if (path === undefined) return;
+      try {
+        const next = openSync(path, "a", 0o600);
+        closeSync(fd);
+        fd = next;
+      } catch (err) {
+        logger.log("error", "audit log not reopened; lines go to the file already open", {
+          path,
+          error: (err as Error).message,
+        });
+      }
     },
     close() {
       if (fd !== 2) closeSync(fd);
@@ -115,7 +136,9 @@ export async function startGateway(
     );
   }
 
-  const audit = hooks.audit ? { write: hooks.audit, close() {} } : auditSink(config.auditLog);
+  const audit = hooks.audit
+    ? { write: hooks.audit, reopen() {}, close() {} }
+    : auditSink(config.auditLog, logger);
   const unixPeers = new UnixPeers();
   const gatekeeper = new Gatekeeper({
     policy,
@@ -203,6 +226,7 @@ export async function startGateway(
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
     async reload() {
+      audit.reopen();
       let policyResult: string;
       try {
         const next = loadPolicy(config.policyFile);

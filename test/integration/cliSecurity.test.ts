@@ -1,7 +1,7 @@
 // The security settings as an operator meets them on the command line: TLS flags on both sides,
 // --insecure shouting in the log, the audit log file, SIGHUP reloads, policy-check.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -161,11 +161,19 @@ describe("serve", () => {
           ],
         }),
       );
+      // SIGHUP also follows a rotated audit log (logrotate renames it, then signals).
+      renameSync(audit, `${audit}.1`);
       gw.child.kill("SIGHUP");
       await waitFor(() => gw.log().includes('"policy reloaded"'), "the policy to be reloaded");
       const nowGranted = await run("ls", ...asCi);
       expect(nowGranted.stderr).toBe("");
       expect(nowGranted.code).toBe(0);
+      const fresh = readFileSync(audit, "utf8").trim().split("\n");
+      expect(fresh.map((l) => (JSON.parse(l) as { rpc: string; result: string }).rpc)).toEqual([
+        "ListCheckpoints",
+      ]);
+      expect(statSync(audit).mode & 0o777).toBe(0o600);
+      expect(readFileSync(`${audit}.1`, "utf8").trim().split("\n")).toHaveLength(2);
     } finally {
       expect(await gw.stop()).toBe(0);
     }
