@@ -29,7 +29,15 @@ import {
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { packageRoot } from "../../src/packageRoot.js";
 import { type CertFiles, issue, makeCa, pem } from "../support/certs.js";
-import { call, criuChildren, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import {
+  call,
+  criuChildren,
+  dumpWith,
+  failure,
+  plantCheckpoint,
+  startTestGateway,
+  type TestGateway,
+} from "../support/gateway.js";
 import { runSession } from "../support/session.js";
 import { type Counter, isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
 
@@ -147,18 +155,9 @@ function dump(
   client: CriuServiceClient,
   checkpointId: string,
   pid: number,
-  more = {},
+  more: Partial<CriuOptions> = {},
 ): Promise<DumpResponse> {
-  return call<DumpResponse>((cb) =>
-    client.dump(
-      {
-        checkpointId,
-        parentCheckpointId: "",
-        options: CriuOptions.fromPartial({ pid, leaveRunning: true, ...more }),
-      },
-      cb,
-    ),
-  );
+  return dumpWith(client, checkpointId, { pid, leaveRunning: true, ...more });
 }
 
 function list(client: CriuServiceClient, metadata = new Metadata()): Promise<Checkpoint[]> {
@@ -667,19 +666,7 @@ describe("what a caller may do (claim 6)", () => {
 
   test("images a caller imported are never restored on a non-admin's behalf", async () => {
     // A page server's checkpoint, as the gateway publishes one (kind PAGES, no process record).
-    const dir = join(gw.imagesRoot, "ci-imported");
-    mkdirSync(dir, { mode: 0o700 });
-    writeFileSync(
-      join(dir, "meta.json"),
-      JSON.stringify({
-        formatVersion: 1,
-        createTime: new Date().toISOString(),
-        rootPid: 0,
-        criuVersion: "4.1.1",
-        leaveRunning: false,
-        kind: "pages",
-      }),
-    );
+    plantCheckpoint(gw.imagesRoot, "ci-imported", { kind: "pages" });
     const client = tlsClient("ci");
     const imported = await call<{ checkpoint?: Checkpoint }>((cb) =>
       client.importImages(

@@ -23,7 +23,15 @@ import {
   type WaitPidResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import {
+  call,
+  dumpWith,
+  failure,
+  plantCheckpoint,
+  restoreWith,
+  startTestGateway,
+  type TestGateway,
+} from "../support/gateway.js";
 import { expectNothingLeft, TestProcesses } from "../support/processes.js";
 import { type Counter, isAlive, waitFor } from "../support/workload.js";
 
@@ -47,14 +55,8 @@ function counter(name: string): Promise<Counter> {
   return processes.counter(gw.dir, name);
 }
 
-function dump(
-  checkpointId: string,
-  options: Partial<CriuOptions>,
-  parentCheckpointId = "",
-): Promise<DumpResponse> {
-  return call<DumpResponse>((cb) =>
-    gw.client.dump({ checkpointId, parentCheckpointId, options: CriuOptions.fromPartial(options) }, cb),
-  );
+function dump(checkpointId: string, options: Partial<CriuOptions>, parent = ""): Promise<DumpResponse> {
+  return dumpWith(gw.client, checkpointId, options, parent);
 }
 
 function preDump(
@@ -68,7 +70,7 @@ function preDump(
 }
 
 function restore(checkpointId: string): Promise<RestoreResponse> {
-  return call<RestoreResponse>((cb) => gw.client.restore({ checkpointId, options: undefined }, cb));
+  return restoreWith(gw.client, checkpointId);
 }
 
 function log(checkpointId: string, kind: CheckpointLogKind): Promise<GetCheckpointLogResponse> {
@@ -209,19 +211,7 @@ describe("pre-dump", () => {
   it("lists pre-dumps by kind and refuses to restore one", async () => {
     // A pre-dump checkpoint as the gateway publishes it (meta.json says its kind): this host cannot
     // make one with CRIU (see above), and the refusal is the gateway's, before any worker starts.
-    const dir = join(gw.imagesRoot, "pre-only");
-    mkdirSync(dir, { mode: 0o700 });
-    writeFileSync(
-      join(dir, "meta.json"),
-      JSON.stringify({
-        formatVersion: 1,
-        createTime: new Date().toISOString(),
-        rootPid: 4242,
-        criuVersion: "4.1.1",
-        leaveRunning: true,
-        kind: "pre-dump",
-      }),
-    );
+    plantCheckpoint(gw.imagesRoot, "pre-only", { rootPid: 4242, leaveRunning: true, kind: "pre-dump" });
     const list = await call<ListCheckpointsResponse>((cb) => gw.client.listCheckpoints({}, cb));
     expect(list.checkpoints.find((x) => x.checkpointId === "pre-only")?.kind).toBe(
       CheckpointKind.CHECKPOINT_KIND_PRE_DUMP,

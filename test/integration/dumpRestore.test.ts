@@ -15,7 +15,14 @@ import {
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import {
+  call,
+  dumpWith,
+  failure,
+  restoreWith,
+  startTestGateway,
+  type TestGateway,
+} from "../support/gateway.js";
 import { expectNothingLeft, TestProcesses } from "../support/processes.js";
 import { type Counter, isAlive, startCounter, waitFor } from "../support/workload.js";
 
@@ -40,20 +47,12 @@ function counter(name: string): Promise<Counter> {
   return processes.counter(gw.dir, name);
 }
 
-function dump(
-  checkpointId: string,
-  options: Partial<CriuOptions>,
-  parentCheckpointId = "",
-): Promise<DumpResponse> {
-  return call<DumpResponse>((cb) =>
-    gw.client.dump({ checkpointId, parentCheckpointId, options: CriuOptions.fromPartial(options) }, cb),
-  );
+function dump(checkpointId: string, options: Partial<CriuOptions>, parent = ""): Promise<DumpResponse> {
+  return dumpWith(gw.client, checkpointId, options, parent);
 }
 
 function restore(checkpointId: string, options: Partial<CriuOptions> = {}): Promise<RestoreResponse> {
-  return call<RestoreResponse>((cb) =>
-    gw.client.restore({ checkpointId, options: CriuOptions.fromPartial(options) }, cb),
-  );
+  return restoreWith(gw.client, checkpointId, options);
 }
 
 describe("CRIU through the gateway", () => {

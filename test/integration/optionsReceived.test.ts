@@ -22,14 +22,20 @@ import {
   CheckpointLogKind,
   CriuCgMode,
   CriuNetworkLockMethod,
-  CriuOptions,
+  type CriuOptions,
   CriuPreDumpMode,
   type DumpResponse,
   type GetCheckpointLogResponse,
-  type RestoreResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { call, failure, startTestGateway, type TestGateway } from "../support/gateway.js";
+import {
+  call,
+  dumpWith,
+  failure,
+  restoreWith,
+  startTestGateway,
+  type TestGateway,
+} from "../support/gateway.js";
 import { expectNothingLeft, TestProcesses } from "../support/processes.js";
 import { type Counter, isAlive, killAndWaitGone, waitFor } from "../support/workload.js";
 
@@ -57,18 +63,11 @@ function workload(name: string, setup = "", ownSession = true): Promise<Counter>
 }
 
 function dump(checkpointId: string, options: Partial<CriuOptions>, parent = ""): Promise<DumpResponse> {
-  return call<DumpResponse>((cb) =>
-    gw.client.dump(
-      { checkpointId, parentCheckpointId: parent, options: CriuOptions.fromPartial(options) },
-      cb,
-    ),
-  );
+  return dumpWith(gw.client, checkpointId, options, parent);
 }
 
 async function restore(checkpointId: string, options: Partial<CriuOptions> = {}): Promise<number> {
-  const res = await call<RestoreResponse>((cb) =>
-    gw.client.restore({ checkpointId, options: CriuOptions.fromPartial(options) }, cb),
-  ).catch((err: ServiceError) => {
+  const res = await restoreWith(gw.client, checkpointId, options).catch((err: ServiceError) => {
     // A restore that fails where it should not says why in the test's output.
     err.message += `\n${errorDetailOf(err)?.logTail.join("\n") ?? ""}`;
     throw err;

@@ -1,9 +1,14 @@
 // A real gateway on a unix socket in a temp dir, with a real gRPC client, for integration tests.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, type ServiceError } from "@grpc/grpc-js";
-import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
+import {
+  CriuOptions,
+  CriuServiceClient,
+  type DumpResponse,
+  type RestoreResponse,
+} from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, resolveConfig } from "../../src/config.js";
 import type { AuditRecord } from "../../src/grpc/gatekeeper.js";
 import { type RunningGateway, startGateway } from "../../src/grpc/server.js";
@@ -90,4 +95,48 @@ export function criuChildren(): number[] {
     }
   }
   return out;
+}
+
+/** A Dump call with options given as a partial CriuOptions. */
+export function dumpWith(
+  client: CriuServiceClient,
+  checkpointId: string,
+  options: Partial<CriuOptions>,
+  parentCheckpointId = "",
+): Promise<DumpResponse> {
+  return call<DumpResponse>((cb) =>
+    client.dump({ checkpointId, parentCheckpointId, options: CriuOptions.fromPartial(options) }, cb),
+  );
+}
+
+/** A Restore call with options given as a partial CriuOptions. */
+export function restoreWith(
+  client: CriuServiceClient,
+  checkpointId: string,
+  options: Partial<CriuOptions> = {},
+): Promise<RestoreResponse> {
+  return call<RestoreResponse>((cb) =>
+    client.restore({ checkpointId, options: CriuOptions.fromPartial(options) }, cb),
+  );
+}
+
+/**
+ * A checkpoint as the gateway publishes it, written straight into the store: for kinds this host
+ * cannot make with CRIU. `meta` overrides meta.json's fields.
+ */
+export function plantCheckpoint(imagesRoot: string, id: string, meta: Record<string, unknown>): string {
+  const dir = join(imagesRoot, id);
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(
+    join(dir, "meta.json"),
+    JSON.stringify({
+      formatVersion: 1,
+      createTime: new Date().toISOString(),
+      rootPid: 0,
+      criuVersion: "4.1.1",
+      leaveRunning: false,
+      ...meta,
+    }),
+  );
+  return dir;
 }
