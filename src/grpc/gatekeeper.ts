@@ -167,8 +167,8 @@ export class Gatekeeper {
   ): Promise<Admission> {
     const policy = this.#policy;
     const grant = grantFor(policy, identity);
-    const who = describeIdentity(identity);
-    if (!grant) throw permissionDenied(`no grant of the gateway's policy matches ${who}`);
+    if (!grant)
+      throw permissionDenied(`no grant of the gateway's policy matches ${describeIdentity(identity)}`);
     // A Session is checked as itself and as the dump or restore it runs.
     for (const rpc of typeof rpcs === "string" ? [rpcs] : rpcs) {
       if (!allowsRpc(grant, rpc)) throw permissionDenied(`grant "${grant.name}" does not allow ${rpc}`);

@@ -108,7 +108,6 @@ async function serve(
   const guard = { logger: deps.logger, gatekeeper: deps.gatekeeper };
   const { identity, refusal } = deps.gatekeeper.identifyOrRefuse(call);
   let admission: Admission | undefined;
-  let releaseSlot = () => {};
   const fail = (err: unknown) => {
     const status = toServiceError(err, (cause) =>
       deps.logger.log("error", "internal error", { method: "Subscribe", error: cause }),
@@ -116,37 +115,33 @@ async function serve(
     auditCall(guard, "Subscribe", identity, admission, {}, started, status.code ?? 2, status.details);
     call.emit("error", status);
   };
+  const kinds = new Set<OperationKind>();
+  let releaseSlot: () => void;
   try {
     if (refusal) throw refusal;
     assertDecoded(call.request);
     admission = await deps.gatekeeper.admit(identity, "Subscribe", {});
+    for (const k of call.request.kinds) {
+      const kind = KIND_FROM_API[k];
+      if (!kind) throw new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`);
+      kinds.add(kind);
+    }
+    if (call.request.pid < 0) {
+      throw new GatewayError("INVALID_ARGUMENT", `pid must be 0 (any) or a pid, not ${call.request.pid}`);
+    }
     if (deps.events.subscriberCount >= deps.maxSubscribers) {
       throw new GatewayError(
         "RESOURCE_EXHAUSTED",
         `the gateway already serves ${deps.maxSubscribers} subscribers`,
       );
     }
+    // Taken last: nothing can fail after it but the stream itself, which gives it back.
     releaseSlot = deps.gatekeeper.acquireSubscriber(identity, admission.grant);
   } catch (err) {
     fail(err);
     return;
   }
   const grant = admission.grant;
-  const kinds = new Set<OperationKind>();
-  for (const k of call.request.kinds) {
-    const kind = KIND_FROM_API[k];
-    if (!kind) {
-      releaseSlot();
-      fail(new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`));
-      return;
-    }
-    kinds.add(kind);
-  }
-  if (call.request.pid < 0) {
-    releaseSlot();
-    fail(new GatewayError("INVALID_ARGUMENT", `pid must be 0 (any) or a pid, not ${call.request.pid}`));
-    return;
-  }
   const admitted = admission;
   let ended = false;
   const endAudit = () => {
