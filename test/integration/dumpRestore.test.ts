@@ -188,9 +188,9 @@ describe("CRIU through the gateway", () => {
   });
 
   it("turns a dump CRIU refuses into FAILED_PRECONDITION with CRIU's log, publishing nothing", async () => {
-    // A process whose session leader (the test runner) is outside the dumped tree: CRIU refuses
-    // it unless shell_job is set.
-    const c = await startCounter(gw.dir, "no-session", { ownSession: false });
+    // A process whose session leader is outside the dumped tree: CRIU refuses it unless
+    // shell_job is set.
+    const c = await startCounter(gw.dir, "no-session", { session: "outside" });
     processes.adopt(c);
     const err = await failure(dump("refused", { pid: c.pid }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);

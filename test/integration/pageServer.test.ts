@@ -40,7 +40,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   for (const c of counters.splice(0)) {
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+    if (c.child.exitCode === null && c.child.signalCode === null) c.kill();
     await c.exited;
   }
   for (const pid of restoredPids.splice(0)) await killAndWaitGone(pid);

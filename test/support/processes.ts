@@ -29,7 +29,7 @@ export class TestProcesses {
   /** Ends the counters: they write into a gateway's temp dir, which must not outlive them. */
   async stopCounters(): Promise<void> {
     for (const c of this.#counters.splice(0)) {
-      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+      if (c.child.exitCode === null && c.child.signalCode === null) c.kill();
       await c.exited;
     }
   }

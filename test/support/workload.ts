@@ -22,40 +22,80 @@ while True:
     time.sleep(0.01)
 `;
 
+// A session leader outside the counter's tree: it starts a new session, forks the counter into it
+// and waits for it, exiting when the counter does. The counter's parent reaps it at once, as the
+// test process would. The leader is ours, so it is inside our pid namespace, wherever the test
+// runs: a test runner's own session leader may be in a parent pid namespace, which CRIU refuses
+// for another reason (no shell_job helps with that).
+const SESSION_LEADER = `
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+_, status = os.waitpid(pid, 0)
+sys.exit(1 if status else 0)
+`;
+
 export interface Counter {
+  /** The counting process: the root of the tree to dump. */
   pid: number;
   file: string;
+  /** The process we started: the counter itself, or its session leader (session "outside"). */
   child: ChildProcess;
-  /** Resolves when the child has exited and been reaped. */
+  /** Resolves when the counter has exited and been reaped. */
   exited: Promise<void>;
   read(): number;
+  /** Kills the counter, and its session leader if it has one of its own. */
+  kill(): void;
 }
 
 /**
- * Starts the counter in its own session (a dump needs the session leader inside the tree). It
- * counts only once `setup` has run, so a counting workload holds whatever its setup made.
+ * Starts the counter. With `session: "own"` (the default) it leads its own session, as a dump
+ * without shell_job needs; with `"outside"` its session leader is its parent, a process outside
+ * the tree a dump of the counter covers. It counts only once `setup` has run, so a counting
+ * workload holds whatever its setup made.
  */
 export async function startCounter(
   dir: string,
   name = "counter",
-  options: { ownSession?: boolean; setup?: string; uid?: number; gid?: number } = {},
+  options: { session?: "own" | "outside"; setup?: string; uid?: number; gid?: number } = {},
 ): Promise<Counter> {
   const file = join(dir, `${name}.txt`);
   const program = COUNTER.replace("SETUP", () => options.setup ?? "");
-  const child = spawn("/usr/bin/python3", ["-c", program, file], {
+  const outside = options.session === "outside";
+  const args = ["-c", program, file];
+  // detached: the child calls setsid(), so it leads a new session and process group.
+  const child = spawn("/usr/bin/python3", outside ? ["-c", SESSION_LEADER, ...args] : args, {
     stdio: "ignore",
-    detached: options.ownSession ?? true,
+    detached: true,
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error("cannot start the counter workload");
+  const started = child.pid;
+  if (started === undefined) throw new Error("cannot start the counter workload");
+  let pid = started;
+  if (outside) {
+    const children = `/proc/${started}/task/${started}/children`;
+    await waitFor(
+      () => readFileSync(children, "utf8").trim() !== "",
+      "the session leader to fork the counter",
+    );
+    pid = Number(readFileSync(children, "utf8").trim().split(" ")[0]);
+  }
   const counter: Counter = {
     pid,
     file,
     child,
     exited,
     read: () => Number(readFileSync(file, "utf8")),
+    // The whole process group: the counter, and the leader when there is one.
+    kill: () => {
+      try {
+        process.kill(-started, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    },
   };
   await waitFor(() => existsSync(file) && counter.read() >= 3, "the counter to start counting");
   return counter;
