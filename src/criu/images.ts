@@ -13,12 +13,15 @@ export const IMG_SERVICE_MAGIC = 0x55105940;
 export const STATS_MAGIC = 0x57093306;
 export const CPUINFO_MAGIC = 0x61404013;
 export const INVENTORY_MAGIC = 0x58313116;
+export const FILES_MAGIC = 0x56303138;
 
 /** CRIU's file names, relative to the images directory (its work directory, unless told otherwise). */
 export const STATS_DUMP_FILE = "stats-dump";
 export const STATS_RESTORE_FILE = "stats-restore";
 export const CPUINFO_FILE = "cpuinfo.img";
 export const INVENTORY_FILE = "inventory.img";
+/** Every file object of a dump (CRIU 3.15 and later): file_entry messages. */
+export const FILES_FILE = "files.img";
 
 export class ImageFormatError extends Error {
   override readonly name = "ImageFormatError";
@@ -89,6 +92,54 @@ export function inventoryRecordsDumpTime(bytes: Uint8Array): boolean {
     throw new ImageFormatError(`inventory entry does not decode: ${(err as Error).message}`);
   }
   return false;
+}
+
+/** A unix socket of a dump bound to a filesystem path (not an abstract name). */
+export interface BoundUnixSocket {
+  /** The name it was bound to, relative to `dir` when that is set. */
+  path: string;
+  /** unix_sk_entry.name_dir: the directory a relative name was bound in. */
+  dir: string;
+}
+
+/**
+ * The unix sockets in a files image bound to filesystem paths. Fields, from CRIU's images/fdinfo.proto
+ * and images/sk-unix.proto: file_entry.usk = 16 (a unix_sk_entry); unix_sk_entry.name = 11 (bytes;
+ * an abstract name starts with a NUL), name_dir = 14.
+ */
+export function boundUnixSockets(bytes: Uint8Array): BoundUnixSocket[] {
+  const out: BoundUnixSocket[] = [];
+  for (const entry of imageEntries(bytes, IMG_COMMON_MAGIC, FILES_MAGIC)) {
+    const usk = fields(entry, "file_entry").get(16);
+    if (usk === undefined) continue;
+    const socket = fields(usk, "unix_sk_entry");
+    const name = socket.get(11);
+    if (name === undefined || name.length === 0 || name[0] === 0) continue;
+    const dir = socket.get(14);
+    // A path ends at its first NUL (CRIU keeps the kernel's terminating one).
+    const end = name.indexOf(0);
+    const path = utf8.decode(end < 0 ? name : name.subarray(0, end));
+    out.push({ path, dir: dir === undefined ? "" : utf8.decode(dir) });
+  }
+  return out;
+}
+
+const utf8 = new TextDecoder();
+
+/** The length-delimited fields of one protobuf message, by number (the last of repeated ones). */
+function fields(message: Uint8Array, type: string): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  const reader = protobuf.Reader.create(message);
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if ((tag & 7) === 2) out.set(tag >>> 3, reader.bytes());
+      else reader.skipType(tag & 7);
+    }
+  } catch (err) {
+    throw new ImageFormatError(`a ${type} does not decode: ${(err as Error).message}`);
+  }
+  return out;
 }
 
 /** Builds an image the way CRIU writes one; for tests. */

@@ -24,7 +24,7 @@ import {
 import { type CriuReq, CriuReqType, type CriuResp, requestTypeName } from "../criu/wire.js";
 import { criuRefused, type FailureContext, lastLines, workerFailed } from "./criuFailure.js";
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "./criuOptions.js";
-import { type ErrorCode, GatewayError, invalidArgument } from "./errors.js";
+import { type ErrorCode, GatewayError, invalidArgument, permissionDenied } from "./errors.js";
 import type { AnsweredBy, EventBus, EventPayload, OperationKind } from "./eventBus.js";
 import {
   type CheckpointInfo,
@@ -39,6 +39,7 @@ import {
   RESTORE_LOG,
 } from "./imageStore.js";
 import { type ProcessRecord, processTree } from "./processTree.js";
+import { checkImagesForConfinedRestore, checkRestoredTree } from "./restoreConfinement.js";
 import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
 
 /** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
@@ -167,9 +168,18 @@ export interface OperationContext {
    * What it returns is kept with the checkpoint. Without it the tree is read and kept unchecked.
    */
   frozenTree?: (rootPid: number) => Promise<ProcessRecord[]>;
+  /**
+   * Restores on this caller's behalf are confined (restoreConfinement.ts): checked on the images
+   * before CRIU starts, and on the re-created tree at CRIU's post-restore callback. For callers
+   * who are not administrators.
+   */
+  confinedRestore?: boolean;
   /** Told the operation's id before anything else happens. */
   onStarted?(operationId: string): void;
 }
+
+/** Checks a CRIU callback (script name, and the root pid where CRIU gives one); throws to veto it. */
+type CallbackGate = (script: string, pid: number | undefined) => Promise<void>;
 
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
 
@@ -318,7 +328,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     operationId: string,
     ctx: OperationContext,
     callerWantsCallbacks: boolean,
-    gate: ((script: string) => Promise<void>) | undefined,
+    gate: CallbackGate | undefined,
   ) {
     let sequence = 0;
     const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
@@ -332,7 +342,7 @@ export function createCriuOperations(deps: OperationsDeps) {
       let refused = false;
       if (gate) {
         try {
-          await gate(event.script);
+          await gate(event.script, event.pid);
         } catch {
           refused = true;
         }
@@ -383,7 +393,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     options: CriuOptions | undefined,
     context: FailureContext,
     log: { dir: string; file: string },
-    gate?: (script: string) => Promise<void>,
+    gate?: CallbackGate,
   ): Promise<CriuResp> {
     try {
       const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true, gate);
@@ -868,6 +878,31 @@ export function createCriuOperations(deps: OperationsDeps) {
           `checkpoint ${input.checkpointId} holds no memory: its pages went to the page server at ${opened.info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,
         );
       }
+      const recorded = opened.info.processes;
+      if (ctx.confinedRestore) {
+        if (!recorded) {
+          throw permissionDenied(
+            `checkpoint ${input.checkpointId} has no record of the processes it holds, so only an administrator may restore it`,
+          );
+        }
+        await checkImagesForConfinedRestore(opened.path, input.checkpointId);
+      }
+      // At post-restore the tree is re-created and has not yet run: a confined restore is checked
+      // on what CRIU opened, as root, on the caller's behalf.
+      let refusal: unknown;
+      const gate: CallbackGate | undefined =
+        ctx.confinedRestore && recorded
+          ? async (script, pid) => {
+              if (script !== "post-restore") return;
+              try {
+                if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
+                await checkRestoredTree(pid, recorded);
+              } catch (err) {
+                refusal = err;
+                throw err;
+              }
+            }
+          : undefined;
       // Statistics of an earlier restore must not pass for this one's.
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
       const req: CriuReq = {
@@ -878,10 +913,21 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      const resp = await exchangeWithCallbacks(req, operationId, ctx, input.options, context, {
-        dir: opened.path,
-        file: RESTORE_LOG,
-      });
+      let resp: CriuResp;
+      try {
+        resp = await exchangeWithCallbacks(
+          req,
+          operationId,
+          ctx,
+          input.options,
+          context,
+          { dir: opened.path, file: RESTORE_LOG },
+          gate,
+        );
+      } catch (err) {
+        throw refusal ?? err;
+      }
+      if (refusal) throw refusal;
       if (!resp.success || !resp.restore) {
         context.logTail = await logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);

@@ -8,6 +8,12 @@ export interface ProcessRecord {
   uids: number[];
   /** The cgroup v2 path ("/system.slice/x.service"), "" where the process has none. */
   cgroup: string;
+  /** Real, effective, saved and filesystem gid. Absent in records older than these fields. */
+  gids?: number[];
+  /** Supplementary groups. */
+  groups?: number[];
+  /** Effective capabilities, as /proc/PID/status prints them (hex). */
+  capEff?: string;
 }
 
 /** More processes than this under one root is not a tree anyone means to dump. */
@@ -25,15 +31,27 @@ export async function readProcess(pid: number): Promise<ProcessRecord | undefine
   } catch {
     return undefined;
   }
-  const uidLine = /^Uid:\s*(.*)$/m.exec(status);
-  const uids = (uidLine?.[1] ?? "")
-    .trim()
-    .split(/\s+/)
-    .map(Number)
-    .filter((n) => Number.isInteger(n));
   // cgroup v2: the one line "0::/path"; on a v1 or hybrid host there is no unified path.
   const unified = /^0::(.*)$/m.exec(cgroups);
-  return { pid, uids, cgroup: unified?.[1] ?? "" };
+  return {
+    pid,
+    uids: numbers(status, "Uid"),
+    cgroup: unified?.[1] ?? "",
+    gids: numbers(status, "Gid"),
+    groups: numbers(status, "Groups"),
+    capEff: /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "",
+  };
+}
+
+/** The numbers of one /proc/PID/status line ("Uid:\t0\t0\t0\t0"). */
+function numbers(status: string, key: string): number[] {
+  const line = new RegExp(`^${key}:(.*)$`, "m").exec(status);
+  return (line?.[1] ?? "")
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== "")
+    .map(Number)
+    .filter((n) => Number.isInteger(n));
 }
 
 /**

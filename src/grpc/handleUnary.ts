@@ -33,6 +33,7 @@ export function operationContext(admission: Admission, signal: AbortSignal): Ope
     signal,
     optionClasses: admission.grant.optionClasses,
     frozenTree: admission.frozenTree,
+    confinedRestore: !admission.grant.admin,
   };
 }
 

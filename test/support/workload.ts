@@ -58,14 +58,26 @@ export interface Counter {
 export async function startCounter(
   dir: string,
   name = "counter",
-  options: { session?: "own" | "outside"; setup?: string; uid?: number; gid?: number } = {},
+  options: {
+    session?: "own" | "outside";
+    setup?: string;
+    uid?: number;
+    gid?: number;
+    /** "none": the counter runs without any capability, even as root (an empty bounding set). */
+    capabilities?: "none";
+  } = {},
 ): Promise<Counter> {
   const file = join(dir, `${name}.txt`);
   const program = COUNTER.replace("SETUP", () => options.setup ?? "");
   const outside = options.session === "outside";
   const args = ["-c", program, file];
+  const python = ["/usr/bin/python3", ...(outside ? ["-c", SESSION_LEADER, ...args] : args)];
+  const argv =
+    options.capabilities === "none"
+      ? ["/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", ...python]
+      : python;
   // detached: the child calls setsid(), so it leads a new session and process group.
-  const child = spawn("/usr/bin/python3", outside ? ["-c", SESSION_LEADER, ...args] : args, {
+  const child = spawn(argv[0] as string, argv.slice(1), {
     stdio: "ignore",
     detached: true,
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
