@@ -138,9 +138,31 @@ export function processDenial(grant: Grant, process: ProcessRecord): string | un
   if (p.any) return undefined;
   if (p.pids.some(([lo, hi]) => process.pid >= lo && process.pid <= hi)) return undefined;
   if (process.cgroup && p.cgroups.some((prefix) => underCgroup(process.cgroup, prefix))) return undefined;
-  if (process.uids.length > 0 && process.uids.every((uid) => p.uids.includes(uid))) return undefined;
   const uid = [...new Set(process.uids)].join("/");
+  if (process.uids.length > 0 && process.uids.every((u) => p.uids.includes(u))) {
+    const gained = privilegesBeyondUser(process);
+    if (gained === undefined) return undefined;
+    return `pid ${process.pid} runs as uid ${uid} but ${gained}, which a grant by uid does not cover (grant "${grant.name}")`;
+  }
   return `pid ${process.pid} (uid ${uid || "unknown"}, cgroup ${process.cgroup || "none"}) is outside grant "${grant.name}"`;
+}
+
+/**
+ * How a process of a non-root user holds more than its user may have, the way the kernel's ptrace
+ * check sees it: a group its user was not given (a setgid program), capabilities (file or ambient
+ * ones), or a non-dumpable mark (setuid programs, key agents). A grant of a uid is a grant of what
+ * that user could trace itself; such processes are not. Undefined when none applies or the record
+ * cannot tell.
+ */
+export function privilegesBeyondUser(process: ProcessRecord): string | undefined {
+  if (process.uids.every((u) => u === 0)) return undefined;
+  const gids = process.gids ?? [];
+  if (new Set(gids).size > 1)
+    return `its gids differ (${gids.join("/")}): it runs with a group it was not given`;
+  if (process.capEff && /[1-9a-f]/.test(process.capEff))
+    return `it holds capabilities (CapEff ${process.capEff})`;
+  if (process.dumpable === false) return "it made itself non-dumpable";
+  return undefined;
 }
 
 function underCgroup(path: string, prefix: string): boolean {

@@ -14,6 +14,12 @@ export interface ProcessRecord {
   groups?: number[];
   /** Effective capabilities, as /proc/PID/status prints them (hex). */
   capEff?: string;
+  /**
+   * False when the process made itself non-dumpable (PR_SET_DUMPABLE 0, as setuid programs and key
+   * agents are): the kernel then gives its /proc files to root. Undefined when /proc cannot
+   * tell (a process running as root).
+   */
+  dumpable?: boolean;
 }
 
 /** More processes than this under one root is not a tree anyone means to dump. */
@@ -23,23 +29,28 @@ export const MAX_TREE_PROCESSES = 100_000;
 export async function readProcess(pid: number): Promise<ProcessRecord | undefined> {
   let status: string;
   let cgroups: string;
+  let owner: number;
   try {
-    [status, cgroups] = await Promise.all([
+    [status, cgroups, owner] = await Promise.all([
       fs.readFile(`/proc/${pid}/status`, "utf8"),
       fs.readFile(`/proc/${pid}/cgroup`, "utf8"),
+      fs.stat(`/proc/${pid}/status`).then((st) => st.uid),
     ]);
   } catch {
     return undefined;
   }
   // cgroup v2: the one line "0::/path"; on a v1 or hybrid host there is no unified path.
   const unified = /^0::(.*)$/m.exec(cgroups);
+  const uids = numbers(status, "Uid");
+  const euid = uids[1];
   return {
     pid,
-    uids: numbers(status, "Uid"),
+    uids,
     cgroup: unified?.[1] ?? "",
     gids: numbers(status, "Gid"),
     groups: numbers(status, "Groups"),
     capEff: /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "",
+    ...(euid === undefined || euid === 0 ? {} : { dumpable: owner === euid }),
   };
 }
 

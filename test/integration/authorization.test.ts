@@ -439,6 +439,69 @@ describe("what a caller may do (claim 6)", () => {
     }
   });
 
+  test("a grant by uid does not cover that user's processes that gained privileges", async () => {
+    // Processes of uid 65534 that the kernel would not let uid 65534 trace: a group it was not
+    // given (as a setgid program has), an ambient capability, a non-dumpable mark.
+    const loop = ["/usr/bin/python3", "-c", "import time\nwhile True: time.sleep(1)"];
+    const nonDumpable = [
+      "/usr/bin/python3",
+      "-c",
+      "import ctypes, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nwhile True: time.sleep(1)",
+    ];
+    const as = ["/usr/bin/setpriv", "--reuid=65534", "--rgid=65534", "--clear-groups"];
+    const cases: [string, string[], RegExp][] = [
+      ["setgid", [...as, "--egid=0", "--", ...loop], /its gids differ \(65534\/0\/0\/0\)/],
+      [
+        "capable",
+        [...as, "--egid=65534", "--inh-caps=+net_raw", "--ambient-caps=+net_raw", "--", ...loop],
+        /holds capabilities \(CapEff 0000000000002000\)/,
+      ],
+      ["secretive", [...as, "--egid=65534", "--", ...nonDumpable], /made itself non-dumpable/],
+    ];
+    const children = cases.map(([, argv]) =>
+      spawn(argv[0] as string, argv.slice(1), { stdio: "ignore", cwd: "/" }),
+    );
+    try {
+      for (const [i, [name, , reason]] of cases.entries()) {
+        const pid = children[i]?.pid ?? 0;
+        await waitFor(
+          () => (name !== "secretive" || statSync(`/proc/${pid}/status`).uid === 0) && isAlive(pid),
+          `the ${name} process to be ready`,
+        );
+        const res = await cliAs(NOBODY, ["dump", "--pid", String(pid), "--id", `nobody-${name}`]);
+        expect(res.code, res.stderr).toBe(1);
+        expect(res.stderr).toContain(`PERMISSION_DENIED: pid ${pid} runs as uid 65534 but`);
+        expect(res.stderr).toMatch(reason);
+        expect(res.stderr).toContain('which a grant by uid does not cover (grant "nobody-local")');
+        expect(isAlive(pid)).toBe(true);
+      }
+      // Refused before CRIU: no operation started on any of them.
+      const pids = children.map((c) => c.pid);
+      expect(rootEvents.some((e) => pids.includes(e.started?.pid))).toBe(false);
+      // The same user's plain process passes the grant and reaches CRIU (which, on this host,
+      // cannot dump another user's process: it lacks CAP_SYS_RESOURCE).
+      const plain = spawn("/usr/bin/setpriv", [...as, "--egid=65534", "--", ...loop], {
+        stdio: "ignore",
+        cwd: "/",
+      });
+      children.push(plain);
+      await waitFor(() => isAlive(plain.pid ?? 0), "the plain process to start");
+      const res = await cliAs(NOBODY, ["dump", "--pid", String(plain.pid), "--id", "nobody-plain"]);
+      expect(res.stderr).not.toContain("PERMISSION_DENIED");
+      await waitFor(
+        () => rootEvents.some((e) => e.started?.pid === plain.pid),
+        "the plain process's dump to have started",
+      );
+    } finally {
+      for (const c of children) c.kill("SIGKILL");
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined,
+        ),
+      );
+    }
+  });
+
   test("within its grant, ci dumps a process and restores it, and it counts on", async () => {
     const own = await rootCounter("own");
     const client = tlsClient("ci");

@@ -11,6 +11,7 @@ import {
   type Policy,
   PolicyError,
   parsePolicy,
+  privilegesBeyondUser,
   processDenial,
 } from "../../src/domain/policy.js";
 import { RPC_NAMES } from "../../src/grpc/server.js";
@@ -144,6 +145,27 @@ describe("what a grant allows", () => {
     expect(processDenial(ci, { pid: 30011, uids: [0, 0, 0, 0], cgroup: "/" })).toBeDefined();
     expect(processDenial(ci, { pid: 4242, uids: [0, 0, 0, 0], cgroup: "" })).toBeUndefined();
     expect(processDenial(ci, { pid: 4243, uids: [], cgroup: "" })).toBeDefined();
+  });
+
+  test("a grant by uid covers what that user could trace: not a process that gained privileges", () => {
+    const alice = {
+      pid: 6,
+      uids: [1000, 1000, 1000, 1000],
+      cgroup: "/user.slice",
+      gids: [1000, 1000, 1000, 1000],
+    };
+    expect(processDenial(ci, { ...alice, capEff: "0000000000000000", dumpable: true })).toBeUndefined();
+    // A setgid program: its effective group is not alice's.
+    expect(processDenial(ci, { ...alice, gids: [1000, 42, 42, 42] })).toMatch(
+      /pid 6 runs as uid 1000 but its gids differ \(1000\/42\/42\/42\).*grant by uid does not cover/,
+    );
+    // File or ambient capabilities.
+    expect(processDenial(ci, { ...alice, capEff: "0000000000002000" })).toMatch(/holds capabilities/);
+    // Non-dumpable: a setuid program that dropped back, or an agent guarding its keys.
+    expect(processDenial(ci, { ...alice, dumpable: false })).toMatch(/made itself non-dumpable/);
+    // Root's processes are root's whatever they hold; cgroup and pid grants cover what is in them.
+    expect(privilegesBeyondUser({ pid: 7, uids: [0, 0, 0, 0], cgroup: "/", capEff: "1ff" })).toBeUndefined();
+    expect(processDenial(ci, { ...alice, cgroup: "/ci.slice", dumpable: false })).toBeUndefined();
   });
 
   test("a grant without processes, checkpoints or option classes gets none, but safe options", () => {
