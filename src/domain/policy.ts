@@ -33,6 +33,8 @@ export interface Limits {
   concurrentOperations?: number;
   /** Subscribe streams at once. */
   subscribers?: number;
+  /** Bytes of one request message (each message of a Session), on the wire. */
+  maxRequestBytes?: number;
 }
 
 export interface Grant {
@@ -121,6 +123,14 @@ export function grantFor(policy: Policy, identity: Identity): Grant | undefined 
 
 export function isTrustedForwarder(policy: Policy, identity: Identity): boolean {
   return policy.forwarded?.trustedPeers.some((s) => selectorMatches(s, identity)) ?? false;
+}
+
+/** The most bytes one request of this grant's callers may have: its own limit and the policy's. */
+export function maxRequestBytes(policy: Policy, grant: Grant): number | undefined {
+  const limits = [grant.limits.maxRequestBytes, policy.limits.maxRequestBytes].filter(
+    (n): n is number => n !== undefined,
+  );
+  return limits.length === 0 ? undefined : Math.min(...limits);
 }
 
 export function allowsRpc(grant: Grant, rpc: string): boolean {
@@ -373,8 +383,16 @@ function parseProcesses(json: Json, at: string): ProcessGrant {
 }
 
 function parseLimits(json: Json, at: string): Limits {
-  const l = object(json, at, ["concurrent_operations", "subscribers"]);
+  const l = object(json, at, ["concurrent_operations", "subscribers", "max_request_bytes"]);
   const limits: Limits = {};
+  if (l.max_request_bytes !== undefined) {
+    limits.maxRequestBytes = count(l.max_request_bytes, `${at}.max_request_bytes`);
+    if (limits.maxRequestBytes < 1024) {
+      throw new PolicyError(
+        `${at}.max_request_bytes: ${limits.maxRequestBytes} is too small for any request; give at least 1024`,
+      );
+    }
+  }
   if (l.concurrent_operations !== undefined)
     limits.concurrentOperations = count(l.concurrent_operations, `${at}.concurrent_operations`);
   if (l.subscribers !== undefined) limits.subscribers = count(l.subscribers, `${at}.subscribers`);

@@ -21,6 +21,7 @@ import {
   type Grant,
   grantFor,
   isTrustedForwarder,
+  maxRequestBytes,
   type Policy,
   processDenial,
 } from "../domain/policy.js";
@@ -46,6 +47,8 @@ export interface AccessRequest {
   options?: CriuOptions;
   /** The call runs a CRIU worker: it counts against the concurrency limits. */
   operation?: boolean;
+  /** The request's size on the wire, for the grant's request size limit. */
+  requestBytes?: number;
 }
 
 /** A call let in: who it is, what it may do further, and its slot to give back. */
@@ -55,6 +58,8 @@ export interface Admission {
   /** Reads a frozen dump's tree and refuses it when any process is outside the grant. */
   frozenTree(rootPid: number): Promise<ProcessRecord[]>;
   canRead(checkpointId: string): boolean;
+  /** Refuses a further message of the call (a Session's) larger than the grant allows. */
+  checkSize(requestBytes: number | undefined): void;
   release(): void;
 }
 
@@ -169,6 +174,16 @@ export class Gatekeeper {
     const grant = grantFor(policy, identity);
     if (!grant)
       throw permissionDenied(`no grant of the gateway's policy matches ${describeIdentity(identity)}`);
+    const sizeLimit = maxRequestBytes(policy, grant);
+    const checkSize = (size: number | undefined) => {
+      if (size !== undefined && sizeLimit !== undefined && size > sizeLimit) {
+        throw new GatewayError(
+          "RESOURCE_EXHAUSTED",
+          `the request is ${size} bytes, more than the ${sizeLimit} the policy allows grant "${grant.name}"`,
+        );
+      }
+    };
+    checkSize(access.requestBytes);
     // A Session is checked as itself and as the dump or restore it runs.
     for (const rpc of typeof rpcs === "string" ? [rpcs] : rpcs) {
       if (!allowsRpc(grant, rpc)) throw permissionDenied(`grant "${grant.name}" does not allow ${rpc}`);
@@ -203,6 +218,7 @@ export class Gatekeeper {
         return tree;
       },
       canRead: (id) => allowsCheckpoint(grant, id, "read"),
+      checkSize,
       release,
     };
   }

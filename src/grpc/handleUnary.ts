@@ -9,7 +9,7 @@ import { describeIdentity, type Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
-import { assertDecoded } from "./undecodable.js";
+import { assertDecoded, wireBytes } from "./undecodable.js";
 
 export interface CallContext {
   /** Aborted when the client cancels, disconnects, or the deadline passes. */
@@ -105,7 +105,7 @@ export function handleUnary<Req, Res>(
       identity = who.identity;
       if (who.refusal) throw who.refusal;
       assertDecoded(call.request);
-      wanted = access(call.request);
+      wanted = { ...access(call.request), requestBytes: wireBytes(call.request) };
       admission = await deps.gatekeeper.admit(identity, method, wanted);
       return handler(call.request, {
         signal: controller.signal,

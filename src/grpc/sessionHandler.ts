@@ -10,7 +10,7 @@ import { dumpAccess, restoreAccess, toCheckpoint } from "./criuService.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall, operationContext } from "./handleUnary.js";
-import { assertDecoded } from "./undecodable.js";
+import { assertDecoded, wireBytes } from "./undecodable.js";
 
 export interface SessionDeps {
   operations: CriuOperations;
@@ -47,6 +47,8 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
     controller.abort(err);
   };
 
+  let identity: Identity | undefined;
+  let admission: Admission | undefined;
   const firstRequest = new Promise<SessionRequest | undefined>((resolve) => {
     call.on("data", (req: SessionRequest) => {
       if (!started) {
@@ -56,6 +58,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       }
       try {
         assertDecoded(req);
+        admission?.checkSize(wireBytes(req));
       } catch (err) {
         fail(err as GatewayError);
         return;
@@ -111,8 +114,6 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
     if (!call.writableEnded && !call.destroyed) call.write(message);
   };
   const startedAt = process.hrtime.bigint();
-  let identity: Identity | undefined;
-  let admission: Admission | undefined;
   let access: AccessRequest | undefined;
   const guard = { logger, gatekeeper: deps.gatekeeper };
   const finishWithError = (err: unknown) => {
@@ -187,6 +188,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
     } else {
       throw invalidArgument("start must name a dump, an iterative_dump or a restore");
     }
+    access.requestBytes = wireBytes(first);
     admission = await deps.gatekeeper.admit(identity, rpcs, access);
     const requested = start.callbackTimeoutMs || deps.callbackTimeoutMs;
     const timeoutMs = Math.min(requested, deps.maxCallbackTimeoutMs);

@@ -12,7 +12,7 @@ import type { Logger } from "../log.js";
 import { statusCodeOf, toServiceError } from "./errorStatus.js";
 import type { Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall } from "./handleUnary.js";
-import { assertDecoded } from "./undecodable.js";
+import { assertDecoded, wireBytes } from "./undecodable.js";
 
 export interface SubscribeDeps {
   events: EventBus;
@@ -120,7 +120,7 @@ async function serve(
   try {
     if (refusal) throw refusal;
     assertDecoded(call.request);
-    admission = await deps.gatekeeper.admit(identity, "Subscribe", {});
+    admission = await deps.gatekeeper.admit(identity, "Subscribe", { requestBytes: wireBytes(call.request) });
     for (const k of call.request.kinds) {
       const kind = KIND_FROM_API[k];
       if (!kind) throw new GatewayError("INVALID_ARGUMENT", `kinds: ${k} is not an operation kind`);

@@ -1,10 +1,12 @@
 // Requests whose bytes do not decode. grpc-js answers a throwing deserializer with INTERNAL before
 // any handler runs, which blames the gateway for the caller's mistake; instead the deserializer
 // hands the handler a marker, and the handler answers INVALID_ARGUMENT naming the message type.
+// The deserializer also notes each request's size on the wire, for the policy's per-caller limit.
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import { invalidArgument } from "../domain/errors.js";
 
 const UNDECODABLE = Symbol("undecodable request");
+const WIRE_BYTES = Symbol("request size on the wire");
 
 interface Undecodable {
   [UNDECODABLE]: string;
@@ -19,7 +21,11 @@ export function withTotalDeserializers<S extends ServiceDefinition>(service: S):
       ...method,
       requestDeserialize: (bytes: Buffer) => {
         try {
-          return method.requestDeserialize(bytes);
+          const request: unknown = method.requestDeserialize(bytes);
+          if (typeof request === "object" && request !== null) {
+            Object.defineProperty(request, WIRE_BYTES, { value: bytes.length, enumerable: false });
+          }
+          return request;
         } catch (err) {
           return {
             [UNDECODABLE]: `the ${type} request is not a valid protobuf message: ${(err as Error).message}`,
@@ -36,4 +42,11 @@ export function assertDecoded(request: unknown): void {
   if (typeof request === "object" && request !== null && UNDECODABLE in request) {
     throw invalidArgument((request as Undecodable)[UNDECODABLE]);
   }
+}
+
+/** The size a request had on the wire, when it came through a deserializer made here. */
+export function wireBytes(request: unknown): number | undefined {
+  if (typeof request !== "object" || request === null) return undefined;
+  const size = (request as { [WIRE_BYTES]?: unknown })[WIRE_BYTES];
+  return typeof size === "number" ? size : undefined;
 }

@@ -787,6 +787,51 @@ describe("what a caller may do (claim 6)", () => {
     await version(client);
   });
 
+  test("a request larger than the grant allows is RESOURCE_EXHAUSTED, a Session's later messages too", async () => {
+    const limited: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    limited.grants[1] = { ...limited.grants[1], limits: { max_request_bytes: 1024 } };
+    writePolicy(limited);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+    try {
+      const p = await rootCounter("sized");
+      const client = tlsClient("ci");
+      const paths = Array.from({ length: 40 }, (_, i) => `/srv/${"x".repeat(40)}/${i}`);
+      const big = await failure(dump(client, "ci-sized", p.pid, { irmapScanPaths: paths }));
+      expect(status[big.code]).toBe("RESOURCE_EXHAUSTED");
+      expect(big.details).toMatch(
+        /^the request is \d+ bytes, more than the 1024 the policy allows grant "ci"$/,
+      );
+      expect(existsSync(join(gw.imagesRoot, "ci-sized"))).toBe(false);
+      expect(gw.audit.findLast((r) => r.rpc === "Dump")).toMatchObject({
+        grant: "ci",
+        result: "RESOURCE_EXHAUSTED",
+      });
+      // A Session whose start fits, and whose answer to a callback does not: the dump is vetoed.
+      const outcome = await runSession(
+        client,
+        {
+          dump: {
+            checkpointId: "ci-sized",
+            parentCheckpointId: "",
+            options: CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true, notifyScripts: true }),
+          },
+          callbackTimeoutMs: 60_000,
+        },
+        () => ({ success: true, external: paths }),
+      );
+      expect(outcome.callbacks.length).toBeGreaterThan(0);
+      expect(status[outcome.error?.code ?? 0]).toBe("RESOURCE_EXHAUSTED");
+      expect(outcome.error?.details).toMatch(/more than the 1024 the policy allows grant "ci"/);
+      expect(existsSync(join(gw.imagesRoot, "ci-sized"))).toBe(false);
+      const now = p.read();
+      await waitFor(() => p.read() > now, "the process to run on after the vetoed dump");
+      // Within the limit, the same caller goes on.
+      await version(client);
+    } finally {
+      await restorePolicy();
+    }
+  });
+
   test("a subscriber sees only operations on checkpoints it may read", async () => {
     const events: Event[] = [];
     const sub = tlsClient("ci").subscribe({ kinds: [], pid: 0, checkpointId: "" });

@@ -8,6 +8,7 @@ import {
   defaultPolicy,
   grantFor,
   isTrustedForwarder,
+  maxRequestBytes,
   type Policy,
   PolicyError,
   parsePolicy,
@@ -50,11 +51,11 @@ const TEAM = {
       processes: { uids: [1000], cgroups: ["/ci.slice"], pids: ["30000-30010", 4242] },
       checkpoints: { read: ["ci-", "shared-"], write: ["ci-"], delete: ["ci-"] },
       option_classes: ["safe"],
-      limits: { concurrent_operations: 2, subscribers: 1 },
+      limits: { concurrent_operations: 2, subscribers: 1, max_request_bytes: 65536 },
     },
     { name: "observers", identities: [{ anonymous: true }], rpcs: ["Subscribe", "Version"] },
   ],
-  limits: { concurrent_operations: 8 },
+  limits: { concurrent_operations: 8, max_request_bytes: 1048576 },
 };
 
 describe("the default policy", () => {
@@ -177,8 +178,15 @@ describe("what a grant allows", () => {
   });
 
   test("limits are kept per grant and in total", () => {
-    expect(ci.limits).toEqual({ concurrentOperations: 2, subscribers: 1 });
-    expect(p.limits).toEqual({ concurrentOperations: 8 });
+    expect(ci.limits).toEqual({ concurrentOperations: 2, subscribers: 1, maxRequestBytes: 65536 });
+    expect(p.limits).toEqual({ concurrentOperations: 8, maxRequestBytes: 1048576 });
+  });
+
+  test("a request size limit is the grant's or the policy's, whichever is smaller", () => {
+    expect(maxRequestBytes(p, ci)).toBe(65536);
+    const obs = grantFor(p, anonymous);
+    expect(obs && maxRequestBytes(p, obs)).toBe(1048576);
+    expect(maxRequestBytes(defaultPolicy(), defaultPolicy().grants[0]!)).toBeUndefined();
   });
 });
 
@@ -282,6 +290,10 @@ describe("mistakes are refused with their place named", () => {
       /limits\.concurrent_operations: must be a whole number/,
     ],
     [
+      { grants: [{ name: "a", identities: [{ unix_uid: 0 }], limits: { max_request_bytes: 100 } }] },
+      /limits\.max_request_bytes: 100 is too small for any request; give at least 1024/,
+    ],
+    [
       {
         grants: [{ name: "a", identities: [{ unix_uid: 0 }], admin: true }],
         forwarded_identity: { trusted_peers: [] },
@@ -316,6 +328,6 @@ describe("the example policy in docs/", () => {
     expect(ci?.name).toBe("ci");
     expect(ci && allowsCheckpoint(ci, "ci-build-7", "delete")).toBe(true);
     expect(p.forwarded?.header).toBe("x-forwarded-client-cert");
-    expect(p.limits).toEqual({ concurrentOperations: 16, subscribers: 200 });
+    expect(p.limits).toEqual({ concurrentOperations: 16, subscribers: 200, maxRequestBytes: 1048576 });
   });
 });
