@@ -88,6 +88,7 @@ export class Gatekeeper {
   #policy: Policy;
   readonly #running = new Slots();
   readonly #subscribers = new Slots();
+  readonly #watchers = new Set<() => void>();
 
   constructor(private readonly deps: GatekeeperDeps) {
     this.#policy = deps.policy;
@@ -97,9 +98,31 @@ export class Gatekeeper {
     return this.#policy;
   }
 
-  /** Takes a new policy for calls from now on; calls already admitted keep their grant. */
+  /**
+   * Takes a new policy for calls from now on; calls already admitted keep their grant, but for
+   * streams that watch for a change (onPolicyChange), which are judged again.
+   */
   setPolicy(policy: Policy): void {
     this.#policy = policy;
+    for (const watch of [...this.#watchers]) watch();
+  }
+
+  /** Calls `watch` after every policy change until the returned function is called. */
+  onPolicyChange(watch: () => void): () => void {
+    this.#watchers.add(watch);
+    return () => this.#watchers.delete(watch);
+  }
+
+  /** The grant under the policy in force that lets this identity call `rpc`; PERMISSION_DENIED if none. */
+  grantNow(identity: Identity, rpc: string): Grant {
+    const grant = grantFor(this.#policy, identity);
+    if (!grant) {
+      throw permissionDenied(`the policy in force no longer has a grant for ${describeIdentity(identity)}`);
+    }
+    if (!allowsRpc(grant, rpc)) {
+      throw permissionDenied(`the policy in force no longer allows ${rpc} to grant "${grant.name}"`);
+    }
+    return grant;
   }
 
   /** The name of the grant that applies to an identity now, for audit lines of refused calls. */

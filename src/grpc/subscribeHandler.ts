@@ -1,5 +1,5 @@
 // CriuService.Subscribe: the event bus as a server stream, paced by the client's reading.
-import type { handleServerStreamingCall, ServerWritableStream } from "@grpc/grpc-js";
+import { type handleServerStreamingCall, type ServerWritableStream, status } from "@grpc/grpc-js";
 import {
   OperationKind as ApiKind,
   type Event,
@@ -8,6 +8,7 @@ import {
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { GatewayError } from "../domain/errors.js";
 import type { EventBus, GatewayEvent, OperationKind } from "../domain/eventBus.js";
+import { allowsCheckpoint } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { statusCodeOf, toServiceError } from "./errorStatus.js";
 import type { Admission, Gatekeeper } from "./gatekeeper.js";
@@ -109,11 +110,11 @@ async function serve(
   const { identity, refusal } = deps.gatekeeper.identifyOrRefuse(call);
   let admission: Admission | undefined;
   const fail = (err: unknown) => {
-    const status = toServiceError(err, (cause) =>
+    const refusal = toServiceError(err, (cause) =>
       deps.logger.log("error", "internal error", { method: "Subscribe", error: cause }),
     );
-    auditCall(guard, "Subscribe", identity, admission, {}, started, status.code ?? 2, status.details);
-    call.emit("error", status);
+    auditCall(guard, "Subscribe", identity, admission, {}, started, refusal.code ?? 2, refusal.details);
+    call.emit("error", refusal);
   };
   const kinds = new Set<OperationKind>();
   let releaseSlot: () => void;
@@ -141,24 +142,28 @@ async function serve(
     fail(err);
     return;
   }
-  const grant = admission.grant;
+  // The grant in force: a policy reload judges the stream again, narrowing what it shows or
+  // ending it when Subscribe is no longer granted.
+  let grant = admission.grant;
   const admitted = admission;
   let ended = false;
-  const endAudit = () => {
+  const endAudit = (code = call.cancelled ? status.CANCELLED : status.OK, error?: string) => {
     if (ended) return;
     ended = true;
+    unwatch();
     releaseSlot();
-    auditCall(guard, "Subscribe", identity, admitted, {}, started, call.cancelled ? 1 : 0);
+    auditCall(guard, "Subscribe", identity, admitted, {}, started, code, error);
   };
   const subscription = deps.events.subscribe({
     kinds,
     pid: call.request.pid,
     checkpointId: call.request.checkpointId,
     // Administrators see everything; others only operations on checkpoints they may read.
-    ...(grant.admin ? {} : { visible: admitted.canRead }),
+    visible: (id) => grant.admin || allowsCheckpoint(grant, id, "read"),
   });
   let inFlight = 0;
   let closed = false;
+  let revoked = false;
   let wakeWriter: () => void = () => {};
   const stop = () => {
     closed = true;
@@ -166,6 +171,17 @@ async function serve(
     wakeWriter();
     endAudit();
   };
+  const unwatch = deps.gatekeeper.onPolicyChange(() => {
+    try {
+      grant = deps.gatekeeper.grantNow(identity, "Subscribe");
+    } catch (err) {
+      const refusal = toServiceError(err, () => {});
+      revoked = true;
+      endAudit(refusal.code, refusal.details);
+      stop();
+      if (!call.cancelled && !call.writableEnded) call.emit("error", refusal);
+    }
+  });
   call.on("cancelled", stop);
   call.on("close", stop);
   call.on("error", stop);
@@ -174,7 +190,7 @@ async function serve(
       const delivery = await subscription.next();
       if (!delivery) {
         // Closed by the gateway (shutdown) rather than by the client: end the stream cleanly.
-        if (!call.cancelled && !call.writableEnded) call.end();
+        if (!revoked && !call.cancelled && !call.writableEnded) call.end();
         endAudit();
         break;
       }

@@ -856,6 +856,50 @@ describe("what a caller may do (claim 6)", () => {
     expect(rootEvents.some((e) => e.started?.checkpointId === "prod-hidden")).toBe(true);
     sub.cancel();
   });
+  test("a policy reload judges open subscriptions again: narrowed, they see less; revoked, they end", async () => {
+    const events: Event[] = [];
+    let ended: ServiceError | undefined;
+    const sub = tlsClient("ci").subscribe({ kinds: [], pid: 0, checkpointId: "" });
+    sub.on("data", (r: { event?: Event }) => {
+      if (r.event) events.push(r.event);
+    });
+    sub.on("error", (err: ServiceError) => {
+      ended = err;
+    });
+    await waitFor(() => gw.gateway.subscriberCount() >= 2, "the subscription to be open");
+    const finished = (id: string) => {
+      const op = events.find((e) => e.started?.checkpointId === id)?.operationId;
+      return op !== undefined && events.some((e) => e.operationId === op && e.finished);
+    };
+    const p = await rootCounter("watched");
+    try {
+      await dump(gw.client, "shared-before", p.pid);
+      await waitFor(() => finished("shared-before"), "ci to see shared-before, which it may read");
+      const narrowed: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+      narrowed.grants[1] = { ...narrowed.grants[1], checkpoints: { read: ["ci-"], write: ["ci-"] } };
+      writePolicy(narrowed);
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await dump(gw.client, "shared-after", p.pid);
+      await dump(gw.client, "ci-after", p.pid);
+      await waitFor(() => finished("ci-after"), "ci to see ci-after");
+      expect(events.some((e) => e.started?.checkpointId === "shared-after")).toBe(false);
+      // Subscribe taken out of ci's grant: the stream ends at once, and says why.
+      const revoked: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+      revoked.grants[1] = { ...revoked.grants[1], rpcs: ["Version"] };
+      writePolicy(revoked);
+      expect((await gw.gateway.reload()).policy).toBe("reloaded");
+      await waitFor(() => ended !== undefined, "the revoked subscription to end");
+      expect(status[ended?.code ?? 0]).toBe("PERMISSION_DENIED");
+      expect(ended?.details).toBe('the policy in force no longer allows Subscribe to grant "ci"');
+      await waitFor(() => gw.gateway.subscriberCount() === 1, "only root's subscription to be left");
+      expect(gw.audit.findLast((r) => r.rpc === "Subscribe" && r.grant === "ci")).toMatchObject({
+        result: "PERMISSION_DENIED",
+      });
+    } finally {
+      sub.cancel();
+      await restorePolicy();
+    }
+  });
 });
 
 describe("reloading without a restart", () => {
