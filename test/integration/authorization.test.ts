@@ -642,6 +642,15 @@ describe("what a caller may do (claim 6)", () => {
     );
     denied(await failure(dump(client, "ci-opts", p.pid, { execCmd: ["/bin/true"] })), /exec_cmd/);
     expect(gw.audit.at(-2)?.optionClasses).toEqual(["safe", "admin"]);
+    // Each makes CRIU act as root beyond the process: memory served to anyone on the network,
+    // hard links made in a host directory, host sockets connected to by path.
+    for (const option of [{ lazyPages: true }, { linkRemap: true }, { extUnixSk: true }]) {
+      denied(
+        await failure(dump(client, "ci-opts", p.pid, option)),
+        /grant "ci" does not allow admin-class options/,
+      );
+    }
+    expect(existsSync(join(gw.imagesRoot, "ci-opts"))).toBe(false);
   });
 
   test("a restore re-creating processes outside the grant is refused", async () => {
