@@ -653,6 +653,41 @@ describe("what a caller may do (claim 6)", () => {
     expect(existsSync(join(gw.imagesRoot, "ci-opts"))).toBe(false);
   });
 
+  test("externals answered to query-ext-files are admin-class: a non-admin's veto the dump, which rolls back", async () => {
+    const p = await rootCounter("ext-files");
+    const start = (checkpointId: string) => ({
+      dump: {
+        checkpointId,
+        parentCheckpointId: "",
+        options: CriuOptions.fromPartial({
+          pid: p.pid,
+          leaveRunning: true,
+          notifyScripts: true,
+          logLevel: 4,
+        }),
+      },
+      callbackTimeoutMs: 30_000,
+    });
+    const answer = (cb: { script: string }) =>
+      cb.script === "query-ext-files" ? { success: true, external: ["file[1f:2a]"] } : { success: true };
+    const refused = await runSession(tlsClient("ci"), start("ci-ext-files"), answer);
+    expect(refused.callbacks.map((c) => c.script)).toEqual(["pre-dump", "query-ext-files"]);
+    expect(refused.error && status[refused.error.code]).toBe("PERMISSION_DENIED");
+    expect(refused.error?.details).toMatch(
+      /notify_reply to query-ext-files names external resources, .* reserved to administrators; the dump was rolled back/,
+    );
+    expect(existsSync(join(gw.imagesRoot, "ci-ext-files"))).toBe(false);
+    const now = p.read();
+    await waitFor(() => p.read() > now, "the process to run on after the veto");
+    // An administrator's externals reach CRIU, which adds them.
+    const granted = await runSession(gw.client, start("root-ext-files"), answer);
+    expect(granted.error).toBeUndefined();
+    const log = await call<{ text: string }>((cb) =>
+      gw.client.getCheckpointLog({ checkpointId: "root-ext-files", kind: 0 }, cb),
+    );
+    expect(log.text).toContain("Adding external object: file[1f:2a]");
+  });
+
   test("a restore re-creating processes outside the grant is refused", async () => {
     const rootProc = await rootCounter("rootproc");
     await dump(gw.client, "ci-rootproc", rootProc.pid);
