@@ -107,9 +107,9 @@ export class Gatekeeper {
   }
 
   /**
-   * The caller of a call, from its transport; a forwarded identity only via a trusted proxy. A
-   * refused forwarded identity comes back as the refusal, with the transport's identity for the
-   * audit line.
+   * The caller of a call, from its transport; a forwarded identity only via a trusted proxy, and
+   * a trusted proxy's call without the header is anonymous. A refused forwarded identity comes
+   * back as the refusal, with the transport's identity for the audit line.
    */
   identifyOrRefuse(call: CallTransport): { identity: Identity; refusal?: unknown } {
     try {
@@ -124,8 +124,11 @@ export class Gatekeeper {
     const forwarded = this.#policy.forwarded;
     if (!forwarded) return direct;
     const values = call.metadata.get(forwarded.header);
-    if (values.length === 0) return direct;
-    if (direct.kind === "anonymous" || !isTrustedForwarder(this.#policy, direct)) {
+    const trusted = direct.kind !== "anonymous" && isTrustedForwarder(this.#policy, direct);
+    // A trusted proxy speaks for its clients, never for itself: a call it forwards without the
+    // header (e.g. from a client that showed it no certificate) is nobody's.
+    if (values.length === 0) return trusted ? { kind: "anonymous", via: direct } : direct;
+    if (!trusted) {
       throw permissionDenied(
         `the ${forwarded.header} header is believed only from the proxies the policy trusts, and ${describeIdentity(direct)} is not one of them`,
       );

@@ -333,8 +333,37 @@ describe("who is calling (claims 3, 4, 5)", () => {
       grant: "ci",
       result: "PERMISSION_DENIED",
     });
-    // The sidecar speaking for itself has no grant.
-    denied(await failure(list(tlsClient("sidecar"))), /no grant .* matches certificate cn="sidecar"/);
+  });
+
+  test("a trusted proxy's call without the header is anonymous: the proxy vouches for nobody, itself included", async () => {
+    // Even a grant naming the sidecar's own certificate does not apply to what it forwards
+    // without a header (say, from a client that reached it with no certificate).
+    const withSidecarGrant: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    withSidecarGrant.grants.push({
+      name: "sidecar-itself",
+      identities: [{ cert_san: "spiffe://mesh/sidecar" }],
+      rpcs: ["ListCheckpoints"],
+      checkpoints: { read: ["*"] },
+    });
+    writePolicy(withSidecarGrant);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+    try {
+      denied(
+        await failure(list(tlsClient("sidecar"))),
+        /no grant of the gateway's policy matches anonymous \(no forwarded identity\) via certificate cn="sidecar"/,
+      );
+      expect(gw.audit.at(-1)).toMatchObject({
+        rpc: "ListCheckpoints",
+        identity: 'anonymous (no forwarded identity) via certificate cn="sidecar" san=spiffe://mesh/sidecar',
+        grant: undefined,
+        result: "PERMISSION_DENIED",
+      });
+      // A caller that is no trusted proxy is still itself.
+      await version(tlsClient("ci"));
+      expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: "ci", result: "OK" });
+    } finally {
+      await restorePolicy();
+    }
   });
 });
 

@@ -61,5 +61,8 @@ describe("identities in logs", () => {
       }),
     ).toBe('forwarded spiffe://e/alice via certificate cn="sidecar"');
     expect(describeIdentity({ kind: "anonymous" })).toMatch(/^anonymous/);
+    expect(
+      describeIdentity({ kind: "anonymous", via: { kind: "certificate", commonName: "sidecar", sans: [] } }),
+    ).toBe('anonymous (no forwarded identity) via certificate cn="sidecar"');
   });
 });
