@@ -186,6 +186,8 @@ beforeAll(async () => {
     issue(certDir, ca, "ci", "ci", ["URI:spiffe://example/ci"]);
     issue(certDir, ca, "stranger", "stranger", ["URI:spiffe://example/stranger"]);
     issue(certDir, ca, "sidecar", "sidecar", ["URI:spiffe://mesh/sidecar"]);
+    // One URI SAN whose value reads like a second name.
+    issue(certDir, ca, "tricky", "tricky", ["URI:spiffe://example/tricky, DNS:admin.example"]);
     const rogue = makeCa(certDir, "rogue-ca");
     // Same names as ci, signed by a CA the gateway does not trust.
     issue(certDir, rogue, "mallory", "ci", ["URI:spiffe://example/ci"]);
@@ -291,6 +293,25 @@ describe("who is calling (claims 3, 4, 5)", () => {
       /no grant of the gateway's policy matches certificate cn="stranger" san=spiffe:\/\/example\/stranger/,
     );
     expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: undefined, result: "PERMISSION_DENIED" });
+  });
+
+  test("a URI SAN holding ', DNS:<name>' is one URI: it never matches a grant for that DNS name", async () => {
+    const withDnsGrant: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    withDnsGrant.grants.splice(1, 0, {
+      name: "admin-host",
+      identities: [{ cert_san: "admin.example" }],
+      admin: true,
+    });
+    writePolicy(withDnsGrant);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+    try {
+      denied(
+        await failure(version(tlsClient("tricky"))),
+        /no grant of the gateway's policy matches certificate cn="tricky" san=spiffe:\/\/example\/tricky, DNS:admin\.example$/,
+      );
+    } finally {
+      await restorePolicy();
+    }
   });
 
   test("unix socket: the kernel's peer credentials are the identity (uid 65534 gets only Version)", async () => {
