@@ -169,6 +169,8 @@ export interface OperationContext {
   frozenTree?: (rootPid: number) => Promise<ProcessRecord[]>;
   /** Told the operation's id before anything else happens. */
   onStarted?(operationId: string): void;
+  /** A page server outlives the call that started it: told once it has ended, however it ended. */
+  onServerEnded?(): void;
 }
 
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
@@ -1185,6 +1187,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         await worker.close();
         await staged.discard();
         pageServers.delete(info.checkpointId);
+        ctx.onServerEnded?.();
       }
       finish(outcome.code, outcome.message);
     })();

@@ -198,14 +198,20 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         options: req.options,
         operation: true,
       }),
-      async (req, { operation }) => ({
-        pageServer: toPageServer(
-          await operations.startPageServer(
+      async (req, { operation, keepSlot }) => {
+        // A running page server is an operation: it holds the caller's slot until it ends.
+        const release = keepSlot();
+        try {
+          const server = await operations.startPageServer(
             { checkpointId: req.checkpointId, address: req.address, port: req.port, options: req.options },
-            operation,
-          ),
-        ),
-      }),
+            { ...operation, onServerEnded: release },
+          );
+          return { pageServer: toPageServer(server) };
+        } catch (err) {
+          release();
+          throw err;
+        }
+      },
     ),
     stopPageServer: unary(
       "StopPageServer",

@@ -25,6 +25,7 @@ import {
   type Event,
   type ListCheckpointsResponse,
   type RestoreResponse,
+  type StartPageServerResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { packageRoot } from "../../src/packageRoot.js";
@@ -71,6 +72,8 @@ const POLICY = {
         "DeleteCheckpoint",
         "Subscribe",
         "ImportImages",
+        "StartPageServer",
+        "StopPageServer",
       ],
       // ci's workloads run as root here: this machine's CRIU lacks CAP_SYS_RESOURCE and cannot
       // dump another user's process at all, so only root's can be dumped for real.
@@ -815,6 +818,37 @@ describe("what a caller may do (claim 6)", () => {
     release();
     const outcome = await session;
     expect(outcome.error).toBeUndefined();
+    await version(client);
+  });
+
+  test("a running page server holds its caller's operation slot until it stops or ends", async () => {
+    const client = tlsClient("ci");
+    const start = (checkpointId: string) =>
+      call<StartPageServerResponse>((cb) =>
+        client.startPageServer({ checkpointId, address: "127.0.0.1", port: 0, options: undefined }, cb),
+      );
+    await start("ci-ps-stopped");
+    // ci may run one operation at a time, and its page server is one.
+    const busy = await failure(version(client));
+    expect(status[busy.code]).toBe("RESOURCE_EXHAUSTED");
+    expect(busy.details).toMatch(/already runs 1 operations, the most grant "ci" allows/);
+    expect(status[(await failure(start("ci-ps-second"))).code]).toBe("RESOURCE_EXHAUSTED");
+    await call((cb) => client.stopPageServer({ checkpointId: "ci-ps-stopped" }, cb));
+    await version(client);
+    // A server that ends on its own gives the slot back too.
+    const { pageServer } = await start("ci-ps-killed");
+    process.kill(pageServer?.pid ?? 0, "SIGKILL");
+    await waitFor(
+      () =>
+        rootEvents.some(
+          (e) =>
+            e.finished &&
+            rootEvents.some(
+              (s) => s.operationId === e.operationId && s.started?.checkpointId === "ci-ps-killed",
+            ),
+        ),
+      "the killed page server's finished event",
+    );
     await version(client);
   });
 
