@@ -369,9 +369,10 @@ export class ImageStore {
 
   /**
    * Removes a checkpoint. FAILED_PRECONDITION when another checkpoint is incremental to it or a
-   * restore or dump is using it.
+   * restore or dump is using it. The refusal names only the children `canSee` allows (the
+   * caller's readable namespaces) and counts the others.
    */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, canSee: (childId: string) => boolean = () => true): Promise<void> {
     await this.get(id);
     if ((this.#inUse.get(id) ?? 0) > 0) {
       throw new GatewayError(
@@ -381,9 +382,13 @@ export class ImageStore {
     }
     const children = (await this.list()).filter((c) => c.parentId === id).map((c) => c.id);
     if (children.length > 0) {
+      const seen = children.filter(canSee);
+      const hidden = children.length - seen.length;
+      const others = `${hidden} checkpoint${hidden === 1 ? "" : "s"} you may not read`;
+      const named = seen.length === 0 ? others : `${seen.join(", ")}${hidden > 0 ? ` and of ${others}` : ""}`;
       throw new GatewayError(
         "FAILED_PRECONDITION",
-        `checkpoint ${id} is the parent of ${children.join(", ")}; delete those first`,
+        `checkpoint ${id} is the parent of ${named}; ${children.length === 1 ? "it" : "they"} must be deleted first`,
       );
     }
     // Checked again after the awaits above, and in the same tick the id is marked as being deleted:

@@ -185,9 +185,10 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
     deleteCheckpoint: unary(
       "DeleteCheckpoint",
       (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "delete" }] : [] }),
-      async (req) => {
+      async (req, { admission }) => {
         ImageStore.validateId(req.checkpointId);
-        await store.delete(req.checkpointId);
+        // A refusal names only the children the caller may read: others' ids are not its to learn.
+        await store.delete(req.checkpointId, admission.canRead);
         return {};
       },
     ),

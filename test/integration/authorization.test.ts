@@ -686,6 +686,29 @@ describe("what a caller may do (claim 6)", () => {
     await call((cb) => client.deleteCheckpoint({ checkpointId: "ci-ns" }, cb));
   });
 
+  test("deleting a parent names only the children the caller may read", async () => {
+    plantCheckpoint(gw.imagesRoot, "ci-parent", { kind: "pre-dump" });
+    plantCheckpoint(gw.imagesRoot, "ci-parent-kid", { parentId: "ci-parent" });
+    plantCheckpoint(gw.imagesRoot, "prod-secret-kid", { parentId: "ci-parent" });
+    const err = await failure(
+      call((cb) => tlsClient("ci").deleteCheckpoint({ checkpointId: "ci-parent" }, cb)),
+    );
+    expect(status[err.code]).toBe("FAILED_PRECONDITION");
+    expect(err.details).toBe(
+      "checkpoint ci-parent is the parent of ci-parent-kid and of 1 checkpoint you may not read; they must be deleted first",
+    );
+    // An administrator reads everything, and is told everything.
+    const rootErr = await failure(
+      call((cb) => gw.client.deleteCheckpoint({ checkpointId: "ci-parent" }, cb)),
+    );
+    expect(rootErr.details).toMatch(
+      /is the parent of (ci-parent-kid, prod-secret-kid|prod-secret-kid, ci-parent-kid);/,
+    );
+    for (const id of ["prod-secret-kid", "ci-parent-kid", "ci-parent"]) {
+      await call((cb) => gw.client.deleteCheckpoint({ checkpointId: id }, cb));
+    }
+  });
+
   test("admin-class options are refused to a grant without them; never-class to everyone", async () => {
     const p = await rootCounter("opts");
     const client = tlsClient("ci");

@@ -287,6 +287,31 @@ describe("delete", () => {
     expect(await fs.readdir(root)).toEqual([]);
   });
 
+  test("names only the children the caller may see, and counts the others", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "ci-base");
+    await publish(store, "ci-kid", "ci-base");
+    await publish(store, "prod-kid", "ci-base");
+    await publish(store, "prod-other", "ci-base");
+    const ciSees = (id: string) => id.startsWith("ci-");
+    const some = await expectGatewayError(store.delete("ci-base", ciSees), "FAILED_PRECONDITION");
+    expect(some.message).toBe(
+      "checkpoint ci-base is the parent of ci-kid and of 2 checkpoints you may not read; they must be deleted first",
+    );
+    await store.delete("ci-kid");
+    const none = await expectGatewayError(store.delete("ci-base", ciSees), "FAILED_PRECONDITION");
+    expect(none.message).toBe(
+      "checkpoint ci-base is the parent of 2 checkpoints you may not read; they must be deleted first",
+    );
+    expect(none.message).not.toMatch(/prod-/);
+    await store.delete("prod-other");
+    await expectGatewayError(
+      store.delete("ci-base", ciSees),
+      "FAILED_PRECONDITION",
+      /^checkpoint ci-base is the parent of 1 checkpoint you may not read; it must be deleted first$/,
+    );
+  });
+
   test("refuses a checkpoint held open by a restore until it is closed", async () => {
     const store = await ImageStore.open(root);
     const info = await publish(store, "held");
