@@ -250,7 +250,10 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
   };
 }
 
-/** A dump writes its checkpoint, reads its parent, and covers the tree under options.pid. */
+/**
+ * A dump writes its checkpoint, reads its parent (whose lineage the gatekeeper checks too), and
+ * covers the tree under options.pid.
+ */
 export function dumpAccess(req: {
   checkpointId: string;
   parentCheckpointId: string;
@@ -259,7 +262,13 @@ export function dumpAccess(req: {
   const checkpoints: { id: string; access: "read" | "write" }[] = [];
   if (req.checkpointId) checkpoints.push({ id: req.checkpointId, access: "write" });
   if (req.parentCheckpointId) checkpoints.push({ id: req.parentCheckpointId, access: "read" });
-  return { checkpoints, dumpRoot: req.options?.pid, options: req.options, operation: true };
+  return {
+    checkpoints,
+    dumpRoot: req.options?.pid,
+    parent: req.parentCheckpointId || undefined,
+    options: req.options,
+    operation: true,
+  };
 }
 
 /** A restore reads its checkpoint and re-creates the processes recorded with it. */

@@ -43,6 +43,8 @@ export interface AccessRequest {
   pid?: number;
   /** A restore: the processes recorded with this checkpoint must be granted. */
   restoreOf?: string;
+  /** A dump's or pre-dump's parent checkpoint, whose memory may pass into the new one. */
+  parent?: string;
   options?: CriuOptions;
   /** The call runs a CRIU worker: it counts against the concurrency limits. */
   operation?: boolean;
@@ -76,6 +78,8 @@ export interface GatekeeperDeps {
   unixPeers: UnixPeers;
   /** The processes a checkpoint recorded, for restores. */
   recordedProcesses(checkpointId: string): Promise<ProcessRecord[] | undefined>;
+  /** A checkpoint and its ancestors, itself first; empty when it does not exist. */
+  lineage(checkpointId: string): Promise<readonly { id: string; importedImages: boolean }[]>;
   audit(record: AuditRecord): void;
 }
 
@@ -248,6 +252,31 @@ export class Gatekeeper {
       }
       for (const p of recorded) deny(p, `checkpoint ${access.restoreOf} would re-create it`);
     }
+    // Images a caller imported say whatever the caller wrote: restoring them, or dumping on top of
+    // them (unchanged memory then comes from the parent), would pass them off as a granted tree.
+    if (access.restoreOf !== undefined) {
+      const source = await this.#importedIn(access.restoreOf);
+      if (source) {
+        throw permissionDenied(
+          `checkpoint ${access.restoreOf} ${source === access.restoreOf ? "holds" : `descends from checkpoint ${source}, which holds`} images imported with ImportImages; CRIU would restore whatever they say, as root, so only an administrator may restore it`,
+        );
+      }
+    }
+    if (access.parent !== undefined) {
+      const source = await this.#importedIn(access.parent);
+      if (source) {
+        throw permissionDenied(
+          `parent checkpoint ${access.parent} ${source === access.parent ? "holds" : `descends from checkpoint ${source}, which holds`} images imported with ImportImages; a dump on it takes unchanged memory from them, so only an administrator may use it as a parent`,
+        );
+      }
+    }
+  }
+
+  /** The checkpoint of `id`'s lineage that images were imported into, if any. */
+  async #importedIn(id: string): Promise<string | undefined> {
+    const chain = await this.deps.lineage(id);
+    // The marker passes down to children; the oldest marked ancestor is the one imported into.
+    return chain.filter((c) => c.importedImages).at(-1)?.id;
   }
 
   #acquireOperation(identity: Identity, grant: Grant): () => void {

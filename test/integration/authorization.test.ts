@@ -36,6 +36,7 @@ import {
   dumpWith,
   failure,
   plantCheckpoint,
+  restoreWith,
   startTestGateway,
   type TestGateway,
 } from "../support/gateway.js";
@@ -804,6 +805,57 @@ describe("what a caller may do (claim 6)", () => {
       await failure(call((cb) => client.restore({ checkpointId: "ci-imported", options: undefined }, cb))),
       /checkpoint ci-imported has no record of the processes it holds, so only an administrator may restore it/,
     );
+  });
+
+  test("imported images reach no non-admin through a parent chain: no dump on them, no restore of a descendant", async () => {
+    plantCheckpoint(gw.imagesRoot, "ci-imp-base", { kind: "pages" });
+    const client = tlsClient("ci");
+    await call((cb) =>
+      client.importImages(
+        {
+          checkpointId: "ci-imp-base",
+          files: [{ name: "inventory.img", data: Buffer.from("forged") }],
+          rootPid: 1,
+        },
+        cb,
+      ),
+    );
+    // A dump on it would take unchanged memory from the caller's images.
+    const p = await rootCounter("imp-parent");
+    const importedParent =
+      /parent checkpoint ci-imp-base holds images imported with ImportImages; a dump on it takes unchanged memory from them, so only an administrator may use it as a parent/;
+    denied(
+      await failure(dumpWith(client, "ci-on-imported", { pid: p.pid, leaveRunning: true }, "ci-imp-base")),
+      importedParent,
+    );
+    const session = await runSession(client, {
+      dump: {
+        checkpointId: "ci-on-imported",
+        parentCheckpointId: "ci-imp-base",
+        options: CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true }),
+      },
+      callbackTimeoutMs: 0,
+    });
+    expect(session.error && status[session.error.code]).toBe("PERMISSION_DENIED");
+    expect(session.error?.details).toMatch(importedParent);
+    expect(rootEvents.some((e) => e.started?.checkpointId === "ci-on-imported")).toBe(false);
+    // A descendant whose recorded processes are all granted is refused for where its memory came from.
+    plantCheckpoint(gw.imagesRoot, "ci-imp-child", {
+      parentId: "ci-imp-base",
+      rootPid: p.pid,
+      processes: [{ pid: p.pid, uids: [0, 0, 0, 0], cgroup: "/" }],
+    });
+    denied(
+      await failure(restoreWith(client, "ci-imp-child")),
+      /checkpoint ci-imp-child descends from checkpoint ci-imp-base, which holds images imported with ImportImages; CRIU would restore whatever they say, as root, so only an administrator may restore it/,
+    );
+    expect(rootEvents.some((e) => e.started?.checkpointId === "ci-imp-child")).toBe(false);
+    // An administrator may: the gateway's own checks come next (here, that the forged parent
+    // records no dump time).
+    const admin = await failure(
+      dumpWith(gw.client, "root-on-imported", { pid: p.pid, leaveRunning: true }, "ci-imp-base"),
+    );
+    expect(status[admin.code]).toBe("FAILED_PRECONDITION");
   });
 
   test("concurrent operations are limited per identity; the slot returns when the call ends", async () => {
