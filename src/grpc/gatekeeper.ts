@@ -186,6 +186,7 @@ export class Gatekeeper {
         throw permissionDenied(`grant "${grant.name}" does not allow ${VERB[mode]} checkpoint ${id}`);
       }
     }
+    await this.#checkDedup(grant, access);
     if (!grant.admin) {
       const classes = optionClassesUsed(access.options).filter((c) => c !== "never");
       const refused = classes.filter((c) => !grant.optionClasses.has(c));
@@ -226,6 +227,26 @@ export class Gatekeeper {
           `${describeIdentity(identity)} already has ${n} subscriptions, the most grant "${grant.name}" allows`,
       },
     );
+  }
+
+  /**
+   * auto_dedup writes: a restore punches the pages it restores out of its checkpoint's images and
+   * its ancestors', and a dump with a parent punches the pages it finds unchanged out of the
+   * parent's and every ancestor's. So it needs write access to that whole chain, not just read.
+   */
+  async #checkDedup(grant: Grant, access: AccessRequest): Promise<void> {
+    if (access.options?.autoDedup !== true || grant.checkpoints.write === "all") return;
+    const from = access.restoreOf ?? access.parent;
+    if (from === undefined) return;
+    const ancestors = (await this.deps.lineage(from)).slice(1).map((c) => c.id);
+    for (const id of [from, ...ancestors]) {
+      if (!allowsCheckpoint(grant, id, "write")) {
+        const what = access.restoreOf === undefined ? "finds unchanged" : "restores";
+        throw permissionDenied(
+          `grant "${grant.name}" does not allow writing checkpoint ${id}, which auto_dedup would change: CRIU punches the pages it ${what} out of checkpoint ${from}${ancestors.length > 0 ? " and every ancestor" : ""}. Leave auto_dedup unset`,
+        );
+      }
+    }
   }
 
   async #checkProcesses(grant: Grant, access: AccessRequest): Promise<void> {

@@ -66,6 +66,7 @@ const POLICY = {
       rpcs: [
         "Version",
         "Dump",
+        "PreDump",
         "Restore",
         "Session",
         "ListCheckpoints",
@@ -763,6 +764,60 @@ describe("what a caller may do (claim 6)", () => {
       gw.client.getCheckpointLog({ checkpointId: "root-ext-files", kind: 0 }, cb),
     );
     expect(log.text).toContain("Adding external object: file[1f:2a]");
+  });
+
+  test("auto_dedup needs write access to the whole parent chain it would punch holes in", async () => {
+    const p = await rootCounter("dedup");
+    const record = { rootPid: p.pid, processes: [{ pid: p.pid, uids: [0, 0, 0, 0], cgroup: "/" }] };
+    // Checkpoints ci may read but not write, and one of its own on top of them.
+    const shared = plantCheckpoint(gw.imagesRoot, "shared-dedup", record);
+    writeFileSync(join(shared, "pages-1.img"), "p".repeat(8192));
+    plantCheckpoint(gw.imagesRoot, "ci-dedup-child", { ...record, parentId: "shared-dedup" });
+    const before = readFileSync(join(shared, "pages-1.img"));
+    const client = tlsClient("ci");
+    const restoreShared = /does not allow writing checkpoint shared-dedup, which auto_dedup would change/;
+    denied(await failure(restoreWith(client, "shared-dedup", { autoDedup: true })), restoreShared);
+    denied(
+      await failure(restoreWith(client, "ci-dedup-child", { autoDedup: true })),
+      /does not allow writing checkpoint shared-dedup, which auto_dedup would change: CRIU punches the pages it restores out of checkpoint ci-dedup-child and every ancestor/,
+    );
+    const onShared =
+      /does not allow writing checkpoint shared-dedup, which auto_dedup would change: CRIU punches the pages it finds unchanged/;
+    for (const parent of ["shared-dedup", "ci-dedup-child"]) {
+      denied(
+        await failure(
+          dumpWith(client, "ci-dedup-new", { pid: p.pid, leaveRunning: true, autoDedup: true }, parent),
+        ),
+        onShared,
+      );
+    }
+    // The Session paths are held to the same.
+    const options = CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true, autoDedup: true });
+    for (const start of [
+      { restore: { checkpointId: "shared-dedup", options } },
+      { dump: { checkpointId: "ci-dedup-new", parentCheckpointId: "ci-dedup-child", options } },
+      { iterativeDump: { checkpointId: "ci-dedup-new", parentCheckpointId: "ci-dedup-child", options } },
+    ]) {
+      const out = await runSession(client, { ...start, callbackTimeoutMs: 0 });
+      expect(out.error && status[out.error.code]).toBe("PERMISSION_DENIED");
+      expect(out.error?.details).toMatch(
+        /does not allow writing checkpoint shared-dedup, which auto_dedup would change/,
+      );
+    }
+    // Refused before any worker started; the shared images are as they were.
+    expect(
+      rootEvents.some((e) =>
+        ["shared-dedup", "ci-dedup-child", "ci-dedup-new"].includes(e.started?.checkpointId ?? ""),
+      ),
+    ).toBe(false);
+    expect(readFileSync(join(shared, "pages-1.img")).equals(before)).toBe(true);
+    expect(existsSync(join(gw.imagesRoot, "ci-dedup-new"))).toBe(false);
+    // On its own checkpoints ci may deduplicate.
+    await dump(client, "ci-dedup-own", p.pid, { leaveRunning: false });
+    await p.exited;
+    const back = await restoreWith(client, "ci-dedup-own", { autoDedup: true });
+    restored.push(back.pid);
+    expect(back.pid).toBe(p.pid);
   });
 
   test("a restore re-creating processes outside the grant is refused", async () => {
