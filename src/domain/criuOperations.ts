@@ -176,6 +176,8 @@ export interface OperationContext {
   confinedRestore?: boolean;
   /** Told the operation's id before anything else happens. */
   onStarted?(operationId: string): void;
+  /** A page server outlives the call that started it: told once it has ended, however it ended. */
+  onServerEnded?(): void;
 }
 
 /** Checks a CRIU callback (script name, and the root pid where CRIU gives one); throws to veto it. */
@@ -323,12 +325,16 @@ export function createCriuOperations(deps: OperationsDeps) {
   /**
    * Answers CRIU's callbacks of one dump or restore: the caller answers when it asked for
    * callbacks on a Session, the gateway otherwise. Every callback and answer is published.
+   * A caller's answer that names external resources (query-ext-files) reaches CRIU's
+   * add_external just as options.external does, so it needs the admin class too: without it the
+   * callback is answered with failure, CRIU rolls back, and `refuse` is told why.
    */
   function notifyHandler(
     operationId: string,
     ctx: OperationContext,
     callerWantsCallbacks: boolean,
     gate: CallbackGate | undefined,
+    refuse: (err: GatewayError) => void,
   ) {
     let sequence = 0;
     const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
@@ -361,6 +367,16 @@ export function createCriuOperations(deps: OperationsDeps) {
           fdReceived: event.fds.length > 0,
           timeoutMs: callbacks.timeoutMs,
         }));
+        const allowed = ctx.optionClasses ?? deps.allowedOptionClasses;
+        if (answer.success && (answer.external?.length ?? 0) > 0 && !allowed.has("admin")) {
+          refuse(
+            new GatewayError(
+              "PERMISSION_DENIED",
+              `the notify_reply to ${event.script} names external resources, which CRIU adds as it would options.external, an option reserved to administrators; the ${event.script === "query-ext-files" ? "dump" : "operation"} was rolled back. Answer without external`,
+            ),
+          );
+          answer = { success: false };
+        }
       }
       publish({
         type: "callback-answered",
@@ -395,14 +411,21 @@ export function createCriuOperations(deps: OperationsDeps) {
     log: { dir: string; file: string },
     gate?: CallbackGate,
   ): Promise<CriuResp> {
+    let refusal: GatewayError | undefined;
     try {
-      const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true, gate);
-      return await exchange(
+      const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true, gate, (err) => {
+        refusal ??= err;
+      });
+      const resp = await exchange(
         req,
         { signal: ctx.signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
         context,
       );
+      // CRIU failed because the gateway refused an answer: say why, not what CRIU made of it.
+      if (refusal) throw refusal;
+      return resp;
     } catch (err) {
+      if (refusal) throw refusal;
       const tail = await logTail(log.dir, log.file);
       if (err instanceof GatewayError && err.criu && tail.length > 0) err.criu.logTail = tail;
       throw err;
@@ -779,8 +802,15 @@ export function createCriuOperations(deps: OperationsDeps) {
         if (worker.pid !== undefined) workers.set(worker.pid, worker);
         // One handler for the worker's life; each step's gate (the post-dump tree check) in turn.
         let gate: (script: string) => Promise<void> = async () => {};
-        const onNotify = notifyHandler(operationId, ctx, input.options?.notifyScripts === true, (script) =>
-          gate(script),
+        let refusal: GatewayError | undefined;
+        const onNotify = notifyHandler(
+          operationId,
+          ctx,
+          input.options?.notifyScripts === true,
+          (script) => gate(script),
+          (err) => {
+            refusal ??= err;
+          },
         );
         const frozenTree = ctx.frozenTree ?? processTree;
         const send = async (
@@ -791,13 +821,16 @@ export function createCriuOperations(deps: OperationsDeps) {
         ) => {
           gate = stepGate;
           try {
-            return await worker.request(req, {
+            const resp = await worker.request(req, {
               signal: ctx.signal,
               onNotify,
               abortMode: "veto",
               vetoGraceMs: deps.vetoGraceMs,
             });
+            if (refusal) throw refusal;
+            return resp;
           } catch (err) {
+            if (refusal) throw refusal;
             const failure =
               err instanceof WorkerFailure ? workerFailed(err, requestTypeName(req.type), context) : err;
             const tail = await logTail(log.dir, log.file);
@@ -1200,6 +1233,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         await worker.close();
         await staged.discard();
         pageServers.delete(info.checkpointId);
+        ctx.onServerEnded?.();
       }
       finish(outcome.code, outcome.message);
     })();

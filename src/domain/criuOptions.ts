@@ -13,8 +13,9 @@ import { GatewayError, invalidArgument } from "./errors.js";
 
 /**
  * safe:  affects only the target processes, any caller granted the process may use it.
- * admin: names host paths or host resources (mounts, cgroups, namespaces, LSM, network), so it can
- *        reach beyond the target processes; for administrators only.
+ * admin: names host paths or host resources (mounts, cgroups, namespaces, LSM, network), or makes
+ *        CRIU act as root on host files or sockets outside the checkpoint, or serve memory on the
+ *        network, so it can reach beyond the target processes; for administrators only.
  * never: would let a caller run commands, read or write arbitrary host files, or override the
  *        gateway's own settings; refused for everyone.
  */
@@ -24,7 +25,8 @@ export type OptionClass = "safe" | "admin" | "never";
 export const OPTION_CLASSES = {
   pid: "safe",
   leaveRunning: "safe",
-  extUnixSk: "safe",
+  // CRIU connects the external sockets by path, as root, at restore.
+  extUnixSk: "admin",
   tcpEstablished: "safe",
   evasiveDevices: "safe",
   shellJob: "safe",
@@ -36,7 +38,8 @@ export const OPTION_CLASSES = {
   root: "admin",
   trackMem: "safe",
   autoDedup: "safe",
-  linkRemap: "safe",
+  // CRIU creates link_remap.N hard links, as root, in the deleted file's directory on the host.
+  linkRemap: "admin",
   veths: "admin",
   cpuCap: "safe",
   forceIrmap: "safe",
@@ -64,7 +67,9 @@ export const OPTION_CLASSES = {
   timeout: "safe",
   tcpSkipInFlight: "safe",
   weakSysctls: "safe",
-  lazyPages: "safe",
+  // On a dump, CRIU serves the frozen memory to whoever connects to its lazy-pages port, on every
+  // address and unauthenticated.
+  lazyPages: "admin",
   orphanPtsMaster: "safe",
   configFile: "never",
   tcpClose: "safe",

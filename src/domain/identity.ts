@@ -27,9 +27,14 @@ export interface ForwardedIdentity {
   via: UnixIdentity | CertificateIdentity;
 }
 
-/** A caller that proved nothing: plain loopback TCP (`--insecure`) or TLS without a client certificate. */
+/**
+ * A caller that proved nothing: plain loopback TCP (`--insecure`), TLS without a client
+ * certificate, or a call through a trusted proxy that forwarded no identity.
+ */
 export interface AnonymousIdentity {
   kind: "anonymous";
+  /** The trusted proxy the call came through, which vouched for nobody. */
+  via?: UnixIdentity | CertificateIdentity;
 }
 
 export type Identity = UnixIdentity | CertificateIdentity | ForwardedIdentity | AnonymousIdentity;
@@ -46,7 +51,9 @@ export function describeIdentity(identity: Identity): string {
     case "forwarded":
       return `forwarded ${identity.names.join(",")} via ${describeIdentity(identity.via)}`;
     case "anonymous":
-      return "anonymous (no client certificate, no unix credentials)";
+      return identity.via
+        ? `anonymous (no forwarded identity) via ${describeIdentity(identity.via)}`
+        : "anonymous (no client certificate, no unix credentials)";
   }
 }
 

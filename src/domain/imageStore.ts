@@ -55,6 +55,11 @@ export interface CheckpointInfo {
   processes: ProcessRecord[] | undefined;
   /** For a dump made with a page server: "address:port" of the server that got its memory. */
   pagesSentTo: string | undefined;
+  /**
+   * Images in it, or in a checkpoint of its parent chain, were written by ImportImages: a caller
+   * supplied them, CRIU did not make them here.
+   */
+  importedImages: boolean;
 }
 
 interface MetaFile {
@@ -68,11 +73,20 @@ interface MetaFile {
   dumpStatistics?: DumpStatistics;
   processes?: ProcessRecord[];
   pagesSentTo?: string;
+  importedImages?: true;
 }
 
+/** What a publish records; whether images were imported the store works out itself. */
 export type CheckpointMeta = Omit<
   CheckpointInfo,
-  "id" | "sizeBytes" | "createTime" | "kind" | "dumpStatistics" | "processes" | "pagesSentTo"
+  | "id"
+  | "sizeBytes"
+  | "createTime"
+  | "kind"
+  | "dumpStatistics"
+  | "processes"
+  | "pagesSentTo"
+  | "importedImages"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
@@ -206,6 +220,8 @@ export class ImageStore {
         if (done) throw new Error("staged dump already finished");
         done = true;
         try {
+          // Imported images pass down the parent chain: a child's memory may come from them.
+          const parent = parentId === undefined ? undefined : await this.#read(parentId);
           const metaFile: MetaFile = {
             formatVersion: 1,
             createTime: new Date().toISOString(),
@@ -217,6 +233,7 @@ export class ImageStore {
             ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
             ...(meta.processes === undefined ? {} : { processes: meta.processes }),
             ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
+            ...(parent?.importedImages ? { importedImages: true as const } : {}),
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
@@ -369,9 +386,10 @@ export class ImageStore {
 
   /**
    * Removes a checkpoint. FAILED_PRECONDITION when another checkpoint is incremental to it or a
-   * restore or dump is using it.
+   * restore or dump is using it. The refusal names only the children `canSee` allows (the
+   * caller's readable namespaces) and counts the others.
    */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, canSee: (childId: string) => boolean = () => true): Promise<void> {
     await this.get(id);
     if ((this.#inUse.get(id) ?? 0) > 0) {
       throw new GatewayError(
@@ -381,9 +399,13 @@ export class ImageStore {
     }
     const children = (await this.list()).filter((c) => c.parentId === id).map((c) => c.id);
     if (children.length > 0) {
+      const seen = children.filter(canSee);
+      const hidden = children.length - seen.length;
+      const others = `${hidden} checkpoint${hidden === 1 ? "" : "s"} you may not read`;
+      const named = seen.length === 0 ? others : `${seen.join(", ")}${hidden > 0 ? ` and of ${others}` : ""}`;
       throw new GatewayError(
         "FAILED_PRECONDITION",
-        `checkpoint ${id} is the parent of ${children.join(", ")}; delete those first`,
+        `checkpoint ${id} is the parent of ${named}; ${children.length === 1 ? "it" : "they"} must be deleted first`,
       );
     }
     // Checked again after the awaits above, and in the same tick the id is marked as being deleted:
@@ -447,15 +469,19 @@ export class ImageStore {
       // A directory without readable metadata still lists, described by what the filesystem knows.
     }
     let sizeBytes = 0;
+    let pageServerLog = false;
     try {
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-        if (entry.isFile()) sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
+        if (!entry.isFile()) continue;
+        sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
+        if (entry.name === PAGE_SERVER_LOG) pageServerLog = true;
       }
     } catch (err) {
       // Deleted (renamed away) while being read: it is gone, not an error.
       if (isErrno(err, "ENOENT")) return undefined;
       throw err;
     }
+    const kind = meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump";
     return {
       id,
       createTime: meta.createTime ? new Date(meta.createTime) : stat.mtime,
@@ -464,11 +490,31 @@ export class ImageStore {
       parentId: meta.parentId,
       criuVersion: meta.criuVersion ?? "",
       leaveRunning: meta.leaveRunning ?? false,
-      kind: meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump",
+      kind,
       dumpStatistics: meta.dumpStatistics,
       processes: validProcesses(meta.processes),
       pagesSentTo: meta.pagesSentTo,
+      // Imports made before the marker existed left a trace: a dump that a page server began.
+      importedImages: meta.importedImages === true || (kind === "dump" && pageServerLog),
     };
+  }
+
+  /**
+   * A checkpoint and its ancestors, itself first, each parent after its child; empty when it does
+   * not exist. Ends at the first ancestor missing (or not a checkpoint id), or at a loop.
+   */
+  async lineage(id: string): Promise<CheckpointInfo[]> {
+    const chain: CheckpointInfo[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined = id;
+    while (next !== undefined && CHECKPOINT_ID_PATTERN.test(next) && !seen.has(next)) {
+      seen.add(next);
+      const info = await this.#read(next);
+      if (!info) break;
+      chain.push(info);
+      next = info.parentId;
+    }
+    return chain;
   }
 
   /** CRIU's image files of a checkpoint, at most `maxBytes` of them in all. */
@@ -540,7 +586,13 @@ export class ImageStore {
       const meta: Partial<MetaFile> = JSON.parse(
         await fs.readFile(join(dir, META_FILE), { encoding: "utf8", flag: readNoFollow }),
       );
-      const updated = { ...meta, kind: complete ? "dump" : "pages", rootPid: rootPid || meta.rootPid || 0 };
+      // Marked as soon as anything was imported: restores and dumps on it are then for admins.
+      const updated = {
+        ...meta,
+        kind: complete ? "dump" : "pages",
+        rootPid: rootPid || meta.rootPid || 0,
+        importedImages: true,
+      };
       const tmp = join(dir, `.${META_FILE}-${randomBytes(6).toString("hex")}`);
       await fs.writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: FILE_MODE });
       await syncTree(dir);

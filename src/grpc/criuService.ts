@@ -185,9 +185,10 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
     deleteCheckpoint: unary(
       "DeleteCheckpoint",
       (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "delete" }] : [] }),
-      async (req) => {
+      async (req, { admission }) => {
         ImageStore.validateId(req.checkpointId);
-        await store.delete(req.checkpointId);
+        // A refusal names only the children the caller may read: others' ids are not its to learn.
+        await store.delete(req.checkpointId, admission.canRead);
         return {};
       },
     ),
@@ -198,14 +199,20 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         options: req.options,
         operation: true,
       }),
-      async (req, { operation }) => ({
-        pageServer: toPageServer(
-          await operations.startPageServer(
+      async (req, { operation, keepSlot }) => {
+        // A running page server is an operation: it holds the caller's slot until it ends.
+        const release = keepSlot();
+        try {
+          const server = await operations.startPageServer(
             { checkpointId: req.checkpointId, address: req.address, port: req.port, options: req.options },
-            operation,
-          ),
-        ),
-      }),
+            { ...operation, onServerEnded: release },
+          );
+          return { pageServer: toPageServer(server) };
+        } catch (err) {
+          release();
+          throw err;
+        }
+      },
     ),
     stopPageServer: unary(
       "StopPageServer",
@@ -243,7 +250,10 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
   };
 }
 
-/** A dump writes its checkpoint, reads its parent, and covers the tree under options.pid. */
+/**
+ * A dump writes its checkpoint, reads its parent (whose lineage the gatekeeper checks too), and
+ * covers the tree under options.pid.
+ */
 export function dumpAccess(req: {
   checkpointId: string;
   parentCheckpointId: string;
@@ -252,7 +262,13 @@ export function dumpAccess(req: {
   const checkpoints: { id: string; access: "read" | "write" }[] = [];
   if (req.checkpointId) checkpoints.push({ id: req.checkpointId, access: "write" });
   if (req.parentCheckpointId) checkpoints.push({ id: req.parentCheckpointId, access: "read" });
-  return { checkpoints, dumpRoot: req.options?.pid, options: req.options, operation: true };
+  return {
+    checkpoints,
+    dumpRoot: req.options?.pid,
+    parent: req.parentCheckpointId || undefined,
+    options: req.options,
+    operation: true,
+  };
 }
 
 /** A restore reads its checkpoint and re-creates the processes recorded with it. */

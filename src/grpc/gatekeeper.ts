@@ -44,6 +44,8 @@ export interface AccessRequest {
   pid?: number;
   /** A restore: the processes recorded with this checkpoint must be granted. */
   restoreOf?: string;
+  /** A dump's or pre-dump's parent checkpoint, whose memory may pass into the new one. */
+  parent?: string;
   options?: CriuOptions;
   /** The call runs a CRIU worker: it counts against the concurrency limits. */
   operation?: boolean;
@@ -81,6 +83,8 @@ export interface GatekeeperDeps {
   unixPeers: UnixPeers;
   /** The processes a checkpoint recorded, for restores. */
   recordedProcesses(checkpointId: string): Promise<ProcessRecord[] | undefined>;
+  /** A checkpoint and its ancestors, itself first; empty when it does not exist. */
+  lineage(checkpointId: string): Promise<readonly { id: string; importedImages: boolean }[]>;
   audit(record: AuditRecord): void;
 }
 
@@ -135,9 +139,9 @@ export class Gatekeeper {
   }
 
   /**
-   * The caller of a call, from its transport; a forwarded identity only via a trusted proxy. A
-   * refused forwarded identity comes back as the refusal, with the transport's identity for the
-   * audit line.
+   * The caller of a call, from its transport; a forwarded identity only via a trusted proxy, and
+   * a trusted proxy's call without the header is anonymous. A refused forwarded identity comes
+   * back as the refusal, with the transport's identity for the audit line.
    */
   identifyOrRefuse(call: CallTransport): { identity: Identity; refusal?: unknown } {
     try {
@@ -152,8 +156,11 @@ export class Gatekeeper {
     const forwarded = this.#policy.forwarded;
     if (!forwarded) return direct;
     const values = call.metadata.get(forwarded.header);
-    if (values.length === 0) return direct;
-    if (direct.kind === "anonymous" || !isTrustedForwarder(this.#policy, direct)) {
+    const trusted = direct.kind !== "anonymous" && isTrustedForwarder(this.#policy, direct);
+    // A trusted proxy speaks for its clients, never for itself: a call it forwards without the
+    // header (e.g. from a client that showed it no certificate) is nobody's.
+    if (values.length === 0) return trusted ? { kind: "anonymous", via: direct } : direct;
+    if (!trusted) {
       throw permissionDenied(
         `the ${forwarded.header} header is believed only from the proxies the policy trusts, and ${describeIdentity(direct)} is not one of them`,
       );
@@ -217,6 +224,7 @@ export class Gatekeeper {
         throw permissionDenied(`grant "${grant.name}" does not allow ${VERB[mode]} checkpoint ${id}`);
       }
     }
+    await this.#checkDedup(grant, access);
     if (!grant.admin) {
       const classes = optionClassesUsed(access.options).filter((c) => c !== "never");
       const refused = classes.filter((c) => !grant.optionClasses.has(c));
@@ -260,6 +268,26 @@ export class Gatekeeper {
     );
   }
 
+  /**
+   * auto_dedup writes: a restore punches the pages it restores out of its checkpoint's images and
+   * its ancestors', and a dump with a parent punches the pages it finds unchanged out of the
+   * parent's and every ancestor's. So it needs write access to that whole chain, not just read.
+   */
+  async #checkDedup(grant: Grant, access: AccessRequest): Promise<void> {
+    if (access.options?.autoDedup !== true || grant.checkpoints.write === "all") return;
+    const from = access.restoreOf ?? access.parent;
+    if (from === undefined) return;
+    const ancestors = (await this.deps.lineage(from)).slice(1).map((c) => c.id);
+    for (const id of [from, ...ancestors]) {
+      if (!allowsCheckpoint(grant, id, "write")) {
+        const what = access.restoreOf === undefined ? "finds unchanged" : "restores";
+        throw permissionDenied(
+          `grant "${grant.name}" does not allow writing checkpoint ${id}, which auto_dedup would change: CRIU punches the pages it ${what} out of checkpoint ${from}${ancestors.length > 0 ? " and every ancestor" : ""}. Leave auto_dedup unset`,
+        );
+      }
+    }
+  }
+
   async #checkProcesses(grant: Grant, access: AccessRequest): Promise<void> {
     const deny = (record: ProcessRecord, why: string) => {
       const denial = processDenial(grant, record);
@@ -284,6 +312,31 @@ export class Gatekeeper {
       }
       for (const p of recorded) deny(p, `checkpoint ${access.restoreOf} would re-create it`);
     }
+    // Images a caller imported say whatever the caller wrote: restoring them, or dumping on top of
+    // them (unchanged memory then comes from the parent), would pass them off as a granted tree.
+    if (access.restoreOf !== undefined) {
+      const source = await this.#importedIn(access.restoreOf);
+      if (source) {
+        throw permissionDenied(
+          `checkpoint ${access.restoreOf} ${source === access.restoreOf ? "holds" : `descends from checkpoint ${source}, which holds`} images imported with ImportImages; CRIU would restore whatever they say, as root, so only an administrator may restore it`,
+        );
+      }
+    }
+    if (access.parent !== undefined) {
+      const source = await this.#importedIn(access.parent);
+      if (source) {
+        throw permissionDenied(
+          `parent checkpoint ${access.parent} ${source === access.parent ? "holds" : `descends from checkpoint ${source}, which holds`} images imported with ImportImages; a dump on it takes unchanged memory from them, so only an administrator may use it as a parent`,
+        );
+      }
+    }
+  }
+
+  /** The checkpoint of `id`'s lineage that images were imported into, if any. */
+  async #importedIn(id: string): Promise<string | undefined> {
+    const chain = await this.deps.lineage(id);
+    // The marker passes down to children; the oldest marked ancestor is the one imported into.
+    return chain.filter((c) => c.importedImages).at(-1)?.id;
   }
 
   #acquireOperation(identity: Identity, grant: Grant): () => void {
@@ -344,13 +397,44 @@ function identityKey(identity: Identity): string {
   }
 }
 
-/** Node's "DNS:a.example, URI:spiffe://x/y, IP Address:10.0.0.1, email:a@b" as bare values. */
+/**
+ * Node's `subjectaltname` ("DNS:a.example, URI:spiffe://x/y, IP Address:10.0.0.1, email:a@b") as
+ * bare values. Entries are joined by ", "; a value with a comma, quote, backslash, apostrophe or
+ * control character is written as a JSON string (`URI:"spiffe://x/a\u002c b"`), so a comma
+ * inside quotes never separates entries: otherwise a certificate's one URI SAN could carry
+ * ", DNS:admin" and pass for a second name. Text that does not parse as that format yields no
+ * names at all rather than a guess.
+ */
 export function parseSubjectAltNames(text: string): string[] {
-  return text
-    .split(/,\s*/)
-    .map((entry) => {
-      const colon = entry.indexOf(":");
-      return colon < 0 ? "" : entry.slice(colon + 1).trim();
-    })
-    .filter((v) => v.length > 0);
+  const names: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const colon = text.indexOf(":", i);
+    if (colon < 0 || /[",]/.test(text.slice(i, colon))) return [];
+    let end: number;
+    let value: string;
+    if (text[colon + 1] === '"') {
+      end = colon + 2;
+      while (end < text.length && text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (end >= text.length) return [];
+      end++;
+      try {
+        value = JSON.parse(text.slice(colon + 1, end)) as string;
+      } catch {
+        return [];
+      }
+    } else {
+      const comma = text.indexOf(",", colon);
+      end = comma < 0 ? text.length : comma;
+      value = text.slice(colon + 1, end).trim();
+    }
+    if (end < text.length) {
+      if (text[end] !== ",") return [];
+      end++;
+      while (text[end] === " ") end++;
+    }
+    if (value.length > 0) names.push(value);
+    i = end;
+  }
+  return names;
 }

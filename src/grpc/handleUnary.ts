@@ -17,6 +17,11 @@ export interface CallContext {
   admission: Admission;
   /** What operations take: the caller's name, the signal, what its grant allows. */
   operation: OperationContext;
+  /**
+   * Takes over the call's operation slot, for work that outlives the call (a page server): the
+   * call's end no longer gives it back; the function returned does, once.
+   */
+  keepSlot(): () => void;
 }
 
 export interface GuardDeps {
@@ -85,10 +90,11 @@ export function handleUnary<Req, Res>(
     let identity: Identity | undefined;
     let admission: Admission | undefined;
     let wanted: AccessRequest | undefined;
+    let slotKept = false;
     const finish = (code: number, error?: unknown) => {
       call.removeListener("cancelled", onCancel);
       if (deadlineTimer) clearTimeout(deadlineTimer);
-      admission?.release();
+      if (!slotKept) admission?.release();
       auditCall(
         deps,
         method,
@@ -106,11 +112,16 @@ export function handleUnary<Req, Res>(
       if (who.refusal) throw who.refusal;
       assertDecoded(call.request);
       wanted = { ...access(call.request), requestBytes: wireBytes(call.request) };
-      admission = await deps.gatekeeper.admit(identity, method, wanted);
+      const admitted = await deps.gatekeeper.admit(identity, method, wanted);
+      admission = admitted;
       return handler(call.request, {
         signal: controller.signal,
-        admission,
-        operation: operationContext(admission, controller.signal),
+        admission: admitted,
+        operation: operationContext(admitted, controller.signal),
+        keepSlot: () => {
+          slotKept = true;
+          return admitted.release;
+        },
       });
     };
     run().then(

@@ -144,6 +144,7 @@ export async function startGateway(
     policy,
     unixPeers,
     recordedProcesses: async (id) => (await store.get(id)).processes,
+    lineage: (id) => store.lineage(id),
     audit: (record) => audit.write(record),
   });
 

@@ -25,6 +25,7 @@ import {
   type Event,
   type ListCheckpointsResponse,
   type RestoreResponse,
+  type StartPageServerResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { packageRoot } from "../../src/packageRoot.js";
@@ -35,6 +36,7 @@ import {
   dumpWith,
   failure,
   plantCheckpoint,
+  restoreWith,
   startTestGateway,
   type TestGateway,
 } from "../support/gateway.js";
@@ -64,6 +66,7 @@ const POLICY = {
       rpcs: [
         "Version",
         "Dump",
+        "PreDump",
         "Restore",
         "Session",
         "ListCheckpoints",
@@ -71,6 +74,8 @@ const POLICY = {
         "DeleteCheckpoint",
         "Subscribe",
         "ImportImages",
+        "StartPageServer",
+        "StopPageServer",
       ],
       // ci's workloads run as root here: this machine's CRIU lacks CAP_SYS_RESOURCE and cannot
       // dump another user's process at all, so only root's can be dumped for real.
@@ -186,6 +191,8 @@ beforeAll(async () => {
     issue(certDir, ca, "ci", "ci", ["URI:spiffe://example/ci"]);
     issue(certDir, ca, "stranger", "stranger", ["URI:spiffe://example/stranger"]);
     issue(certDir, ca, "sidecar", "sidecar", ["URI:spiffe://mesh/sidecar"]);
+    // One URI SAN whose value reads like a second name.
+    issue(certDir, ca, "tricky", "tricky", ["URI:spiffe://example/tricky, DNS:admin.example"]);
     const rogue = makeCa(certDir, "rogue-ca");
     // Same names as ci, signed by a CA the gateway does not trust.
     issue(certDir, rogue, "mallory", "ci", ["URI:spiffe://example/ci"]);
@@ -293,6 +300,25 @@ describe("who is calling (claims 3, 4, 5)", () => {
     expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: undefined, result: "PERMISSION_DENIED" });
   });
 
+  test("a URI SAN holding ', DNS:<name>' is one URI: it never matches a grant for that DNS name", async () => {
+    const withDnsGrant: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    withDnsGrant.grants.splice(1, 0, {
+      name: "admin-host",
+      identities: [{ cert_san: "admin.example" }],
+      admin: true,
+    });
+    writePolicy(withDnsGrant);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+    try {
+      denied(
+        await failure(version(tlsClient("tricky"))),
+        /no grant of the gateway's policy matches certificate cn="tricky" san=spiffe:\/\/example\/tricky, DNS:admin\.example$/,
+      );
+    } finally {
+      await restorePolicy();
+    }
+  });
+
   test("unix socket: the kernel's peer credentials are the identity (uid 65534 gets only Version)", async () => {
     const ok = await cliAs(NOBODY, ["version"]);
     expect(ok.stderr).toBe("");
@@ -333,8 +359,37 @@ describe("who is calling (claims 3, 4, 5)", () => {
       grant: "ci",
       result: "PERMISSION_DENIED",
     });
-    // The sidecar speaking for itself has no grant.
-    denied(await failure(list(tlsClient("sidecar"))), /no grant .* matches certificate cn="sidecar"/);
+  });
+
+  test("a trusted proxy's call without the header is anonymous: the proxy vouches for nobody, itself included", async () => {
+    // Even a grant naming the sidecar's own certificate does not apply to what it forwards
+    // without a header (say, from a client that reached it with no certificate).
+    const withSidecarGrant: { grants: Record<string, unknown>[] } = structuredClone(POLICY);
+    withSidecarGrant.grants.push({
+      name: "sidecar-itself",
+      identities: [{ cert_san: "spiffe://mesh/sidecar" }],
+      rpcs: ["ListCheckpoints"],
+      checkpoints: { read: ["*"] },
+    });
+    writePolicy(withSidecarGrant);
+    expect((await gw.gateway.reload()).policy).toBe("reloaded");
+    try {
+      denied(
+        await failure(list(tlsClient("sidecar"))),
+        /no grant of the gateway's policy matches anonymous \(no forwarded identity\) via certificate cn="sidecar"/,
+      );
+      expect(gw.audit.at(-1)).toMatchObject({
+        rpc: "ListCheckpoints",
+        identity: 'anonymous (no forwarded identity) via certificate cn="sidecar" san=spiffe://mesh/sidecar',
+        grant: undefined,
+        result: "PERMISSION_DENIED",
+      });
+      // A caller that is no trusted proxy is still itself.
+      await version(tlsClient("ci"));
+      expect(gw.audit.at(-1)).toMatchObject({ rpc: "Version", grant: "ci", result: "OK" });
+    } finally {
+      await restorePolicy();
+    }
   });
 });
 
@@ -696,6 +751,29 @@ describe("what a caller may do (claim 6)", () => {
     await call((cb) => client.deleteCheckpoint({ checkpointId: "ci-ns" }, cb));
   });
 
+  test("deleting a parent names only the children the caller may read", async () => {
+    plantCheckpoint(gw.imagesRoot, "ci-parent", { kind: "pre-dump" });
+    plantCheckpoint(gw.imagesRoot, "ci-parent-kid", { parentId: "ci-parent" });
+    plantCheckpoint(gw.imagesRoot, "prod-secret-kid", { parentId: "ci-parent" });
+    const err = await failure(
+      call((cb) => tlsClient("ci").deleteCheckpoint({ checkpointId: "ci-parent" }, cb)),
+    );
+    expect(status[err.code]).toBe("FAILED_PRECONDITION");
+    expect(err.details).toBe(
+      "checkpoint ci-parent is the parent of ci-parent-kid and of 1 checkpoint you may not read; they must be deleted first",
+    );
+    // An administrator reads everything, and is told everything.
+    const rootErr = await failure(
+      call((cb) => gw.client.deleteCheckpoint({ checkpointId: "ci-parent" }, cb)),
+    );
+    expect(rootErr.details).toMatch(
+      /is the parent of (ci-parent-kid, prod-secret-kid|prod-secret-kid, ci-parent-kid);/,
+    );
+    for (const id of ["prod-secret-kid", "ci-parent-kid", "ci-parent"]) {
+      await call((cb) => gw.client.deleteCheckpoint({ checkpointId: id }, cb));
+    }
+  });
+
   test("admin-class options are refused to a grant without them; never-class to everyone", async () => {
     const p = await rootCounter("opts");
     const client = tlsClient("ci");
@@ -705,6 +783,104 @@ describe("what a caller may do (claim 6)", () => {
     );
     denied(await failure(dump(client, "ci-opts", p.pid, { execCmd: ["/bin/true"] })), /exec_cmd/);
     expect(gw.audit.at(-2)?.optionClasses).toEqual(["safe", "admin"]);
+    // Each makes CRIU act as root beyond the process: memory served to anyone on the network,
+    // hard links made in a host directory, host sockets connected to by path.
+    for (const option of [{ lazyPages: true }, { linkRemap: true }, { extUnixSk: true }]) {
+      denied(
+        await failure(dump(client, "ci-opts", p.pid, option)),
+        /grant "ci" does not allow admin-class options/,
+      );
+    }
+    expect(existsSync(join(gw.imagesRoot, "ci-opts"))).toBe(false);
+  });
+
+  test("externals answered to query-ext-files are admin-class: a non-admin's veto the dump, which rolls back", async () => {
+    const p = await rootCounter("ext-files");
+    const start = (checkpointId: string) => ({
+      dump: {
+        checkpointId,
+        parentCheckpointId: "",
+        options: CriuOptions.fromPartial({
+          pid: p.pid,
+          leaveRunning: true,
+          notifyScripts: true,
+          logLevel: 4,
+        }),
+      },
+      callbackTimeoutMs: 30_000,
+    });
+    const answer = (cb: { script: string }) =>
+      cb.script === "query-ext-files" ? { success: true, external: ["file[1f:2a]"] } : { success: true };
+    const refused = await runSession(tlsClient("ci"), start("ci-ext-files"), answer);
+    expect(refused.callbacks.map((c) => c.script)).toEqual(["pre-dump", "query-ext-files"]);
+    expect(refused.error && status[refused.error.code]).toBe("PERMISSION_DENIED");
+    expect(refused.error?.details).toMatch(
+      /notify_reply to query-ext-files names external resources, .* reserved to administrators; the dump was rolled back/,
+    );
+    expect(existsSync(join(gw.imagesRoot, "ci-ext-files"))).toBe(false);
+    const now = p.read();
+    await waitFor(() => p.read() > now, "the process to run on after the veto");
+    // An administrator's externals reach CRIU, which adds them.
+    const granted = await runSession(gw.client, start("root-ext-files"), answer);
+    expect(granted.error).toBeUndefined();
+    const log = await call<{ text: string }>((cb) =>
+      gw.client.getCheckpointLog({ checkpointId: "root-ext-files", kind: 0 }, cb),
+    );
+    expect(log.text).toContain("Adding external object: file[1f:2a]");
+  });
+
+  test("auto_dedup needs write access to the whole parent chain it would punch holes in", async () => {
+    const p = await rootCounter("dedup");
+    const record = { rootPid: p.pid, processes: [{ pid: p.pid, uids: [0, 0, 0, 0], cgroup: "/" }] };
+    // Checkpoints ci may read but not write, and one of its own on top of them.
+    const shared = plantCheckpoint(gw.imagesRoot, "shared-dedup", record);
+    writeFileSync(join(shared, "pages-1.img"), "p".repeat(8192));
+    plantCheckpoint(gw.imagesRoot, "ci-dedup-child", { ...record, parentId: "shared-dedup" });
+    const before = readFileSync(join(shared, "pages-1.img"));
+    const client = tlsClient("ci");
+    const restoreShared = /does not allow writing checkpoint shared-dedup, which auto_dedup would change/;
+    denied(await failure(restoreWith(client, "shared-dedup", { autoDedup: true })), restoreShared);
+    denied(
+      await failure(restoreWith(client, "ci-dedup-child", { autoDedup: true })),
+      /does not allow writing checkpoint shared-dedup, which auto_dedup would change: CRIU punches the pages it restores out of checkpoint ci-dedup-child and every ancestor/,
+    );
+    const onShared =
+      /does not allow writing checkpoint shared-dedup, which auto_dedup would change: CRIU punches the pages it finds unchanged/;
+    for (const parent of ["shared-dedup", "ci-dedup-child"]) {
+      denied(
+        await failure(
+          dumpWith(client, "ci-dedup-new", { pid: p.pid, leaveRunning: true, autoDedup: true }, parent),
+        ),
+        onShared,
+      );
+    }
+    // The Session paths are held to the same.
+    const options = CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true, autoDedup: true });
+    for (const start of [
+      { restore: { checkpointId: "shared-dedup", options } },
+      { dump: { checkpointId: "ci-dedup-new", parentCheckpointId: "ci-dedup-child", options } },
+      { iterativeDump: { checkpointId: "ci-dedup-new", parentCheckpointId: "ci-dedup-child", options } },
+    ]) {
+      const out = await runSession(client, { ...start, callbackTimeoutMs: 0 });
+      expect(out.error && status[out.error.code]).toBe("PERMISSION_DENIED");
+      expect(out.error?.details).toMatch(
+        /does not allow writing checkpoint shared-dedup, which auto_dedup would change/,
+      );
+    }
+    // Refused before any worker started; the shared images are as they were.
+    expect(
+      rootEvents.some((e) =>
+        ["shared-dedup", "ci-dedup-child", "ci-dedup-new"].includes(e.started?.checkpointId ?? ""),
+      ),
+    ).toBe(false);
+    expect(readFileSync(join(shared, "pages-1.img")).equals(before)).toBe(true);
+    expect(existsSync(join(gw.imagesRoot, "ci-dedup-new"))).toBe(false);
+    // On its own checkpoints ci may deduplicate.
+    await dump(client, "ci-dedup-own", p.pid, { leaveRunning: false });
+    await p.exited;
+    const back = await restoreWith(client, "ci-dedup-own", { autoDedup: true });
+    restored.push(back.pid);
+    expect(back.pid).toBe(p.pid);
   });
 
   test("a restore re-creating processes outside the grant is refused", async () => {
@@ -747,6 +923,57 @@ describe("what a caller may do (claim 6)", () => {
       await failure(call((cb) => client.restore({ checkpointId: "ci-imported", options: undefined }, cb))),
       /checkpoint ci-imported has no record of the processes it holds, so only an administrator may restore it/,
     );
+  });
+
+  test("imported images reach no non-admin through a parent chain: no dump on them, no restore of a descendant", async () => {
+    plantCheckpoint(gw.imagesRoot, "ci-imp-base", { kind: "pages" });
+    const client = tlsClient("ci");
+    await call((cb) =>
+      client.importImages(
+        {
+          checkpointId: "ci-imp-base",
+          files: [{ name: "inventory.img", data: Buffer.from("forged") }],
+          rootPid: 1,
+        },
+        cb,
+      ),
+    );
+    // A dump on it would take unchanged memory from the caller's images.
+    const p = await rootCounter("imp-parent");
+    const importedParent =
+      /parent checkpoint ci-imp-base holds images imported with ImportImages; a dump on it takes unchanged memory from them, so only an administrator may use it as a parent/;
+    denied(
+      await failure(dumpWith(client, "ci-on-imported", { pid: p.pid, leaveRunning: true }, "ci-imp-base")),
+      importedParent,
+    );
+    const session = await runSession(client, {
+      dump: {
+        checkpointId: "ci-on-imported",
+        parentCheckpointId: "ci-imp-base",
+        options: CriuOptions.fromPartial({ pid: p.pid, leaveRunning: true }),
+      },
+      callbackTimeoutMs: 0,
+    });
+    expect(session.error && status[session.error.code]).toBe("PERMISSION_DENIED");
+    expect(session.error?.details).toMatch(importedParent);
+    expect(rootEvents.some((e) => e.started?.checkpointId === "ci-on-imported")).toBe(false);
+    // A descendant whose recorded processes are all granted is refused for where its memory came from.
+    plantCheckpoint(gw.imagesRoot, "ci-imp-child", {
+      parentId: "ci-imp-base",
+      rootPid: p.pid,
+      processes: [{ pid: p.pid, uids: [0, 0, 0, 0], cgroup: "/" }],
+    });
+    denied(
+      await failure(restoreWith(client, "ci-imp-child")),
+      /checkpoint ci-imp-child descends from checkpoint ci-imp-base, which holds images imported with ImportImages; CRIU would restore whatever they say, as root, so only an administrator may restore it/,
+    );
+    expect(rootEvents.some((e) => e.started?.checkpointId === "ci-imp-child")).toBe(false);
+    // An administrator may: the gateway's own checks come next (here, that the forged parent
+    // records no dump time).
+    const admin = await failure(
+      dumpWith(gw.client, "root-on-imported", { pid: p.pid, leaveRunning: true }, "ci-imp-base"),
+    );
+    expect(status[admin.code]).toBe("FAILED_PRECONDITION");
   });
 
   test("concurrent operations are limited per identity; the slot returns when the call ends", async () => {
@@ -830,6 +1057,37 @@ describe("what a caller may do (claim 6)", () => {
     } finally {
       await restorePolicy();
     }
+  });
+
+  test("a running page server holds its caller's operation slot until it stops or ends", async () => {
+    const client = tlsClient("ci");
+    const start = (checkpointId: string) =>
+      call<StartPageServerResponse>((cb) =>
+        client.startPageServer({ checkpointId, address: "127.0.0.1", port: 0, options: undefined }, cb),
+      );
+    await start("ci-ps-stopped");
+    // ci may run one operation at a time, and its page server is one.
+    const busy = await failure(version(client));
+    expect(status[busy.code]).toBe("RESOURCE_EXHAUSTED");
+    expect(busy.details).toMatch(/already runs 1 operations, the most grant "ci" allows/);
+    expect(status[(await failure(start("ci-ps-second"))).code]).toBe("RESOURCE_EXHAUSTED");
+    await call((cb) => client.stopPageServer({ checkpointId: "ci-ps-stopped" }, cb));
+    await version(client);
+    // A server that ends on its own gives the slot back too.
+    const { pageServer } = await start("ci-ps-killed");
+    process.kill(pageServer?.pid ?? 0, "SIGKILL");
+    await waitFor(
+      () =>
+        rootEvents.some(
+          (e) =>
+            e.finished &&
+            rootEvents.some(
+              (s) => s.operationId === e.operationId && s.started?.checkpointId === "ci-ps-killed",
+            ),
+        ),
+      "the killed page server's finished event",
+    );
+    await version(client);
   });
 
   test("a subscriber sees only operations on checkpoints it may read", async () => {

@@ -1,4 +1,4 @@
-// Security claim 24 (docs/security.md): a restore on behalf of a caller who is not an administrator
+// Security claim 27 (docs/security.md): a restore on behalf of a caller who is not an administrator
 // re-creates only what the restored processes could have opened themselves. CRIU restores as root
 // and re-opens files by their recorded paths: a path swapped for a symlink after the dump would
 // otherwise hand the restored process whatever file the caller points it at.
@@ -135,7 +135,7 @@ function descriptorTargets(pid: number): string[] {
   });
 }
 
-describe("a confined restore holds only what its processes could have opened (claim 24)", () => {
+describe("a confined restore holds only what its processes could have opened (claim 27)", () => {
   it("restores a process without capabilities whose files are its own, which counts on", async () => {
     const own = file("own.dat", 0o600);
     const c = await caplessCounter(

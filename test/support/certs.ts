@@ -43,7 +43,10 @@ export function makeCa(dir: string, name: string): CertFiles {
   return files;
 }
 
-/** A certificate for `commonName` with the given SANs ("DNS:x", "IP:1.2.3.4", "URI:spiffe://…"). */
+/**
+ * A certificate for `commonName` with the given SANs ("DNS:x", "IP:1.2.3.4", "URI:spiffe://…"),
+ * each taken whole after its type, commas included.
+ */
 export function issue(
   dir: string,
   ca: CertFiles,
@@ -61,7 +64,12 @@ export function issue(
       "basicConstraints=CA:FALSE",
       "keyUsage=critical,digitalSignature",
       "extendedKeyUsage=serverAuth,clientAuth",
-      ...(sans.length > 0 ? [`subjectAltName=${sans.join(",")}`] : []),
+      // A section, whose values are taken whole: a SAN may then contain commas.
+      ...(sans.length > 0 ? ["subjectAltName=@sans", "[sans]"] : []),
+      ...sans.map((san, i) => {
+        const colon = san.indexOf(":");
+        return `${san.slice(0, colon)}.${i + 1}=${san.slice(colon + 1)}`;
+      }),
     ].join("\n"),
   );
   openssl([

@@ -146,6 +146,12 @@ describe("checkOptionClasses", () => {
     ["manage_cgroups_mode", { manageCgroupsMode: CriuCgMode.CRIU_CG_MODE_IGNORE }],
     ["network_lock", { networkLock: CriuNetworkLockMethod.CRIU_NETWORK_LOCK_METHOD_SKIP }],
     ["ps", { ps: { address: "10.0.0.1", port: 1 } }],
+    // A dump with it serves the frozen memory, unauthenticated, on every address.
+    ["lazy_pages", { lazyPages: true }],
+    // CRIU links the deleted file back into its directory on the host, as root.
+    ["link_remap", { linkRemap: true }],
+    // CRIU connects to the external socket by its path, as root, at restore.
+    ["ext_unix_sk", { extUnixSk: true }],
   ])("admin option %s is refused to a safe-only caller, saying administrators", (name, given) => {
     const options = CriuOptions.fromPartial(given);
     const err = thrownBy(() => checkOptionClasses(options, SAFE));

@@ -1,6 +1,11 @@
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { describeIdentity, forwardedNames } from "../../src/domain/identity.js";
 import { parseSubjectAltNames } from "../../src/grpc/gatekeeper.js";
+import { issue, makeCa } from "../support/certs.js";
 
 describe("forwarded identity headers", () => {
   test("x-forwarded-client-cert: URI and DNS SANs and the subject's CN of the last element", () => {
@@ -43,6 +48,40 @@ describe("certificate names", () => {
     ).toEqual(["gw.example", "spiffe://example/ci", "127.0.0.1", "ops@example"]);
     expect(parseSubjectAltNames("")).toEqual([]);
   });
+
+  test("a comma inside a quoted value does not split it: one URI SAN never passes for a second name", () => {
+    // Node writes such a value as a JSON string; current versions escape the comma too.
+    expect(parseSubjectAltNames('URI:"spiffe://x/a, DNS:admin", DNS:ok.example')).toEqual([
+      "spiffe://x/a, DNS:admin",
+      "ok.example",
+    ]);
+    expect(parseSubjectAltNames('URI:"spiffe://x/a\\u002c DNS:admin"')).toEqual(["spiffe://x/a, DNS:admin"]);
+    expect(parseSubjectAltNames('email:"o\\"brien\\\\x@example", DNS:b')).toEqual([
+      'o"brien\\x@example',
+      "b",
+    ]);
+  });
+
+  test("a real certificate whose URI SAN holds ', DNS:admin' has that one URI and no 'admin'", () => {
+    const dir = mkdtempSync(join(tmpdir(), "criu-gw-san-"));
+    try {
+      const ca = makeCa(dir, "ca");
+      const cert = issue(dir, ca, "tricky", "tricky", ["URI:spiffe://x/a, DNS:admin", "DNS:ok.example"]);
+      const text = new X509Certificate(readFileSync(cert.cert)).subjectAltName ?? "";
+      expect(text).toContain("DNS:admin");
+      const names = parseSubjectAltNames(text);
+      expect(names).toEqual(["spiffe://x/a, DNS:admin", "ok.example"]);
+      expect(names).not.toContain("admin");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("text that is not Node's format gives no names rather than a guess", () => {
+    for (const text of ['URI:"unterminated', 'URI:"a"b', 'URI:"bad \\x escape"', "no type here", 'x"y:z']) {
+      expect(parseSubjectAltNames(text)).toEqual([]);
+    }
+  });
 });
 
 describe("identities in logs", () => {
@@ -61,5 +100,8 @@ describe("identities in logs", () => {
       }),
     ).toBe('forwarded spiffe://e/alice via certificate cn="sidecar"');
     expect(describeIdentity({ kind: "anonymous" })).toMatch(/^anonymous/);
+    expect(
+      describeIdentity({ kind: "anonymous", via: { kind: "certificate", commonName: "sidecar", sans: [] } }),
+    ).toBe('anonymous (no forwarded identity) via certificate cn="sidecar"');
   });
 });

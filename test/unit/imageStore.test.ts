@@ -158,6 +158,7 @@ describe("stage and publish", () => {
       leaveRunning: false,
       kind: "dump",
       dumpStatistics: undefined,
+      importedImages: false,
     });
     expect(info.createTime.getTime()).toBeGreaterThanOrEqual(before);
     expect(info.createTime.getTime()).toBeLessThanOrEqual(after);
@@ -287,6 +288,31 @@ describe("delete", () => {
     expect(await fs.readdir(root)).toEqual([]);
   });
 
+  test("names only the children the caller may see, and counts the others", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "ci-base");
+    await publish(store, "ci-kid", "ci-base");
+    await publish(store, "prod-kid", "ci-base");
+    await publish(store, "prod-other", "ci-base");
+    const ciSees = (id: string) => id.startsWith("ci-");
+    const some = await expectGatewayError(store.delete("ci-base", ciSees), "FAILED_PRECONDITION");
+    expect(some.message).toBe(
+      "checkpoint ci-base is the parent of ci-kid and of 2 checkpoints you may not read; they must be deleted first",
+    );
+    await store.delete("ci-kid");
+    const none = await expectGatewayError(store.delete("ci-base", ciSees), "FAILED_PRECONDITION");
+    expect(none.message).toBe(
+      "checkpoint ci-base is the parent of 2 checkpoints you may not read; they must be deleted first",
+    );
+    expect(none.message).not.toMatch(/prod-/);
+    await store.delete("prod-other");
+    await expectGatewayError(
+      store.delete("ci-base", ciSees),
+      "FAILED_PRECONDITION",
+      /^checkpoint ci-base is the parent of 1 checkpoint you may not read; it must be deleted first$/,
+    );
+  });
+
   test("refuses a checkpoint held open by a restore until it is closed", async () => {
     const store = await ImageStore.open(root);
     const info = await publish(store, "held");
@@ -325,6 +351,35 @@ describe("delete", () => {
     await staged.discard();
     await store.delete("base");
     expect(await fs.readdir(root)).toEqual([]);
+  });
+});
+
+describe("lineage", () => {
+  test("a checkpoint and its ancestors, itself first; nothing for an unknown id", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "a");
+    await publish(store, "b", "a");
+    await publish(store, "c", "b");
+    expect((await store.lineage("c")).map((c) => c.id)).toEqual(["c", "b", "a"]);
+    expect((await store.lineage("a")).map((c) => c.id)).toEqual(["a"]);
+    expect(await store.lineage("nope")).toEqual([]);
+  });
+
+  test("ends at a missing ancestor, an id that is not one, or a loop", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "a");
+    await publish(store, "b", "a");
+    const setParent = async (id: string, parentId: string) => {
+      const path = join(root, id, META_FILE);
+      const doc = JSON.parse(await fs.readFile(path, "utf8"));
+      await fs.writeFile(path, JSON.stringify({ ...doc, parentId }));
+    };
+    await setParent("a", "b");
+    expect((await store.lineage("b")).map((c) => c.id)).toEqual(["b", "a"]);
+    await setParent("a", "../../etc");
+    expect((await store.lineage("b")).map((c) => c.id)).toEqual(["b", "a"]);
+    await setParent("a", "gone");
+    expect((await store.lineage("b")).map((c) => c.id)).toEqual(["b", "a"]);
   });
 });
 
@@ -563,6 +618,40 @@ describe("export and import of images", () => {
     const done = await store.importImages("x", [{ name: "inventory.img", data: Buffer.from("i") }], 321);
     expect(done).toMatchObject({ kind: "dump", rootPid: 321, processes: undefined });
     expect((await fs.stat(join(root, "x", "inventory.img"))).mode & 0o777).toBe(0o600);
+  });
+
+  test("an import marks the checkpoint, and the mark passes to every descendant", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "own", "dump");
+    expect((await store.get("own")).importedImages).toBe(false);
+    await publish(store, "x", "pages");
+    expect((await store.get("x")).importedImages).toBe(false);
+    // Even a partial import marks it: the files are the caller's whatever comes next.
+    await store.importImages("x", [{ name: "pstree.img", data: Buffer.from("p") }], 0);
+    expect((await store.get("x")).importedImages).toBe(true);
+    await store.importImages("x", [{ name: "inventory.img", data: Buffer.from("i") }], 0);
+    expect(JSON.parse(await fs.readFile(join(root, "x", META_FILE), "utf8")).importedImages).toBe(true);
+    for (const [child, parent] of [
+      ["x-child", "x"],
+      ["x-grandchild", "x-child"],
+    ]) {
+      const staged = await store.stage(child as string, parent);
+      await writeImages(staged.path);
+      expect((await staged.publish(meta({ parentId: parent }))).importedImages).toBe(true);
+    }
+    const plain = await store.stage("own-child", "own");
+    expect((await plain.publish(meta({ parentId: "own" }))).importedImages).toBe(false);
+  });
+
+  test("a dump a page server began was completed by an import, marked or not (checkpoints from before the mark)", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "legacy", "pages");
+    await fs.writeFile(join(root, "legacy", "page-server.log"), "received\n");
+    expect((await store.get("legacy")).importedImages).toBe(false);
+    const metaPath = join(root, "legacy", META_FILE);
+    const old = JSON.parse(await fs.readFile(metaPath, "utf8"));
+    await fs.writeFile(metaPath, JSON.stringify({ ...old, kind: "dump" }));
+    expect((await store.get("legacy")).importedImages).toBe(true);
   });
 
   test("import refuses other kinds, bad or repeated names, and replacing a file; a failed import leaves nothing", async () => {

@@ -723,7 +723,12 @@ export interface NotifyReply {
   sequence: number;
   /** true lets CRIU go on; false makes it fail and roll back. */
   success: boolean;
-  /** For query-ext-files only: external resources to add, in CRIU's --external syntax. */
+  /**
+   * For query-ext-files only: external resources to add, in CRIU's --external syntax. Like
+   * CriuOptions.external, these need the admin option class: from a caller whose grant lacks it,
+   * a successful reply with externals is turned into a failure, CRIU rolls back, and the Session
+   * ends with PERMISSION_DENIED.
+   */
   external: string[];
 }
 
