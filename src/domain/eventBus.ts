@@ -48,8 +48,8 @@ export interface EventFilter {
   /** "": any checkpoint. */
   checkpointId: string;
   /**
-   * What the subscriber may see: operations on checkpoints its grant lets it read. Absent: all.
-   * Operations without a checkpoint (version, check, wait-pid) are then hidden.
+   * What the subscriber may see, asked of every operation with its checkpoint id ("" for
+   * operations without a checkpoint: version, check, wait-pid). Absent: all.
    */
   visible?: (checkpointId: string) => boolean;
 }
@@ -171,6 +171,6 @@ function matches(filter: EventFilter, facts: OperationFacts): boolean {
   if (filter.kinds.size > 0 && !filter.kinds.has(facts.kind)) return false;
   if (filter.pid !== 0 && filter.pid !== facts.pid) return false;
   if (filter.checkpointId !== "" && filter.checkpointId !== facts.checkpointId) return false;
-  if (filter.visible && (facts.checkpointId === "" || !filter.visible(facts.checkpointId))) return false;
+  if (filter.visible && !filter.visible(facts.checkpointId)) return false;
   return true;
 }

@@ -158,8 +158,9 @@ async function serve(
     kinds,
     pid: call.request.pid,
     checkpointId: call.request.checkpointId,
-    // Administrators see everything; others only operations on checkpoints they may read.
-    visible: (id) => grant.admin || allowsCheckpoint(grant, id, "read"),
+    // Administrators see everything; others only operations on checkpoints they may read (so
+    // none of those without a checkpoint).
+    visible: (id) => grant.admin || (id !== "" && allowsCheckpoint(grant, id, "read")),
   });
   let inFlight = 0;
   let closed = false;
