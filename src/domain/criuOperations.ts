@@ -325,16 +325,17 @@ export function createCriuOperations(deps: OperationsDeps) {
   /**
    * Answers CRIU's callbacks of one dump or restore: the caller answers when it asked for
    * callbacks on a Session, the gateway otherwise. Every callback and answer is published.
-   * A caller's answer that names external resources (query-ext-files) reaches CRIU's
-   * add_external just as options.external does, so it needs the admin class too: without it the
-   * callback is answered with failure, CRIU rolls back, and `refuse` is told why.
+   * A callback the gateway's `gate` refuses is answered with failure, CRIU rolls back, and
+   * `refuse` is told why. So is a caller's answer that names external resources
+   * (query-ext-files) without the admin class: they reach CRIU's add_external just as
+   * options.external does.
    */
   function notifyHandler(
     operationId: string,
     ctx: OperationContext,
     callerWantsCallbacks: boolean,
     gate: CallbackGate | undefined,
-    refuse: (err: GatewayError) => void,
+    refuse: (err: unknown) => void,
   ) {
     let sequence = 0;
     const publish = (payload: EventPayload) => deps.events.publish(operationId, payload);
@@ -349,8 +350,9 @@ export function createCriuOperations(deps: OperationsDeps) {
       if (gate) {
         try {
           await gate(event.script, event.pid);
-        } catch {
+        } catch (err) {
           refused = true;
+          refuse(err);
         }
       }
       if (refused) {
@@ -411,7 +413,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     log: { dir: string; file: string },
     gate?: CallbackGate,
   ): Promise<CriuResp> {
-    let refusal: GatewayError | undefined;
+    let refusal: unknown;
     try {
       const onNotify = notifyHandler(operationId, ctx, options?.notifyScripts === true, gate, (err) => {
         refusal ??= err;
@@ -421,7 +423,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         { signal: ctx.signal, onNotify, abortMode: "veto", vetoGraceMs: deps.vetoGraceMs },
         context,
       );
-      // CRIU failed because the gateway refused an answer: say why, not what CRIU made of it.
+      // CRIU failed because the gateway refused a callback: say why, not what CRIU made of it.
       if (refusal) throw refusal;
       return resp;
     } catch (err) {
@@ -732,23 +734,10 @@ export function createCriuOperations(deps: OperationsDeps) {
       // At post-dump the tree is frozen and complete: what was checked before CRIU started is
       // checked again on exactly what CRIU is about to write off, and kept with the checkpoint.
       let processes: ProcessRecord[] | undefined;
-      let refusal: unknown;
       const gate = async (script: string) => {
-        if (script !== "post-dump") return;
-        try {
-          processes = await frozenTree(pid);
-        } catch (err) {
-          refusal = err;
-          throw err;
-        }
+        if (script === "post-dump") processes = await frozenTree(pid);
       };
-      let resp: CriuResp;
-      try {
-        resp = await send(req, context, { dir: staged.path, file: logFile }, gate);
-      } catch (err) {
-        throw refusal ?? err;
-      }
-      if (refusal) throw refusal;
+      const resp = await send(req, context, { dir: staged.path, file: logFile }, gate);
       if (!resp.success) {
         context.logTail = await logTail(staged.path, logFile);
         throw criuRefused(resp, context);
@@ -802,7 +791,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         if (worker.pid !== undefined) workers.set(worker.pid, worker);
         // One handler for the worker's life; each step's gate (the post-dump tree check) in turn.
         let gate: (script: string) => Promise<void> = async () => {};
-        let refusal: GatewayError | undefined;
+        let refusal: unknown;
         const onNotify = notifyHandler(
           operationId,
           ctx,
@@ -922,18 +911,12 @@ export function createCriuOperations(deps: OperationsDeps) {
       }
       // At post-restore the tree is re-created and has not yet run: a confined restore is checked
       // on what CRIU opened, as root, on the caller's behalf.
-      let refusal: unknown;
       const gate: CallbackGate | undefined =
         ctx.confinedRestore && recorded
           ? async (script, pid) => {
               if (script !== "post-restore") return;
-              try {
-                if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
-                await checkRestoredTree(pid, recorded);
-              } catch (err) {
-                refusal = err;
-                throw err;
-              }
+              if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
+              await checkRestoredTree(pid, recorded);
             }
           : undefined;
       // Statistics of an earlier restore must not pass for this one's.
@@ -946,21 +929,15 @@ export function createCriuOperations(deps: OperationsDeps) {
           notifyScripts: true,
         }),
       };
-      let resp: CriuResp;
-      try {
-        resp = await exchangeWithCallbacks(
-          req,
-          operationId,
-          ctx,
-          input.options,
-          context,
-          { dir: opened.path, file: RESTORE_LOG },
-          gate,
-        );
-      } catch (err) {
-        throw refusal ?? err;
-      }
-      if (refusal) throw refusal;
+      const resp = await exchangeWithCallbacks(
+        req,
+        operationId,
+        ctx,
+        input.options,
+        context,
+        { dir: opened.path, file: RESTORE_LOG },
+        gate,
+      );
       if (!resp.success || !resp.restore) {
         context.logTail = await logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
