@@ -110,11 +110,20 @@ async function serve(
   const { identity, refusal } = deps.gatekeeper.identifyOrRefuse(call);
   let admission: Admission | undefined;
   const fail = (err: unknown) => {
-    const refusal = toServiceError(err, (cause) =>
+    const serviceError = toServiceError(err, (cause) =>
       deps.logger.log("error", "internal error", { method: "Subscribe", error: cause }),
     );
-    auditCall(guard, "Subscribe", identity, admission, {}, started, refusal.code ?? 2, refusal.details);
-    call.emit("error", refusal);
+    auditCall(
+      guard,
+      "Subscribe",
+      identity,
+      admission,
+      {},
+      started,
+      serviceError.code ?? 2,
+      serviceError.details,
+    );
+    call.emit("error", serviceError);
   };
   const kinds = new Set<OperationKind>();
   let releaseSlot: () => void;
@@ -176,11 +185,11 @@ async function serve(
     try {
       grant = deps.gatekeeper.grantNow(identity, "Subscribe");
     } catch (err) {
-      const refusal = toServiceError(err, () => {});
+      const revocation = toServiceError(err, () => {});
       revoked = true;
-      endAudit(refusal.code, refusal.details);
+      endAudit(revocation.code, revocation.details);
       stop();
-      if (!call.cancelled && !call.writableEnded) call.emit("error", refusal);
+      if (!call.cancelled && !call.writableEnded) call.emit("error", revocation);
     }
   });
   call.on("cancelled", stop);
