@@ -4,11 +4,15 @@
 import { join } from "node:path";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { CPUINFO_FILE } from "../../criu/images.js";
-import { type CriuReq, CriuReqType, type CriuResp } from "../../criu/wire.js";
+import { CriuReqType, type CriuResp } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { GatewayError } from "../errors.js";
-import { type CheckpointInfo, CPUINFO_CHECK_LOG, CPUINFO_DUMP_LOG } from "../imageStore.js";
+import {
+  type CheckpointInfo,
+  CPUINFO_CHECK_LOG,
+  CPUINFO_DUMP_LOG,
+  type OpenDirectory,
+} from "../imageStore.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
 import { pathExists } from "./pathExists.js";
@@ -25,6 +29,13 @@ const ENOTSUP = 95;
 
 export function createCpuinfo(kit: OperationKit, probes: Probes) {
   const { events } = kit.deps;
+  const exchange = (
+    type: CriuReqType,
+    place: { dir: OpenDirectory; logFile: string },
+    input: CpuinfoInput,
+    ctx: OperationContext,
+    context: FailureContext,
+  ) => kit.exchangeIn(type, input.options, place, ctx.signal, context, cpuinfoRefused);
 
   async function cpuinfoDumpNow(input: CpuinfoInput, ctx: OperationContext): Promise<CheckpointInfo> {
     kit.validate(input, ctx);
@@ -39,15 +50,13 @@ export function createCpuinfo(kit: OperationKit, probes: Probes) {
       input.checkpointId,
       undefined,
       async (staged) => {
-        const req: CriuReq = {
-          type: CriuReqType.CPUINFO_DUMP,
-          opts: toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: CPUINFO_DUMP_LOG }),
-        };
-        const resp = await kit.exchange(req, { signal: ctx.signal }, context);
-        if (!resp.success) {
-          context.logTail = await kit.logTail(staged.path, CPUINFO_DUMP_LOG);
-          throw cpuinfoRefused(resp, context);
-        }
+        await exchange(
+          CriuReqType.CPUINFO_DUMP,
+          { dir: staged, logFile: CPUINFO_DUMP_LOG },
+          input,
+          ctx,
+          context,
+        );
         const meta = {
           rootPid: 0,
           parentId: undefined,
@@ -76,15 +85,13 @@ export function createCpuinfo(kit: OperationKit, probes: Probes) {
         checkpointId: input.checkpointId,
         logTail: [],
       };
-      const req: CriuReq = {
-        type: CriuReqType.CPUINFO_CHECK,
-        opts: toCriuOpts(input.options, { imagesDirFd: opened.fd, logFile: CPUINFO_CHECK_LOG }),
-      };
-      const resp = await kit.exchange(req, { signal: ctx.signal }, context);
-      if (!resp.success) {
-        context.logTail = await kit.logTail(opened.path, CPUINFO_CHECK_LOG);
-        throw cpuinfoRefused(resp, context);
-      }
+      await exchange(
+        CriuReqType.CPUINFO_CHECK,
+        { dir: opened, logFile: CPUINFO_CHECK_LOG },
+        input,
+        ctx,
+        context,
+      );
     } finally {
       await opened.close();
     }

@@ -5,11 +5,11 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { type ExchangeOptions, WorkerFailure } from "../../criu/swrkWorker.js";
-import { type CriuReq, type CriuResp, requestTypeName } from "../../criu/wire.js";
+import { type CriuReq, type CriuReqType, type CriuResp, requestTypeName } from "../../criu/wire.js";
 import type { WorkerPool } from "../../criu/workerPool.js";
-import { type FailureContext, lastLines, workerFailed } from "../criuFailure.js";
-import { checkOptionClasses, type OptionClass, validateOptionValues } from "../criuOptions.js";
-import { ImageStore } from "../imageStore.js";
+import { criuRefused, type FailureContext, lastLines, workerFailed } from "../criuFailure.js";
+import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "../criuOptions.js";
+import { ImageStore, type OpenDirectory } from "../imageStore.js";
 import type { OperationContext, OperationsDeps } from "./operationContext.js";
 
 export interface OperationKit {
@@ -30,6 +30,18 @@ export interface OperationKit {
   exchange(req: CriuReq, options: ExchangeOptions, context: FailureContext): Promise<CriuResp>;
   /** The same for VERSION and FEATURE_CHECK, which a kept worker may answer. */
   exchangeKept(req: CriuReq, options: ExchangeOptions, context: FailureContext): Promise<CriuResp>;
+  /**
+   * One request on a fresh worker with `dir` as CRIU's images directory and `logFile` there as its
+   * log. When CRIU refuses, `refused` (criuRefused by default) makes the error, with the log's tail.
+   */
+  exchangeIn(
+    type: CriuReqType,
+    options: CriuOptions | undefined,
+    place: { dir: OpenDirectory; logFile: string },
+    signal: AbortSignal | undefined,
+    context: FailureContext,
+    refused?: (resp: CriuResp, context: FailureContext) => Error,
+  ): Promise<CriuResp>;
   /** The last lines of a log of CRIU's in `dir`; none when it cannot be read. */
   logTail(dir: string, file: string): Promise<string[]>;
 }
@@ -57,6 +69,15 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
     },
     exchange: (req, options, context) => mapped(req, context, () => pool.exchange(req, options)),
     exchangeKept: (req, options, context) => mapped(req, context, () => pool.exchangeKept(req, options)),
+    async exchangeIn(type, options, { dir, logFile }, signal, context, refused = criuRefused) {
+      const req: CriuReq = { type, opts: toCriuOpts(options, { imagesDirFd: dir.fd, logFile }) };
+      const resp = await mapped(req, context, () => pool.exchange(req, { signal }));
+      if (!resp.success) {
+        context.logTail = await this.logTail(dir.path, logFile);
+        throw refused(resp, context);
+      }
+      return resp;
+    },
     async logTail(dir, file) {
       try {
         return lastLines(await fs.readFile(join(dir, file), "utf8"), deps.logTailLines);

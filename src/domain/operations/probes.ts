@@ -2,9 +2,8 @@
 // gateway itself needs kept (CRIU's version for checkpoints' metadata, the kernel's features).
 
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
-import { type CriuReq, CriuReqType } from "../../criu/wire.js";
+import { CriuReqType } from "../../criu/wire.js";
 import { criuRefused } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { GatewayError } from "../errors.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
@@ -56,15 +55,8 @@ export function createProbes(kit: OperationKit) {
     const scratch = await kit.store.scratch("check");
     try {
       const context = { action: "confirm the kernel supports checkpoint/restore", logTail: [] as string[] };
-      const req: CriuReq = {
-        type: CriuReqType.CHECK,
-        opts: toCriuOpts(options, { imagesDirFd: scratch.fd, logFile: "check.log" }),
-      };
-      const resp = await kit.exchange(req, { signal: ctx.signal }, context);
-      if (!resp.success) {
-        context.logTail = await kit.logTail(scratch.path, "check.log");
-        throw criuRefused(resp, context);
-      }
+      const place = { dir: scratch, logFile: "check.log" };
+      await kit.exchangeIn(CriuReqType.CHECK, options, place, ctx.signal, context);
     } finally {
       await scratch.discard();
     }
