@@ -204,9 +204,10 @@ describe("file_locks on an SQLite database being written", () => {
 
   /** What sqlite3 says of the database: its row count and highest row, or its error. */
   function query(db: string): Promise<string> {
-    return runProgram(sqlite3(), [db, "SELECT count(*) || ' ' || max(n) FROM t; PRAGMA integrity_check;"]).catch(
-      (err: Error) => err.message,
-    );
+    return runProgram(sqlite3(), [
+      db,
+      "SELECT count(*) || ' ' || max(n) FROM t; PRAGMA integrity_check;",
+    ]).catch((err: Error) => err.message);
   }
 
   it("needs file_locks: without it CRIU refuses the dump and the writer writes on", async () => {

@@ -86,7 +86,12 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
         .createServer((req, res) => res.end(String(++served)))
         .listen(Number(process.argv[1]), "127.0.0.1");
     `;
-    const w = await workloads.start(gw.dir, `node-${ending}`, [process.execPath, "-e", program, String(port)]);
+    const w = await workloads.start(gw.dir, `node-${ending}`, [
+      process.execPath,
+      "-e",
+      program,
+      String(port),
+    ]);
     await waitFor(() => canConnect(port), "the Node.js server to listen");
     expect((await httpGet(port)).body).toBe("1");
 
