@@ -1,12 +1,13 @@
 // A tree in its own pid, mount, uts, ipc and network namespaces (made with unshare), dumped and
 // restored on a Session, so CRIU's namespace and network callbacks (network-lock, network-unlock,
 // setup-namespaces, post-setup-namespaces) reach the caller, who can see and veto them.
-import { mkdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CriuOptions, type NotifyCallback } from "../../../gen/criu/gateway/v1/gateway.js";
-import { startTestGateway, type TestGateway } from "../../support/gateway.js";
+import { errorDetailOf } from "../../../src/grpc/errorStatus.js";
+import { failure, restoreWith, startTestGateway, type TestGateway } from "../../support/gateway.js";
 import { expectNothingLeft } from "../../support/processes.js";
 import {
   descendants,
@@ -226,6 +227,7 @@ describe.each(ENDINGS)("a tree in its own namespaces, dumped and %s on a Session
     expect(seen["setup-namespaces"]).toMatchObject(settled);
     expect(seen["setup-namespaces"]?.mnt).not.toBe(namespacesOf(pid).mnt);
     expect(namespacesOf(pid)).not.toMatchObject(namespacesOf("self"));
+    expect(runningWith(file)).toContain(pid);
 
     // Its own pid 1 again, with the host name and ipc setting of its namespaces, its loopback
     // connection carrying on.
@@ -264,6 +266,35 @@ describe("callbacks of a namespaced tree, vetoed", () => {
     await waitFor(() => !isPresent(restoredRoot), "the half-restored tree to be gone");
   });
 });
+
+describe("a restore of a mount namespace", () => {
+  it("needs root: without it CRIU's restorer hits a BUG and dies, and nothing is left running", async () => {
+    const { w, root, file } = await namespaced("ns-no-root");
+    const dumped = await runSession(gw.client, dumpStart("ns-no-root", root, false));
+    expect(dumped.error).toBeUndefined();
+    await w.gone;
+    const err = await failure(restoreWith(gw.client, "ns-no-root", { tcpEstablished: true }));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    const log = errorDetailOf(err)?.logTail.join("\n") ?? "";
+    expect(log).toContain("mnt: BUG at criu/mount.c:48");
+    expect(log).toMatch(/killed by signal 11/);
+    await waitFor(() => runningWith(file).length === 0, "every half-restored process to be gone");
+  });
+});
+
+/** Processes whose command line names `arg` (the workload's status file names it). */
+function runningWith(arg: string): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").includes(arg);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 function isPresent(pid: number): boolean {
   try {
