@@ -5,8 +5,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
-import { dumpWith, restoreWith, type TestGateway } from "./gateway.js";
+import type { GatewayConfig } from "../../src/config.js";
+import { dumpWith, restoreWith, startTestGateway, type TestGateway } from "./gateway.js";
+import { expectNothingLeft } from "./processes.js";
 import { waitFor } from "./workload.js";
 
 /** The path of a program a test needs; a missing one fails the test with what to install. */
@@ -155,6 +158,41 @@ export class Workloads {
     for (const pid of this.#restored.splice(0)) await killTree(pid);
     for (const w of this.#started.splice(0)) await w.stop();
   }
+}
+
+export interface WorkloadSuite {
+  /** The test file's gateway (from its beforeAll on). */
+  readonly gw: TestGateway;
+  readonly workloads: Workloads;
+}
+
+/**
+ * One gateway for a test file, and the workloads of each test ended after it, with the check that
+ * the gateway has nothing left. `waitForWorkers`: for Session calls, whose worker may still be
+ * reaped when the stream has ended.
+ */
+export function workloadSuite(
+  options: { config?: Partial<GatewayConfig>; waitForWorkers?: boolean } = {},
+): WorkloadSuite {
+  let gateway: TestGateway | undefined;
+  const workloads = new Workloads();
+  beforeAll(async () => {
+    gateway = await startTestGateway(options.config ?? {});
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+  afterEach(async () => {
+    await workloads.stopAll();
+    if (gateway) await expectNothingLeft(gateway, { waitForWorkers: options.waitForWorkers ?? false });
+  });
+  return {
+    get gw(): TestGateway {
+      if (!gateway) throw new Error("the gateway starts in beforeAll");
+      return gateway;
+    },
+    workloads,
+  };
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */

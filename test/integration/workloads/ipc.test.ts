@@ -4,10 +4,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { errorDetailOf } from "../../../src/grpc/errorStatus.js";
-import { dumpWith, failure, restoreWith, startTestGateway, type TestGateway } from "../../support/gateway.js";
-import { expectNothingLeft } from "../../support/processes.js";
+import { dumpWith, failure, restoreWith } from "../../support/gateway.js";
 import {
   commOf,
   descendants,
@@ -17,7 +16,7 @@ import {
   PYTHON,
   requireProgram,
   runProgram,
-  Workloads,
+  workloadSuite,
 } from "../../support/programs.js";
 import { isAlive, waitFor } from "../../support/workload.js";
 
@@ -97,21 +96,8 @@ while True:
     report(str(n))
 `;
 
-let gw: TestGateway;
-const workloads = new Workloads();
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-
-afterAll(async () => {
-  await gw.close();
-});
-
-afterEach(async () => {
-  await workloads.stopAll();
-  await expectNothingLeft(gw);
-});
+const suite = workloadSuite();
+const { workloads } = suite;
 
 /** A status file's slots, each split into its words. */
 function readStatus(file: string): string[][] {
@@ -127,16 +113,16 @@ function firstNumber(file: string): number {
 }
 
 async function python(name: string, program: string, ...args: string[]) {
-  const file = join(gw.dir, `${name}.status`);
-  const w = await workloads.start(gw.dir, name, [PYTHON, "-c", program, file, ...args]);
+  const file = join(suite.gw.dir, `${name}.status`);
+  const w = await workloads.start(suite.gw.dir, name, [PYTHON, "-c", program, file, ...args]);
   return { w, file };
 }
 
 describe.each(ENDINGS)("process trees that talk among themselves, dumped and %s", (ending) => {
   it("sh -c 'seq | python3': the pipeline reads on without a gap", async () => {
     const name = `pipeline-${ending}`;
-    const file = join(gw.dir, `${name}.status`);
-    const w = await workloads.start(gw.dir, name, [
+    const file = join(suite.gw.dir, `${name}.status`);
+    const w = await workloads.start(suite.gw.dir, name, [
       "/bin/sh",
       "-c",
       'seq 1 999999999 | "$0" -c "$1" "$2"',
@@ -148,7 +134,7 @@ describe.each(ENDINGS)("process trees that talk among themselves, dumped and %s"
     const tree = descendants(w.pid).sort();
     expect(tree.map(commOf).sort()).toEqual(["python3", "seq"]);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending);
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending);
     const atRestore = firstNumber(file);
     expect(restored.pid).toBe(w.pid);
     expect(descendants(restored.pid).sort()).toEqual(tree);
@@ -158,11 +144,14 @@ describe.each(ENDINGS)("process trees that talk among themselves, dumped and %s"
 
   it("a threaded process comes back with the same threads, each counting on", async () => {
     const { w, file } = await python(`threads-${ending}`, THREADS);
-    await waitFor(() => readStatus(file).every((slot) => Number(slot[0]) > 3), "every thread to count");
+    await waitFor(() => {
+      const slots = readStatus(file);
+      return slots.length === 4 && slots.every((slot) => Number(slot[0]) > 3);
+    }, "every thread to count");
     const before = threadsOf(w.pid);
     expect(before).toHaveLength(5);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending);
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending);
     const atRestore = readStatus(file).map((slot) => Number(slot[0]));
     expect(threadsOf(restored.pid)).toEqual(before);
     await waitFor(
@@ -177,7 +166,7 @@ describe.each(ENDINGS)("process trees that talk among themselves, dumped and %s"
     const child = descendants(w.pid);
     expect(child).toHaveLength(1);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending);
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending);
     const atRestore = firstNumber(file);
     expect(descendants(restored.pid)).toEqual(child);
     await waitFor(() => firstNumber(file) > atRestore + 5, "the restored pair to exchange on");
@@ -196,7 +185,7 @@ describe("file_locks on an SQLite database being written", () => {
   const sqlite3 = () => requireProgram("/usr/bin/sqlite3", "sqlite3");
 
   async function writer(name: string) {
-    const db = join(gw.dir, `${name}.db`);
+    const db = join(suite.gw.dir, `${name}.db`);
     const { w, file } = await python(name, SQLITE_WRITER, db);
     await waitFor(() => firstNumber(file) > 50, "the writer to commit rows");
     return { w, file, db };
@@ -212,7 +201,7 @@ describe("file_locks on an SQLite database being written", () => {
 
   it("needs file_locks: without it CRIU refuses the dump and the writer writes on", async () => {
     const { w, file } = await writer("sqlite-refused");
-    const err = await failure(dumpWith(gw.client, "sqlite-refused", { pid: w.pid }));
+    const err = await failure(dumpWith(suite.gw.client, "sqlite-refused", { pid: w.pid }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(errorDetailOf(err)?.logTail.join("\n")).toContain("Some file locks are hold by dumping tasks!");
     const now = firstNumber(file);
@@ -222,7 +211,7 @@ describe("file_locks on an SQLite database being written", () => {
 
   it("killed at the dump, restored with its lock: it writes on and the database holds every row", async () => {
     const { w, file, db } = await writer("sqlite-killed");
-    const restored = await dumpAndRestore(gw, workloads, w, "killed", {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, "killed", {
       dump: { fileLocks: true },
       restore: { fileLocks: true },
     });
@@ -242,14 +231,14 @@ describe("file_locks on an SQLite database being written", () => {
 
   it("left running, it writes on after the dump, so CRIU refuses the restore: the database changed size", async () => {
     const { w, file, db } = await writer("sqlite-left");
-    await dumpWith(gw.client, "sqlite-left", { pid: w.pid, fileLocks: true, leaveRunning: true });
+    await dumpWith(suite.gw.client, "sqlite-left", { pid: w.pid, fileLocks: true, leaveRunning: true });
     // The file only grows: once it is larger than just after the dump, it is larger than the
     // checkpoint recorded.
     const afterDump = statSync(db).size;
     await waitFor(() => statSync(db).size > afterDump, "the original to write on into new pages");
     expect(firstNumber(file)).toBeGreaterThan(0);
     await w.stop();
-    const err = await failure(restoreWith(gw.client, "sqlite-left", { fileLocks: true }));
+    const err = await failure(restoreWith(suite.gw.client, "sqlite-left", { fileLocks: true }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(errorDetailOf(err)?.logTail.join("\n")).toContain(`File ${db.slice(1)} has bad size`);
     // CRIU killed what it had begun to restore; wait until pid 1 has reaped it.

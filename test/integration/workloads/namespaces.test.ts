@@ -4,18 +4,17 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CriuOptions, type NotifyCallback } from "../../../gen/criu/gateway/v1/gateway.js";
 import { errorDetailOf } from "../../../src/grpc/errorStatus.js";
-import { failure, restoreWith, startTestGateway, type TestGateway } from "../../support/gateway.js";
-import { expectNothingLeft } from "../../support/processes.js";
+import { failure, restoreWith } from "../../support/gateway.js";
 import {
   descendants,
   ENDINGS,
   PYTHON,
   requireProgram,
   type Workload,
-  Workloads,
+  workloadSuite,
 } from "../../support/programs.js";
 import { type Answer, runSession } from "../../support/session.js";
 import { waitFor } from "../../support/workload.js";
@@ -69,21 +68,8 @@ while True:
 
 const NAMESPACES = ["pid", "mnt", "uts", "ipc", "net"];
 
-let gw: TestGateway;
-const workloads = new Workloads();
-
-beforeAll(async () => {
-  gw = await startTestGateway({ callbackTimeoutMs: 30_000 });
-});
-
-afterAll(async () => {
-  await gw.close();
-});
-
-afterEach(async () => {
-  await workloads.stopAll();
-  await expectNothingLeft(gw, { waitForWorkers: true });
-});
+const suite = workloadSuite({ config: { callbackTimeoutMs: 30_000 }, waitForWorkers: true });
+const { workloads } = suite;
 
 interface NsStatus {
   count: number;
@@ -115,10 +101,10 @@ function namespacesOf(pid: number | "self"): Record<string, string> {
 async function namespaced(name: string): Promise<{ w: Workload; root: number; file: string }> {
   const unshare = requireProgram("/usr/bin/unshare", "util-linux");
   requireProgram("/usr/sbin/ip", "iproute2");
-  const rootfs = join(gw.dir, `${name}-root`);
+  const rootfs = join(suite.gw.dir, `${name}-root`);
   mkdirSync(rootfs);
-  const file = join(gw.dir, `${name}.status`);
-  const w = await workloads.start(gw.dir, name, [
+  const file = join(suite.gw.dir, `${name}.status`);
+  const w = await workloads.start(suite.gw.dir, name, [
     unshare,
     "--pid",
     "--fork",
@@ -131,7 +117,7 @@ async function namespaced(name: string): Promise<{ w: Workload; root: number; fi
     NS_INIT,
     "ns-init",
     rootfs,
-    join(gw.dir, `${name}.log`),
+    join(suite.gw.dir, `${name}.log`),
     PYTHON,
     "-c",
     NS_WORKLOAD,
@@ -183,7 +169,10 @@ describe.each(ENDINGS)("a tree in its own namespaces, dumped and %s on a Session
     expect(before).toMatchObject({ pid: 1, hostname: "criu-ns-test", msgmax: "54321" });
     expect(namespacesOf(root)).not.toMatchObject(namespacesOf("self"));
 
-    const dumped = await runSession(gw.client, dumpStart(`ns-${ending}`, root, ending === "leave_running"));
+    const dumped = await runSession(
+      suite.gw.client,
+      dumpStart(`ns-${ending}`, root, ending === "leave_running"),
+    );
     expect(dumped.error).toBeUndefined();
     // The network is unlocked after a dump only when the tree runs on.
     expect(dumped.callbacks.map((cb) => cb.script)).toEqual([
@@ -202,7 +191,7 @@ describe.each(ENDINGS)("a tree in its own namespaces, dumped and %s on a Session
     // At setup-namespaces CRIU names the restored root, whose namespaces the caller can inspect.
     const seen: Record<string, Record<string, string>> = {};
     const restored = await runSession(
-      gw.client,
+      suite.gw.client,
       restoreStart(`ns-${ending}`),
       (cb: NotifyCallback): Answer => {
         if (cb.pid !== undefined && cb.pid > 0) seen[cb.script] = namespacesOf(cb.pid);
@@ -241,7 +230,7 @@ describe.each(ENDINGS)("a tree in its own namespaces, dumped and %s on a Session
 describe("callbacks of a namespaced tree, vetoed", () => {
   it("a failure answered at network-lock fails the dump: CRIU unlocks the network, the tree runs on", async () => {
     const { root, file } = await namespaced("ns-veto-lock");
-    const out = await runSession(gw.client, dumpStart("ns-veto-lock", root, false), (cb) => ({
+    const out = await runSession(suite.gw.client, dumpStart("ns-veto-lock", root, false), (cb) => ({
       success: cb.script !== "network-lock",
     }));
     expect(out.error?.code).toBe(status.FAILED_PRECONDITION);
@@ -251,11 +240,11 @@ describe("callbacks of a namespaced tree, vetoed", () => {
 
   it("a failure answered at setup-namespaces fails the restore and leaves nothing running", async () => {
     const { w, root } = await namespaced("ns-veto-setup");
-    const dumped = await runSession(gw.client, dumpStart("ns-veto-setup", root, false));
+    const dumped = await runSession(suite.gw.client, dumpStart("ns-veto-setup", root, false));
     expect(dumped.error).toBeUndefined();
     await w.gone;
     let restoredRoot = 0;
-    const out = await runSession(gw.client, restoreStart("ns-veto-setup"), (cb) => {
+    const out = await runSession(suite.gw.client, restoreStart("ns-veto-setup"), (cb) => {
       if (cb.script === "setup-namespaces") restoredRoot = cb.pid ?? 0;
       return { success: cb.script !== "setup-namespaces" };
     });
@@ -270,10 +259,10 @@ describe("callbacks of a namespaced tree, vetoed", () => {
 describe("a restore of a mount namespace", () => {
   it("needs root: without it CRIU's restorer hits a BUG and dies, and nothing is left running", async () => {
     const { w, root, file } = await namespaced("ns-no-root");
-    const dumped = await runSession(gw.client, dumpStart("ns-no-root", root, false));
+    const dumped = await runSession(suite.gw.client, dumpStart("ns-no-root", root, false));
     expect(dumped.error).toBeUndefined();
     await w.gone;
-    const err = await failure(restoreWith(gw.client, "ns-no-root", { tcpEstablished: true }));
+    const err = await failure(restoreWith(suite.gw.client, "ns-no-root", { tcpEstablished: true }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     const log = errorDetailOf(err)?.logTail.join("\n") ?? "";
     expect(log).toContain("mnt: BUG at criu/mount.c:48");

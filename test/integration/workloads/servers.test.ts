@@ -3,9 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startTestGateway, type TestGateway } from "../../support/gateway.js";
-import { expectNothingLeft } from "../../support/processes.js";
+import { describe, expect, it } from "vitest";
 import {
   canConnect,
   commOf,
@@ -18,29 +16,16 @@ import {
   requireProgram,
   runProgram,
   type Workload,
-  Workloads,
+  workloadSuite,
 } from "../../support/programs.js";
 import { waitFor } from "../../support/workload.js";
 
-let gw: TestGateway;
-const workloads = new Workloads();
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-
-afterAll(async () => {
-  await gw.close();
-});
-
-afterEach(async () => {
-  await workloads.stopAll();
-  await expectNothingLeft(gw);
-});
+const suite = workloadSuite();
+const { workloads } = suite;
 
 /** A directory to serve with one file of random content, and that content. */
 function site(name: string): { root: string; content: string } {
-  const root = join(gw.dir, `${name}-www`);
+  const root = join(suite.gw.dir, `${name}-www`);
   mkdirSync(root, { recursive: true });
   const content = `${name} ${randomBytes(16).toString("hex")}\n`;
   writeFileSync(join(root, "index.html"), content);
@@ -56,7 +41,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
   it("python3 -m http.server serves the same file after the restore", async () => {
     const port = await freePort();
     const { root, content } = site(`http-${ending}`);
-    const w = await workloads.start(gw.dir, `http-server-${ending}`, [
+    const w = await workloads.start(suite.gw.dir, `http-server-${ending}`, [
       PYTHON,
       "-m",
       "http.server",
@@ -69,7 +54,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     await waitFor(() => canConnect(port), "http.server to listen");
     await expectServes(port, content);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending, {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
       whileRunning: () => expectServes(port, content),
     });
     expect(restored.pid).toBe(w.pid);
@@ -86,7 +71,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
         .createServer((req, res) => res.end(String(++served)))
         .listen(Number(process.argv[1]), "127.0.0.1");
     `;
-    const w = await workloads.start(gw.dir, `node-${ending}`, [
+    const w = await workloads.start(suite.gw.dir, `node-${ending}`, [
       process.execPath,
       "-e",
       program,
@@ -95,7 +80,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     await waitFor(() => canConnect(port), "the Node.js server to listen");
     expect((await httpGet(port)).body).toBe("1");
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending, {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
       whileRunning: async () => expect((await httpGet(port)).body).toBe("2"),
     });
     expect(restored.pid).toBe(w.pid);
@@ -107,7 +92,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     const redisServer = requireProgram("/usr/bin/redis-server", "redis-server");
     const cli = requireProgram("/usr/bin/redis-cli", "redis-tools");
     const port = await freePort();
-    const w = await workloads.start(gw.dir, `redis-${ending}`, [
+    const w = await workloads.start(suite.gw.dir, `redis-${ending}`, [
       redisServer,
       "--port",
       String(port),
@@ -118,7 +103,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
       "--appendonly",
       "no",
       "--dir",
-      gw.dir,
+      suite.gw.dir,
     ]);
     const redis = (...args: string[]) => runProgram(cli, ["-p", String(port), "--raw", ...args]);
     await waitFor(async () => (await redis("PING").catch(() => "")).trim() === "PONG", "redis to answer");
@@ -134,7 +119,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     await expectAllKeys();
 
     // Nothing is saved to disk (--save ""): the keys come back from the checkpoint's memory.
-    const restored = await dumpAndRestore(gw, workloads, w, ending, { whileRunning: expectAllKeys });
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, { whileRunning: expectAllKeys });
     expect(restored.pid).toBe(w.pid);
     expect(commOf(restored.pid)).toBe("redis-server");
     await expectAllKeys();
@@ -145,7 +130,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     const port = await freePort();
     const name = `nginx-${ending}`;
     const { root, content } = site(name);
-    const prefix = join(gw.dir, name);
+    const prefix = join(suite.gw.dir, name);
     mkdirSync(prefix, { recursive: true });
     // Everything nginx writes (pid file, logs, temp files) is under its own prefix in the temp dir;
     // `user root`: its workers read the site in the gateway's temp dir, which only root may enter.
@@ -169,7 +154,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
       }
       `,
     );
-    const w: Workload = await workloads.start(gw.dir, name, [
+    const w: Workload = await workloads.start(suite.gw.dir, name, [
       nginx,
       "-p",
       `${prefix}/`,
@@ -183,7 +168,7 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     const workers = descendants(w.pid).sort();
     await expectServes(port, content);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending, {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
       whileRunning: () => expectServes(port, content),
     });
     expect(restored.pid).toBe(w.pid);

@@ -6,10 +6,9 @@ import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { errorDetailOf } from "../../../src/grpc/errorStatus.js";
-import { dumpWith, failure, restoreWith, startTestGateway, type TestGateway } from "../../support/gateway.js";
-import { expectNothingLeft } from "../../support/processes.js";
+import { dumpWith, failure, restoreWith } from "../../support/gateway.js";
 import {
   dumpAndRestore,
   ENDINGS,
@@ -17,7 +16,7 @@ import {
   PYTHON,
   runProgram,
   type Workload,
-  Workloads,
+  workloadSuite,
 } from "../../support/programs.js";
 import { isAlive, waitFor } from "../../support/workload.js";
 
@@ -102,30 +101,20 @@ class LineClient {
   }
 }
 
-let gw: TestGateway;
-const workloads = new Workloads();
+const suite = workloadSuite();
+const { workloads } = suite;
 const clients: LineClient[] = [];
 
-beforeAll(async () => {
-  gw = await startTestGateway();
-});
-
-afterAll(async () => {
-  await gw.close();
-});
-
-afterEach(async () => {
+afterEach(() => {
   for (const c of clients.splice(0)) c.close();
-  await workloads.stopAll();
-  await expectNothingLeft(gw);
 });
 
 async function lineServer(name: string, options: { gated?: boolean } = {}) {
   const port = await freePort();
-  const ready = join(gw.dir, `${name}.ready`);
-  const gate = join(gw.dir, `${name}.gate`);
+  const ready = join(suite.gw.dir, `${name}.ready`);
+  const gate = join(suite.gw.dir, `${name}.gate`);
   const args = [PYTHON, "-c", LINE_SERVER, String(port), ready, ...(options.gated ? [gate] : [])];
-  const w: Workload = await workloads.start(gw.dir, name, args);
+  const w: Workload = await workloads.start(suite.gw.dir, name, args);
   await waitFor(() => existsSync(ready), `${name} to listen`);
   return { w, port, gate };
 }
@@ -147,7 +136,7 @@ describe("an established TCP connection, its peer not dumped", () => {
     const { w, port } = await lineServer("tcp-refused");
     const c = await client(port);
     expect(await c.ask("a")).toBe("1 A");
-    const err = await failure(dumpWith(gw.client, "tcp-refused", { pid: w.pid }));
+    const err = await failure(dumpWith(suite.gw.client, "tcp-refused", { pid: w.pid }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(errorDetailOf(err)?.logTail.join("\n")).toContain(
       "Connected TCP socket, consider using --tcp-established option.",
@@ -160,7 +149,7 @@ describe("an established TCP connection, its peer not dumped", () => {
     const { w, port } = await lineServer("tcp-kept");
     const c = await client(port);
     expect(await c.ask("before")).toBe("1 BEFORE");
-    const restored = await dumpAndRestore(gw, workloads, w, "killed", {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, "killed", {
       dump: { tcpEstablished: true },
       restore: { tcpEstablished: true },
     });
@@ -175,7 +164,7 @@ describe("an established TCP connection, its peer not dumped", () => {
     const { w, port } = await lineServer("tcp-left");
     const c = await client(port);
     expect(await c.ask("before")).toBe("1 BEFORE");
-    const restored = await dumpAndRestore(gw, workloads, w, "leave_running", {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, "leave_running", {
       dump: { tcpEstablished: true },
       restore: { tcpEstablished: true },
       // The dump unlocked the network again: the original answers on the connection.
@@ -195,7 +184,7 @@ describe.each(ENDINGS)("tcp_close, dumped and %s", (ending) => {
     const { w, port } = await lineServer(`tcp-close-${ending}`);
     const c = await client(port);
     expect(await c.ask("before")).toBe("1 BEFORE");
-    const restored = await dumpAndRestore(gw, workloads, w, ending, {
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
       dump: { tcpClose: true },
       restore: { tcpClose: true },
     });
@@ -211,9 +200,9 @@ describe("tcp_close", () => {
     const { w, port } = await lineServer("tcp-close-twice");
     const c = await client(port);
     expect(await c.ask("a")).toBe("1 A");
-    await dumpWith(gw.client, "tcp-close-twice", { pid: w.pid, tcpClose: true });
+    await dumpWith(suite.gw.client, "tcp-close-twice", { pid: w.pid, tcpClose: true });
     await w.gone;
-    const err = await failure(restoreWith(gw.client, "tcp-close-twice"));
+    const err = await failure(restoreWith(suite.gw.client, "tcp-close-twice"));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(errorDetailOf(err)?.logTail.join("\n")).toContain("Need to set the --tcp-close options.");
     expect(existsSync(`/proc/${w.pid}`)).toBe(false);
@@ -226,12 +215,14 @@ describe.each(ENDINGS)("tcp_skip_in_flight, dumped and %s", (ending) => {
     const waiting = await client(port);
     await waitFor(async () => (await acceptQueue(port)) === 1, "the connection to wait in the accept queue");
 
-    const err = await failure(dumpWith(gw.client, `refused-${ending}`, { pid: w.pid }));
+    const err = await failure(dumpWith(suite.gw.client, `refused-${ending}`, { pid: w.pid }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(errorDetailOf(err)?.logTail.join("\n")).toMatch(/In-flight connection \(l\) for/);
     expect(isAlive(w.pid)).toBe(true);
 
-    const restored = await dumpAndRestore(gw, workloads, w, ending, { dump: { tcpSkipInFlight: true } });
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
+      dump: { tcpSkipInFlight: true },
+    });
     expect(restored.pid).toBe(w.pid);
     // The restored listener's queue is empty: the waiting connection was reset, not carried over.
     expect(await acceptQueue(port)).toBe(0);
