@@ -284,6 +284,8 @@ export async function dumpAndRestore(
     dump?: Partial<CriuOptions>;
     restore?: Partial<CriuOptions>;
     whileRunning?: () => Promise<void>;
+    /** Runs once the original is gone, before the restore. */
+    beforeRestore?: () => Promise<void>;
   } = {},
 ): Promise<Cycle> {
   const id = `${w.name}-${ending}`;
@@ -294,6 +296,7 @@ export async function dumpAndRestore(
   } else {
     await w.gone;
   }
+  await options.beforeRestore?.();
   const restored = await restoreWith(gw.client, id, options.restore ?? {});
   return { id, pid: workloads.restored(restored.pid) };
 }

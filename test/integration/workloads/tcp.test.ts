@@ -131,6 +131,15 @@ async function acceptQueue(port: number): Promise<number> {
   return Number(out.trim().split(/\s+/)[1]);
 }
 
+/** The host's iptables rules (every chain) that drop the packets of the connection between two local ports. */
+async function lockRules(a: number, b: number): Promise<string[]> {
+  const rules = await runProgram("/usr/sbin/iptables", ["-w", "-S"]);
+  return rules
+    .split("\n")
+    .filter((r) => r.includes("-j DROP"))
+    .filter((r) => r.includes(`--sport ${a} --dport ${b}`) || r.includes(`--sport ${b} --dport ${a}`));
+}
+
 describe("an established TCP connection, its peer not dumped", () => {
   it("is refused without tcp_established or tcp_close, with CRIU's advice, and the server runs on", async () => {
     const { w, port } = await lineServer("tcp-refused");
@@ -149,11 +158,21 @@ describe("an established TCP connection, its peer not dumped", () => {
     const { w, port } = await lineServer("tcp-kept");
     const c = await client(port);
     expect(await c.ask("before")).toBe("1 BEFORE");
+    const peer = c.socket.localPort ?? 0;
+    const locked = () => lockRules(peer, port);
     const restored = await dumpAndRestore(suite.gw, workloads, w, "killed", {
       dump: { tcpEstablished: true },
       restore: { tcpEstablished: true },
+      // Between the dump and the restore CRIU keeps the connection locked on the host: its
+      // packets are dropped both ways, so the peer's retransmissions meet no reset.
+      beforeRestore: async () =>
+        expect(await locked()).toEqual([
+          expect.stringMatching(new RegExp(`^-A INPUT .* --sport ${peer} --dport ${port} -j DROP$`)),
+          expect.stringMatching(new RegExp(`^-A OUTPUT .* --sport ${port} --dport ${peer} -j DROP$`)),
+        ]),
     });
     expect(restored.pid).toBe(w.pid);
+    expect(await locked()).toEqual([]);
     // The same connection: CRIU closed the dumped socket in repair mode, so the peer saw nothing.
     expect(c.ended).toBe("open");
     expect(await c.ask("after")).toBe("2 AFTER");
@@ -167,8 +186,11 @@ describe("an established TCP connection, its peer not dumped", () => {
     const restored = await dumpAndRestore(suite.gw, workloads, w, "leave_running", {
       dump: { tcpEstablished: true },
       restore: { tcpEstablished: true },
-      // The dump unlocked the network again: the original answers on the connection.
-      whileRunning: async () => expect(await c.ask("during")).toBe("2 DURING"),
+      // The dump unlocked the connection again: no rule left, and the original answers on it.
+      whileRunning: async () => {
+        expect(await lockRules(c.socket.localPort ?? 0, port)).toEqual([]);
+        expect(await c.ask("during")).toBe("2 DURING");
+      },
     });
     // The original's death closed the connection; the restored server, with the count of the
     // dump, serves new ones.
