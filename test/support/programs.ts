@@ -26,20 +26,24 @@ export const PYTHON = "/usr/bin/python3";
 
 // The workload's parent: a child subreaper, so the orphans of a killed tree (nginx's workers) are
 // reaped at once rather than by a slow pid 1, and it exits only when the whole tree has. The
-// workload itself calls setsid(): it leads its own session, as a dump without shell_job needs,
-// and its stdio is /dev/null and a log file, nothing that leads outside the tree.
+// workload calls setsid() itself ("own": it leads its own session, as a dump without shell_job
+// needs), or the reaper does ("outside": the session leader is outside the dumped tree). Its stdio
+// is /dev/null and a log file, nothing that leads outside the tree.
 const REAPER = `
 import ctypes, os, sys
 PR_SET_CHILD_SUBREAPER = 36
 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+session, log = sys.argv[1], os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+if session == "outside":
+    os.setsid()
 pid = os.fork()
 if pid == 0:
-    os.setsid()
+    if session == "own":
+        os.setsid()
     os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.execv(sys.argv[2], sys.argv[2:])
+    os.execv(sys.argv[3], sys.argv[3:])
 os.write(1, b"%d\\n" % pid)
 os.close(1)
 while True:
@@ -134,12 +138,20 @@ export class Workloads {
   readonly #started: Workload[] = [];
   readonly #restored: number[] = [];
 
-  /** Starts `argv` (argv[0] an absolute path) under a reaper, in a session of its own. */
-  async start(dir: string, name: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Workload> {
+  /**
+   * Starts `argv` (argv[0] an absolute path) under a reaper: in a session of its own, or with
+   * `session: "outside"` in the reaper's.
+   */
+  async start(
+    dir: string,
+    name: string,
+    argv: string[],
+    options: { session?: "own" | "outside" } = {},
+  ): Promise<Workload> {
     const log = join(dir, `${name}.log`);
-    const reaper = spawn(PYTHON, ["-c", REAPER, log, ...argv], {
+    const reaper = spawn(PYTHON, ["-c", REAPER, options.session ?? "own", log, ...argv], {
       stdio: ["ignore", "pipe", "inherit"],
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: dir, ...env },
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: dir },
       cwd: dir,
     });
     const workload = await startUnder(reaper, name, log);

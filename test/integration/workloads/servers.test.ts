@@ -3,7 +3,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
+import { errorDetailOf } from "../../../src/grpc/errorStatus.js";
+import { dumpWith, failure } from "../../support/gateway.js";
 import {
   canConnect,
   commOf,
@@ -59,6 +62,29 @@ describe.each(ENDINGS)("servers, dumped and %s", (ending) => {
     });
     expect(restored.pid).toBe(w.pid);
     expect(commOf(restored.pid)).toMatch(/^python3/);
+    await expectServes(port, content);
+  });
+
+  it("python3 -m http.server outside its session leader's tree needs shell_job, then serves the same file", async () => {
+    const port = await freePort();
+    const { root, content } = site(`http-shell-job-${ending}`);
+    const argv = [PYTHON, "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root];
+    const w = await workloads.start(suite.gw.dir, `http-shell-job-${ending}`, argv, { session: "outside" });
+    await waitFor(() => canConnect(port), "http.server to listen");
+
+    const err = await failure(dumpWith(suite.gw.client, `refused-${ending}`, { pid: w.pid }));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(errorDetailOf(err)?.logTail.join("\n")).toContain(
+      `The root process ${w.pid} is not a session leader. Consider using --shell-job option`,
+    );
+    await expectServes(port, content);
+
+    const restored = await dumpAndRestore(suite.gw, workloads, w, ending, {
+      dump: { shellJob: true },
+      restore: { shellJob: true },
+      whileRunning: () => expectServes(port, content),
+    });
+    expect(restored.pid).toBe(w.pid);
     await expectServes(port, content);
   });
 
