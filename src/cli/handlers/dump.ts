@@ -97,7 +97,7 @@ function followPhases(client: CriuServiceClient, pid: number, progress: Progress
   });
   stream.on("data", (res: SubscribeResponse) => {
     const script = res.event?.callback?.script;
-    if (script) progress.stage(script);
+    if (script) progress.stage(`CRIU: ${script}`);
   });
   // Progress is a courtesy: a refused or broken subscription must not fail the dump.
   stream.on("error", () => {});
