@@ -1,55 +1,25 @@
 // The criu-gateway command in a person's shell: bash completion sourced into a real bash, the
 // progress line on a real terminal (a pty from `script`) and its absence on a pipe, and the
 // modules a client command loads, recorded by a module-resolution hook.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { OPERATION_KINDS } from "../../src/cli/kinds.js";
-import { packageRoot } from "../../src/packageRoot.js";
-import { startCounter, waitFor } from "../support/workload.js";
+import { bin, type CliGateway, run, startCliGateway } from "../support/cliGateway.js";
+import { startCounter } from "../support/workload.js";
 
-const bin = join(packageRoot, "bin", "criu-gateway.js");
+let gateway: CliGateway;
 let dir: string;
 let socket: string;
-let server: ChildProcess;
-let serverExit: Promise<number | null>;
-let serverLog = "";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-const cli = (...args: string[]) => run("node", [bin, ...args, "--addr", `unix:${socket}`]);
+const cli = (...args: string[]) => gateway.cli(...args);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "criu-gw-clishell-"));
-  socket = join(dir, "gw.sock");
-  server = spawn("node", [bin, "serve", "--listen", `unix:${socket}`, "--images-root", join(dir, "images")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  server.stderr?.on("data", (chunk: Buffer) => {
-    serverLog += chunk.toString();
-  });
-  serverExit = new Promise((resolve) => server.once("exit", (code) => resolve(code)));
-  await waitFor(() => serverLog.includes("gateway listening"), "the gateway to listen");
+  gateway = await startCliGateway("criu-gw-clishell-");
+  ({ dir, socket } = gateway);
 });
 
 afterAll(async () => {
-  if (server.exitCode === null) server.kill("SIGTERM");
-  await serverExit;
-  rmSync(dir, { recursive: true, force: true });
+  await gateway.stop();
 });
 
 describe("bash completion", () => {
@@ -73,7 +43,6 @@ describe("bash completion", () => {
   }
 
   beforeAll(async () => {
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(join(dir, "bin"));
     writeFileSync(join(dir, "bin", "criu-gateway"), `#!/bin/sh\nexec node ${bin} "$@"\n`);
     chmodSync(join(dir, "bin", "criu-gateway"), 0o755);
