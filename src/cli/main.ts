@@ -5,18 +5,26 @@ import { ConfigError } from "../config.js";
 import { type Command, CommandError, UsageError } from "./command.js";
 import { COMMANDS, findCommand, subcommandsOf } from "./commandTable.js";
 import { parseCommandLine } from "./parse.js";
-import { commandUsage, overview } from "./usage.js";
+import { commandUsage, overview, usageOf } from "./usage.js";
 
 export async function main(argv: string[]): Promise<number> {
   const { command, rest } = findCommand(argv);
-  if (argv[0] === "--help" || argv[0] === "-h") return write(process.stdout, overview(COMMANDS), 0);
-  if (!command) return write(process.stderr, `criu-gateway: ${unknown(argv)}\n\n${overview(COMMANDS)}`, 2);
-  if (rest.includes("--help") || rest.includes("-h")) return write(process.stdout, commandUsage(command), 0);
+  if (isHelp(argv[0])) return write(process.stdout, overview(COMMANDS), 0);
+  if (!command) {
+    const groupUsage = isHelp(argv[1]) && argv[0] !== undefined ? usageOf(argv[0], COMMANDS) : undefined;
+    if (groupUsage) return write(process.stdout, groupUsage, 0);
+    return write(process.stderr, `criu-gateway: ${unknown(argv)}\n\n${overview(COMMANDS)}`, 2);
+  }
+  if (rest.some(isHelp)) return write(process.stdout, commandUsage(command), 0);
   try {
     return await command.run(parseCommandLine(command, rest));
   } catch (err) {
     return report(command, err);
   }
+}
+
+function isHelp(word: string | undefined): boolean {
+  return word === "--help" || word === "-h";
 }
 
 function unknown(argv: readonly string[]): string {

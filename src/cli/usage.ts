@@ -20,6 +20,12 @@ export function overview(commands: readonly Command[]): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The usage of a command, or of every subcommand of a group ("page-server"); undefined for neither. */
+export function usageOf(name: string, commands: readonly Command[]): string | undefined {
+  const matching = commands.filter((c) => c.name === name || c.name.startsWith(`${name} `));
+  return matching.length === 0 ? undefined : matching.map(commandUsage).join("\n");
+}
+
 /** `criu-gateway help COMMAND`: its synopsis, what it does, and each of its options. */
 export function commandUsage(command: Command): string {
   const optional = Object.values(command.options).some((o) => !o.required);

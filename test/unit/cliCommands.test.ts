@@ -6,7 +6,7 @@ import { UsageError } from "../../src/cli/command.js";
 import { COMMANDS, findCommand } from "../../src/cli/commandTable.js";
 import { LOG_KINDS, OPERATION_KINDS } from "../../src/cli/kinds.js";
 import { parseCommandLine } from "../../src/cli/parse.js";
-import { commandUsage, overview } from "../../src/cli/usage.js";
+import { commandUsage, overview, usageOf } from "../../src/cli/usage.js";
 
 function command(name: string) {
   const found = COMMANDS.find((c) => c.name === name);
@@ -93,5 +93,15 @@ describe("help written from the table", () => {
   test("required options are in the synopsis", () => {
     expect(commandUsage(command("dump"))).toMatch(/^Usage: criu-gateway dump --pid N --id ID \[options\]\n/);
     expect(overview(COMMANDS)).toMatch(/\n {2}copy-images ID --to ADDR +copy/);
+  });
+
+  test("a group's help is the usage of each of its subcommands", () => {
+    const usage = usageOf("page-server", COMMANDS) ?? "";
+    expect(usage.match(/^Usage: criu-gateway page-server \w+/gm)).toEqual([
+      "Usage: criu-gateway page-server start",
+      "Usage: criu-gateway page-server stop",
+      "Usage: criu-gateway page-server ls",
+    ]);
+    expect(usageOf("nonsense", COMMANDS)).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 // help and completion: both read the command table.
 import { type Args, UsageError } from "../command.js";
-import { COMMANDS, findCommand, subcommandsOf } from "../commandTable.js";
+import { COMMANDS } from "../commandTable.js";
 import { bashCompletion } from "../completion.js";
-import { commandUsage, overview } from "../usage.js";
+import { overview, usageOf } from "../usage.js";
 
 export async function help({ positionals }: Args<Record<string, never>>): Promise<number> {
   const name = positionals.length === 0 ? undefined : positionals.join(" ");
@@ -10,11 +10,9 @@ export async function help({ positionals }: Args<Record<string, never>>): Promis
     process.stdout.write(overview(COMMANDS));
     return 0;
   }
-  const { command } = findCommand(name.split(" "));
-  const group = COMMANDS.filter((c) => subcommandsOf(name).some((s) => c.name === `${name} ${s}`));
-  if (command) process.stdout.write(commandUsage(command));
-  else if (group.length > 0) process.stdout.write(group.map(commandUsage).join("\n"));
-  else throw new UsageError(`help: no command ${JSON.stringify(name)}`);
+  const usage = usageOf(name, COMMANDS);
+  if (usage === undefined) throw new UsageError(`help: no command ${JSON.stringify(name)}`);
+  process.stdout.write(usage);
   return 0;
 }
 
