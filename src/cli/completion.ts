@@ -11,9 +11,12 @@ function offer(spec: Pick<ArgumentSpec, "choices" | "complete">, topLevel: reado
 
 /** `case` arms: one pattern per line, each printing what it offers. */
 function arms(rows: readonly (readonly [pattern: string, output: string])[]): string {
-  return rows
-    .map(([pattern, output]) => `    ${JSON.stringify(pattern)}) echo ${JSON.stringify(output)} ;;`)
-    .join("\n");
+  return rows.map(([pattern, output]) => `    ${quote(pattern)}) echo ${quote(output)} ;;`).join("\n");
+}
+
+/** A word bash takes literally, whatever it holds. */
+function quote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 export function bashCompletion(commands: readonly Command[]): string {
