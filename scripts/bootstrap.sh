@@ -2,8 +2,9 @@
 # Installs whatever `npm start` and `npm test` need and is missing, on a fresh Debian 12 as root:
 # node modules, the native seqpacket addon, a working CRIU, and the compiled gateway.
 # Each step is skipped when its result is already up to date, so a second run is quick.
-# With --test it also installs what only the test suite uses (Debian's Python gRPC, for the
-# reflection test that plays a strict non-Node client).
+# With --test it also installs what only the test suite and the generators use (Debian's Python
+# gRPC, for the reflection test that plays a strict non-Node client and for the Python client's
+# tests; grpc_python_plugin, which generates that client's stubs).
 set -euo pipefail
 for_tests=0
 [ "${1:-}" = "--test" ] && for_tests=1
@@ -53,9 +54,12 @@ if [ ! -f dist/.stamp ] || [ -n "$(find src gen package.json tsconfig.json tscon
   touch dist/.stamp
 fi
 
-# 5. Test-only: Debian's python3 with grpcio and protobuf.
-if [ "$for_tests" = 1 ] && ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
-  log "installing python3-grpcio and python3-protobuf for the tests"
+# 5. Test-only: Debian's python3 with grpcio, protobuf and pip (which installs the Python client
+# in its test), and the stub generators (protoc, grpc_python_plugin) of the same releases.
+if [ "$for_tests" = 1 ] && { ! /usr/bin/python3 -c 'import grpc, google.protobuf, setuptools, pip' 2>/dev/null \
+  || ! command -v grpc_python_plugin >/dev/null || ! command -v protoc >/dev/null; }; then
+  log "installing python3-grpcio, python3-protobuf, python3-pip and the protobuf/gRPC compilers for the tests"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio python3-protobuf >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio \
+    python3-protobuf python3-pip python3-setuptools protobuf-compiler protobuf-compiler-grpc >&2
 fi
