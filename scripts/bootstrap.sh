@@ -22,15 +22,17 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   touch node_modules/.package-lock.json
 fi
 
-# 2. The native addon (g++ and Node's headers come with the machine; make sure of g++).
+# 2. The native addons, seqpacket and systemd (g++ and Node's headers come with the machine;
+# make sure of g++).
 if [ ! -f build/Release/seqpacket.node ] || [ native/seqpacket.cc -nt build/Release/seqpacket.node ] \
-  || [ binding.gyp -nt build/Release/seqpacket.node ]; then
+  || [ binding.gyp -nt build/Release/seqpacket.node ] || [ ! -f build/Release/systemd.node ] \
+  || [ native/systemd.cc -nt build/Release/systemd.node ] || [ binding.gyp -nt build/Release/systemd.node ]; then
   if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
     log "installing build-essential"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential python3 >&2
   fi
-  log "building the native seqpacket addon"
+  log "building the native addons"
   nodedir=$(dirname "$(dirname "$(command -v node)")")
   args=()
   [ -f "$nodedir/include/node/node_api.h" ] && args+=(--nodedir="$nodedir")

@@ -47,6 +47,7 @@ import { PolicyError } from "../domain/policy.js";
 import { errorDetailOf } from "../grpc/errorStatus.js";
 import { loadPolicy, startGateway } from "../grpc/server.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { notifyReady, notifyStopping } from "../systemd/notify.js";
 
 const USAGE = `Usage: criu-gateway <command> [options]
 
@@ -61,7 +62,9 @@ Run the gateway:
         TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
         caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
         --policy, root on a unix socket is admin and nobody else may do anything (docs/security.md).
-        SIGHUP re-reads the policy and the TLS files.
+        SIGHUP re-reads the policy and the TLS files. Under systemd, --listen systemd serves
+        the sockets of its socket unit (systemd:NAME those of one FileDescriptorName), and
+        readiness is notified (Type=notify): deploy/systemd/.
   policy-check FILE            validate a policy file and print the grants it defines
 
 Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADDRESS}; --json for JSON output;
@@ -216,6 +219,7 @@ async function serve(args: string[]): Promise<number> {
   } satisfies Partial<GatewayConfig>);
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);
+  notifyReady(gateway.addresses, logger);
   const onHangup = () => {
     logger.log("info", "SIGHUP: reloading the policy and TLS files");
     void gateway.reload();
@@ -224,6 +228,7 @@ async function serve(args: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.log("info", "shutting down", { signal });
+      notifyStopping(logger);
       gateway.shutdown().then(resolve, (err: unknown) => {
         logger.log("error", "shutdown failed", { error: err });
         resolve();
