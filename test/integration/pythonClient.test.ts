@@ -1,12 +1,14 @@
 // The Python client (clients/python) installed with pip and run against a real gateway with real
-// CRIU: its own unittest suite dumps, restores, vetoes a callback and reads an error's details.
+// CRIU: its own unittest suite dumps, restores, vetoes a callback, reads an error's details, and
+// connects over the unix socket and over mutual TLS.
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/packageRoot.js";
+import { issue, makeCa } from "../support/certs.js";
 import { startTestGateway, type TestGateway } from "../support/gateway.js";
 import { expectNothingLeft } from "../support/processes.js";
 
@@ -14,13 +16,37 @@ import { expectNothingLeft } from "../support/processes.js";
 const PYTHON = "/usr/bin/python3";
 const run = promisify(execFile);
 
+const CLIENT_SAN = "spiffe://example/python-client";
+
 let gw: TestGateway;
 let scratch: string;
+let certs: string;
 let site: string;
 
 beforeAll(async () => {
-  gw = await startTestGateway();
   scratch = mkdtempSync(join(tmpdir(), "criu-gw-python-"));
+  certs = join(scratch, "certs");
+  mkdirSync(certs);
+  const ca = makeCa(certs, "ca");
+  const server = issue(certs, ca, "server", "gateway", ["DNS:localhost", "IP:127.0.0.1"]);
+  issue(certs, ca, "client", "client", [`URI:${CLIENT_SAN}`]);
+  const policyFile = join(scratch, "policy.json");
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      grants: [
+        { name: "root", identities: [{ unix_uid: 0 }], admin: true },
+        { name: "client", identities: [{ cert_san: CLIENT_SAN }], rpcs: ["Version"] },
+      ],
+    }),
+  );
+  // The unix socket for most tests; TCP with mutual TLS for the client's TLS settings.
+  gw = await startTestGateway((dir) => ({
+    listen: [`unix:${join(dir, "gw.sock")}`, "127.0.0.1:0"],
+    tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert },
+    tlsReloadIntervalMs: 0,
+    policyFile,
+  }));
   site = join(scratch, "site");
   // pip builds in the directory it installs from: a copy keeps build/ and egg-info out of the tree.
   const source = join(scratch, "source");
@@ -78,6 +104,8 @@ describe("the Python client", () => {
           // No __pycache__ left in the source tree the tests are discovered in.
           PYTHONDONTWRITEBYTECODE: "1",
           CRIU_GATEWAY_TEST_ADDR: gw.address,
+          CRIU_GATEWAY_TEST_TLS_ADDR: `localhost:${gw.gateway.addresses[1]?.split(":").pop()}`,
+          CRIU_GATEWAY_TEST_CERTS: certs,
           CRIU_GATEWAY_TEST_DIR: gw.dir,
         },
         cwd: scratch,
@@ -88,7 +116,7 @@ describe("the Python client", () => {
     // unittest reports on stderr; the whole report is the assertion's message when it fails.
     expect(output, output).toMatch(/^OK$/m);
     const ran = Number(/^Ran (\d+) tests?/m.exec(output)?.[1] ?? 0);
-    expect(ran, output).toBeGreaterThanOrEqual(9);
+    expect(ran, output).toBeGreaterThanOrEqual(11);
     expect(output, output).not.toMatch(/skipped/);
   }, 300_000);
 });

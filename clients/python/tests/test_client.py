@@ -24,6 +24,9 @@ from criu_gateway import AlreadyExists, Client, FailedPrecondition, GatewayError
 
 ADDR = os.environ.get("CRIU_GATEWAY_TEST_ADDR", "")
 SCRATCH = os.environ.get("CRIU_GATEWAY_TEST_DIR", "")
+# The same gateway on TCP with mutual TLS, and the CA and client certificate it trusts.
+TLS_ADDR = os.environ.get("CRIU_GATEWAY_TEST_TLS_ADDR", "")
+CERTS = os.environ.get("CRIU_GATEWAY_TEST_CERTS", "")
 
 # Single-threaded, its own session, no pipes to the outside: CRIU dumps it without options. The
 # count is rewritten in place through one descriptor, so a restored counter counts on.
@@ -86,8 +89,10 @@ class ClientTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        if not ADDR or not SCRATCH:
-            raise RuntimeError("CRIU_GATEWAY_TEST_ADDR and CRIU_GATEWAY_TEST_DIR must be set")
+        if not ADDR or not SCRATCH or not TLS_ADDR or not CERTS:
+            raise RuntimeError(
+                "CRIU_GATEWAY_TEST_ADDR, _DIR, _TLS_ADDR and _CERTS must be set (pythonClient.test.ts sets them)"
+            )
         cls.gw = Client(ADDR, timeout_s=60)
 
     @classmethod
@@ -227,6 +232,27 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(finished.finished.code, 0)
         reader.join(timeout=20)
         self.assertFalse(reader.is_alive(), "closing the subscription ends its iterator")
+
+    def test_tls_with_a_client_certificate_names_the_caller(self) -> None:
+        ca = os.path.join(CERTS, "ca.pem")
+        mutual = criu_gateway.TLS(
+            ca=ca, cert=os.path.join(CERTS, "client.pem"), key=os.path.join(CERTS, "client.key")
+        )
+        with Client(TLS_ADDR, tls=mutual, timeout_s=30) as gw:
+            self.assertGreaterEqual(gw.version().major_number, 4)
+            # The certificate's grant allows Version only.
+            with self.assertRaises(criu_gateway.PermissionDenied):
+                gw.list_checkpoints()
+        # Mutual TLS: a gateway given a client CA refuses connections without a certificate.
+        with Client(TLS_ADDR, tls=criu_gateway.TLS(ca=ca), timeout_s=30) as anonymous:
+            with self.assertRaises(criu_gateway.Unavailable):
+                anonymous.version()
+
+    def test_tls_settings_that_cannot_work_are_refused_at_once(self) -> None:
+        with self.assertRaisesRegex(ValueError, "unix socket address takes no TLS"):
+            Client(ADDR, tls=True)
+        with self.assertRaisesRegex(ValueError, "cert and key go together"):
+            Client(TLS_ADDR, tls=criu_gateway.TLS(cert=os.path.join(CERTS, "client.pem")))
 
     def next_started(self, events: "queue.Queue[pb.Event]") -> pb.Event:
         for _ in range(100):

@@ -163,9 +163,7 @@ class Client:
         With ``callbacks`` (an object or function, see :func:`criu_gateway.answer_with`), runs as
         a Session whose CRIU callbacks the object answers; without, a unary Dump.
         """
-        request = pb.DumpRequest(
-            checkpoint_id=checkpoint_id, parent_checkpoint_id=parent, options=criu_options(pid=pid, **options)
-        )
+        request = _dump_request(checkpoint_id, pid, parent, options)
         if callbacks is None:
             return self._unary("Dump", request, call_timeout_s)
         start = pb.SessionStart(dump=_with_notify(request), callback_timeout_ms=callback_timeout_ms)
@@ -203,9 +201,7 @@ class Client:
         self, checkpoint_id: str, *, pid: int, parent: str = "", callback_timeout_ms: int = 0, **options: Any
     ) -> Session:
         """A dump whose callbacks you answer by iterating the returned :class:`Session`."""
-        request = pb.DumpRequest(
-            checkpoint_id=checkpoint_id, parent_checkpoint_id=parent, options=criu_options(pid=pid, **options)
-        )
+        request = _dump_request(checkpoint_id, pid, parent, options)
         start = pb.SessionStart(dump=_with_notify(request), callback_timeout_ms=callback_timeout_ms)
         return Session(self._stub, start, None)
 
@@ -220,9 +216,7 @@ class Client:
     ) -> Session:
         """Pre-dumps, then a final dump, on one worker: iterating yields a PreDumped after each
         pre-dump (answer ``again()`` or ``final_dump()``) and the callbacks when notify_scripts is set."""
-        request = pb.DumpRequest(
-            checkpoint_id=checkpoint_id, parent_checkpoint_id=parent, options=criu_options(pid=pid, **options)
-        )
+        request = _dump_request(checkpoint_id, pid, parent, options)
         start = pb.SessionStart(iterative_dump=request, callback_timeout_ms=callback_timeout_ms)
         return Session(self._stub, start, None)
 
@@ -311,6 +305,12 @@ class Client:
             kinds=[_enum_value(pb.OperationKind.DESCRIPTOR, k) for k in kinds], pid=pid, checkpoint_id=checkpoint_id
         )
         return Subscription(self._stub.Subscribe(request))
+
+
+def _dump_request(checkpoint_id: str, pid: int, parent: str, options: Mapping[str, Any]) -> pb.DumpRequest:
+    return pb.DumpRequest(
+        checkpoint_id=checkpoint_id, parent_checkpoint_id=parent, options=criu_options(pid=pid, **options)
+    )
 
 
 def _with_notify(request: T) -> T:
