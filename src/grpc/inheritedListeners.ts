@@ -34,7 +34,7 @@ export async function serveInherited(
 ): Promise<InheritedServing> {
   const chosen = sockets.filter((s) => options.name === undefined || s.name === options.name);
   if (chosen.length === 0) {
-    const what = options.name === undefined ? "any socket" : `a socket named ${JSON.stringify(options.name)}`;
+    const what = options.name === undefined ? "sockets" : `socket named ${JSON.stringify(options.name)}`;
     const passed = sockets.length === 0 ? "none" : sockets.map((s) => s.name).join(", ");
     throw new Error(
       `--listen systemd${options.name === undefined ? "" : `:${options.name}`}: systemd passed no ${what} (passed: ${passed}); start the gateway through its socket unit`,

@@ -4,7 +4,7 @@
 // main process, and keeps the inherited descriptors out of its children.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -65,6 +65,15 @@ describe("the systemd units", () => {
     expect(service).toMatch(/^Type=notify$/m);
     expect(service).toMatch(/^NotifyAccess=main$/m);
     expect(service).toMatch(/^ExecStart=.* serve --listen systemd /m);
+  });
+
+  it("keep the socket root's, as the gateway's own default socket is (security claims 1 and 28)", () => {
+    const socket = readFileSync(join(packageRoot, "deploy", "systemd", "criu-gateway.socket"), "utf8");
+    expect(socket).toMatch(/^ListenStream=\/run\/criu-gateway\/gateway\.sock$/m);
+    expect(socket).toMatch(/^SocketMode=0600$/m);
+    expect(socket).toMatch(/^SocketUser=root$/m);
+    // TCP is left commented out: it needs TLS files the service does not have by default.
+    expect(socket).not.toMatch(/^ListenStream=.*:\d+$/m);
   });
 });
 
@@ -171,6 +180,74 @@ describe("a socket-activated gateway", () => {
     activator.kill("SIGTERM");
     expect(await exited).toBe(0);
     await waitFor(() => received.includes("STOPPING=1"), "STOPPING=1 on NOTIFY_SOCKET");
+  });
+});
+
+describe("a socket-activated gateway without TLS", () => {
+  it("refuses to serve plain TCP on an inherited socket, as on one it binds itself", async () => {
+    const port = await freePort();
+    const activator = spawn(
+      "systemd-socket-activate",
+      [
+        `--listen=127.0.0.1:${port}`,
+        process.execPath,
+        join(packageRoot, "bin", "criu-gateway.js"),
+        "serve",
+        "--listen",
+        "systemd",
+        "--images-root",
+        join(dir, "plain-images"),
+        "--criu",
+        criuBin(),
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let log = "";
+    activator.stderr?.on("data", (chunk: Buffer) => {
+      log += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => activator.once("exit", (code) => resolve(code)));
+    await waitFor(() => log.includes("Listening on"), "systemd-socket-activate to listen");
+    // A connection makes it start the gateway, which refuses the socket and exits.
+    const knock = connect(port, "127.0.0.1");
+    knock.on("error", () => {});
+    expect(await exited).toBe(1);
+    knock.destroy();
+    expect(log).toMatch(
+      /refusing plain TCP on the inherited socket .*127\.0\.0\.1:\d+.*--insecure on loopback/,
+    );
+  });
+
+  it("names the sockets systemd passed when none has the name asked for", async () => {
+    const sock = join(dir, "named.sock");
+    const activator = spawn(
+      "systemd-socket-activate",
+      [
+        `--listen=${sock}`,
+        "--fdname=grpc",
+        process.execPath,
+        join(packageRoot, "bin", "criu-gateway.js"),
+        "serve",
+        "--listen",
+        "systemd:grpc-tls",
+        "--images-root",
+        join(dir, "named-images"),
+        "--criu",
+        criuBin(),
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let log = "";
+    activator.stderr?.on("data", (chunk: Buffer) => {
+      log += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => activator.once("exit", (code) => resolve(code)));
+    await waitFor(() => existsSync(sock), "systemd-socket-activate to listen");
+    const knock = connect(sock);
+    knock.on("error", () => {});
+    expect(await exited).toBe(1);
+    knock.destroy();
+    expect(log).toContain('systemd passed no socket named "grpc-tls" (passed: grpc)');
   });
 });
 
