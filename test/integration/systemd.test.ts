@@ -79,6 +79,7 @@ describe("the systemd units", () => {
 
 describe("a socket-activated gateway", () => {
   let receiver: ChildProcess;
+  let activated: Activated;
   let activator: ChildProcess;
   let received = "";
   let sock: string;
@@ -99,35 +100,18 @@ describe("a socket-activated gateway", () => {
       received += chunk.toString();
     });
     await waitFor(() => received.includes("bound"), "the notify receiver to bind");
-    activator = spawn(
-      "systemd-socket-activate",
+    activated = activate(
       [
         `--listen=${sock}`,
         `--listen=127.0.0.1:${port}`,
         "--fdname=grpc:grpc-tls",
         `--setenv=NOTIFY_SOCKET=${notify}`,
-        process.execPath,
-        join(packageRoot, "bin", "criu-gateway.js"),
-        "serve",
-        "--listen",
-        "systemd",
-        "--tls-cert",
-        server.cert,
-        "--tls-key",
-        server.key,
-        "--images-root",
-        join(dir, "images"),
-        "--criu",
-        criuBin(),
       ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+      ["systemd", "--tls-cert", server.cert, "--tls-key", server.key, "--images-root", join(dir, "images")],
     );
-    let log = "";
-    activator.stderr?.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-    });
-    activator.once("exit", (code) => {
-      if (code !== 0) process.stderr.write(`socket-activated gateway exited ${code}:\n${log}\n`);
+    activator = activated.child;
+    void activated.exited.then((code) => {
+      if (code !== 0) process.stderr.write(`socket-activated gateway exited ${code}:\n${activated.log()}\n`);
     });
     await waitFor(() => existsSync(sock), "systemd-socket-activate to listen");
   });
@@ -176,9 +160,8 @@ describe("a socket-activated gateway", () => {
   });
 
   it("reports STOPPING=1 on SIGTERM and exits cleanly", async () => {
-    const exited = new Promise<number | null>((resolve) => activator.once("exit", (code) => resolve(code)));
     activator.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await activated.exited).toBe(0);
     await waitFor(() => received.includes("STOPPING=1"), "STOPPING=1 on NOTIFY_SOCKET");
   });
 });
@@ -186,70 +169,66 @@ describe("a socket-activated gateway", () => {
 describe("a socket-activated gateway without TLS", () => {
   it("refuses to serve plain TCP on an inherited socket, as on one it binds itself", async () => {
     const port = await freePort();
-    const activator = spawn(
-      "systemd-socket-activate",
-      [
-        `--listen=127.0.0.1:${port}`,
-        process.execPath,
-        join(packageRoot, "bin", "criu-gateway.js"),
-        "serve",
-        "--listen",
-        "systemd",
-        "--images-root",
-        join(dir, "plain-images"),
-        "--criu",
-        criuBin(),
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+    const gateway = activate(
+      [`--listen=127.0.0.1:${port}`],
+      ["systemd", "--images-root", join(dir, "plain-images")],
     );
-    let log = "";
-    activator.stderr?.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => activator.once("exit", (code) => resolve(code)));
-    await waitFor(() => log.includes("Listening on"), "systemd-socket-activate to listen");
+    await waitFor(() => gateway.log().includes("Listening on"), "systemd-socket-activate to listen");
     // A connection makes it start the gateway, which refuses the socket and exits.
     const knock = connect(port, "127.0.0.1");
     knock.on("error", () => {});
-    expect(await exited).toBe(1);
+    expect(await gateway.exited).toBe(1);
     knock.destroy();
-    expect(log).toMatch(
+    expect(gateway.log()).toMatch(
       /refusing plain TCP on the inherited socket .*127\.0\.0\.1:\d+.*--insecure on loopback/,
     );
   });
 
   it("names the sockets systemd passed when none has the name asked for", async () => {
     const sock = join(dir, "named.sock");
-    const activator = spawn(
-      "systemd-socket-activate",
-      [
-        `--listen=${sock}`,
-        "--fdname=grpc",
-        process.execPath,
-        join(packageRoot, "bin", "criu-gateway.js"),
-        "serve",
-        "--listen",
-        "systemd:grpc-tls",
-        "--images-root",
-        join(dir, "named-images"),
-        "--criu",
-        criuBin(),
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+    const gateway = activate(
+      [`--listen=${sock}`, "--fdname=grpc"],
+      ["systemd:grpc-tls", "--images-root", join(dir, "named-images")],
     );
-    let log = "";
-    activator.stderr?.on("data", (chunk: Buffer) => {
-      log += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => activator.once("exit", (code) => resolve(code)));
     await waitFor(() => existsSync(sock), "systemd-socket-activate to listen");
     const knock = connect(sock);
     knock.on("error", () => {});
-    expect(await exited).toBe(1);
+    expect(await gateway.exited).toBe(1);
     knock.destroy();
-    expect(log).toContain('systemd passed no socket named "grpc-tls" (passed: grpc)');
+    expect(gateway.log()).toContain('systemd passed no socket named "grpc-tls" (passed: grpc)');
   });
 });
+
+/** A gateway started by systemd-socket-activate on the sockets of `activation` (its options). */
+interface Activated {
+  child: ChildProcess;
+  /** Everything both wrote on stderr so far. */
+  log(): string;
+  exited: Promise<number | null>;
+}
+
+function activate(activation: string[], serve: string[]): Activated {
+  const child = spawn(
+    "systemd-socket-activate",
+    [
+      ...activation,
+      process.execPath,
+      join(packageRoot, "bin", "criu-gateway.js"),
+      "serve",
+      "--listen",
+      ...serve,
+      "--criu",
+      criuBin(),
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, log: () => log, exited };
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

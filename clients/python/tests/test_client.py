@@ -132,8 +132,11 @@ class ClientTest(unittest.TestCase):
         c.child.wait(timeout=20)  # the dump ended the tree (no leave_running); reaped, its pid is free
         at_dump = c.read()
 
-        restored = self.gw.restore("counted")
+        scripts: List[str] = []
+        restored = self.gw.restore("counted", callbacks=lambda callback: scripts.append(callback.script))
         self.restored.append(restored.pid)
+        self.assertEqual(scripts[0], "pre-restore")
+        self.assertIn("post-restore", scripts)
         self.assertEqual(restored.pid, c.pid)
         wait_for(lambda: c.read() > at_dump, "the restored counter to count on")
         self.assertEqual([x.checkpoint_id for x in self.gw.list_checkpoints()], ["counted"])

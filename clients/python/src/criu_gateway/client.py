@@ -127,6 +127,17 @@ class Client:
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
+    def _unary_or_session(
+        self, method: str, request: Any, callbacks: Any, callback_timeout_ms: int, call_timeout_s: Optional[float]
+    ) -> Any:
+        """A unary Dump or Restore, or with ``callbacks`` the same as a Session answered by them."""
+        if callbacks is None:
+            return self._unary(method, request, call_timeout_s)
+        start = pb.SessionStart(callback_timeout_ms=callback_timeout_ms)
+        getattr(start, method.lower()).CopyFrom(_with_notify(request))
+        with Session(self._stub, start, call_timeout_s) as session:
+            return answer_with(session, callbacks)
+
     # Host and CRIU.
 
     def version(self, *, call_timeout_s: Optional[float] = None) -> pb.VersionResponse:
@@ -164,11 +175,7 @@ class Client:
         a Session whose CRIU callbacks the object answers; without, a unary Dump.
         """
         request = _dump_request(checkpoint_id, pid, parent, options)
-        if callbacks is None:
-            return self._unary("Dump", request, call_timeout_s)
-        start = pb.SessionStart(dump=_with_notify(request), callback_timeout_ms=callback_timeout_ms)
-        with Session(self._stub, start, call_timeout_s) as session:
-            return answer_with(session, callbacks)
+        return self._unary_or_session("Dump", request, callbacks, callback_timeout_ms, call_timeout_s)
 
     def restore(
         self,
@@ -182,11 +189,7 @@ class Client:
         """Restores a checkpoint; the response's ``pid`` is the restored root's. ``callbacks`` as
         for :meth:`dump`."""
         request = pb.RestoreRequest(checkpoint_id=checkpoint_id, options=criu_options(**options))
-        if callbacks is None:
-            return self._unary("Restore", request, call_timeout_s)
-        start = pb.SessionStart(restore=_with_notify(request), callback_timeout_ms=callback_timeout_ms)
-        with Session(self._stub, start, call_timeout_s) as session:
-            return answer_with(session, callbacks)
+        return self._unary_or_session("Restore", request, callbacks, callback_timeout_ms, call_timeout_s)
 
     def pre_dump(
         self, checkpoint_id: str, *, pid: int, parent: str = "", call_timeout_s: Optional[float] = None, **options: Any
