@@ -62,7 +62,8 @@ class GatewayError(Exception):
     def __str__(self) -> str:
         text = f"{self.code.name}: {self.message}"
         if self.cr_errno:
-            text += f" (CRIU {self.request_type}: errno {self.cr_errno} {self.errno_name})".replace(" )", ")")
+            errno_text = " ".join(filter(None, [str(self.cr_errno), self.errno_name]))
+            text += f" (CRIU {self.request_type}: errno {errno_text})"
         if self.worker_exit:
             text += f" (CRIU's worker {self.worker_exit})"
         return text
