@@ -13,8 +13,10 @@ import { ImageStore, isErrno } from "../domain/imageStore.js";
 import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
+import { takeListenFds } from "../systemd/listenFds.js";
 import { createCriuService } from "./criuService.js";
 import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
+import { serveInherited } from "./inheritedListeners.js";
 import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
@@ -172,7 +174,17 @@ export async function startGateway(
   try {
     for (const address of config.listen) {
       const parsed = parseListenAddress(address);
-      if (parsed.kind === "unix") {
+      if (parsed.kind === "systemd") {
+        const inherited = await serveInherited(server, takeListenFds(), {
+          name: parsed.name,
+          tls,
+          insecure: config.insecure,
+          peers: unixPeers,
+          logger,
+        });
+        unixListeners.push(...inherited.listeners);
+        addresses.push(...inherited.addresses);
+      } else if (parsed.kind === "unix") {
         await prepareUnixSocket(parsed.path);
         unixListeners.push(
           await listenUnix(
