@@ -47,6 +47,7 @@ import { PolicyError } from "../domain/policy.js";
 import { errorDetailOf } from "../grpc/errorStatus.js";
 import { loadPolicy, startGateway } from "../grpc/server.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { DOCTOR_USAGE, doctor } from "./doctor.js";
 
 const USAGE = `Usage: criu-gateway <command> [options]
 
@@ -63,6 +64,7 @@ Run the gateway:
         --policy, root on a unix socket is admin and nobody else may do anything (docs/security.md).
         SIGHUP re-reads the policy and the TLS files.
   policy-check FILE            validate a policy file and print the grants it defines
+${DOCTOR_USAGE}
 
 Call a running gateway (--addr ADDR or $CRIU_GATEWAY_ADDR, default ${DEFAULT_ADDRESS}; --json for JSON output;
 over TLS with --tls-ca FILE, and for mutual TLS --tls-cert FILE --tls-key FILE; --tls-server-name NAME):
@@ -110,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(rest);
       case "policy-check":
         return policyCheck(rest);
+      case "doctor":
+        return await doctor(rest);
       case "version":
       case "check":
       case "features":

@@ -26,6 +26,8 @@ import { criuRefused, type FailureContext, lastLines, workerFailed } from "./cri
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "./criuOptions.js";
 import { type ErrorCode, GatewayError, invalidArgument, permissionDenied } from "./errors.js";
 import type { AnsweredBy, EventBus, EventPayload, OperationKind } from "./eventBus.js";
+import { findingRefusal, type HostReaders, requirePageServing, systemReaders } from "./hostDoctor.js";
+import { memTrackFinding } from "./hostFindings.js";
 import {
   type CheckpointInfo,
   CPUINFO_CHECK_LOG,
@@ -97,6 +99,8 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** Where host preconditions (hostDoctor.ts) are read; the real host when absent. */
+  hostReaders?: HostReaders;
 }
 
 export interface DumpInput {
@@ -194,6 +198,7 @@ function newOperationId(): string {
 
 export function createCriuOperations(deps: OperationsDeps) {
   const { store } = deps;
+  const hostReaders = deps.hostReaders ?? systemReaders(deps.criuBin);
   /** Live workers by pid: dumps of them are refused, and shutdown waits for them. */
   const workers = new Map<number, SwrkWorker>();
   let cachedVersion: CriuVersion | undefined;
@@ -529,7 +534,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   /**
    * Dirty-memory tracking is asked for by track_mem and always used by a pre-dump (CRIU turns
    * track_mem on for it). Without the kernel's soft-dirty bits CRIU refuses track_mem, and a
-   * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1), so the gateway refuses first, saying why.
+   * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1 and 4.2.1), so the gateway refuses first, saying why.
    */
   async function requireMemTrack(
     kind: "dump" | "pre-dump",
@@ -538,12 +543,22 @@ export function createCriuOperations(deps: OperationsDeps) {
   ) {
     if (kind === "dump" && options?.trackMem !== true) return;
     if (await memTrackAvailable(signal)) return;
-    throw new GatewayError(
-      "FAILED_PRECONDITION",
-      kind === "pre-dump"
-        ? "a pre-dump needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Dump without a pre-dump instead"
-        : "options.track_mem needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Leave track_mem unset",
-    );
+    throw kind === "pre-dump"
+      ? findingRefusal(
+          memTrackFinding(false),
+          "a pre-dump needs dirty-memory tracking",
+          "dump without a pre-dump",
+        )
+      : findingRefusal(
+          memTrackFinding(false),
+          "options.track_mem needs dirty-memory tracking",
+          "leave track_mem unset",
+        );
+  }
+
+  /** lazy_pages makes CRIU serve pages, which some hosts' pipe limits forbid (hostDoctor.ts). */
+  async function requireLazyPageServing(options: CriuOptions | undefined, what: string): Promise<void> {
+    if (options?.lazyPages === true) await requirePageServing(hostReaders, `${what} with lazy_pages`);
   }
 
   /**
@@ -685,6 +700,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     // After the target checks, whose statuses (NOT_FOUND, PERMISSION_DENIED) callers rely on.
     const pagesSentTo = pageServerTarget(input.options);
     await requireMemTrack(kind, input.options, signal);
+    await requireLazyPageServing(input.options, `a ${kind}`);
     return { pid, pagesSentTo, criuVersion: await criuVersionString() };
   }
 
@@ -1096,6 +1112,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     }
     checkOptionClasses(input.options, deps.allowedOptionClasses);
     validateOptionValues(input.options);
+    await requireLazyPageServing(input.options, "a page server");
     if (pageServers.has(input.checkpointId)) {
       throw new GatewayError(
         "ALREADY_EXISTS",

@@ -1,0 +1,38 @@
+// `criu-gateway doctor`: what this host can and cannot do for CRIU, read here, with no gateway
+// running (a running gateway's Check carries the same findings).
+import { parseArgs } from "node:util";
+import { defaultCriuBin } from "../config.js";
+import { diagnoseHost, systemReaders } from "../domain/hostDoctor.js";
+import type { HostFinding } from "../domain/hostFindings.js";
+
+export const DOCTOR_USAGE = `  doctor [--criu PATH] [--json]
+                               what this host can and cannot do for CRIU, and how to fix each
+                               item; exits 1 when CRIU itself cannot run here`;
+
+/** One finding per paragraph: name, state, what was found; then what it blocks and its fix. */
+export function formatFindings(findings: HostFinding[]): string {
+  const width = Math.max(...findings.map((f) => f.name.length)) + 2;
+  const indent = " ".repeat(width + 10);
+  return findings
+    .map((f) => {
+      const lines = [`${f.name.padEnd(width)}${f.state.toUpperCase().padEnd(10)}${f.detail}`];
+      if (f.blocks) lines.push(`${indent}blocks: ${f.blocks}`);
+      if (f.fix) lines.push(`${indent}fix:    ${f.fix}`);
+      return lines.join("\n");
+    })
+    .join("\n");
+}
+
+/** Runs the doctor; the exit code is 1 when CRIU cannot run at all, else 0. */
+export async function doctor(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: { criu: { type: "string" }, json: { type: "boolean" } },
+  });
+  const findings = await diagnoseHost(systemReaders(values.criu ?? defaultCriuBin()));
+  process.stdout.write(
+    values.json ? `${JSON.stringify(findings, null, 2)}\n` : `${formatFindings(findings)}\n`,
+  );
+  return findings.some((f) => f.name === "criu" && f.state === "missing") ? 1 : 0;
+}
