@@ -1,5 +1,6 @@
 // `criu-gateway doctor`: what this host can and cannot do for CRIU, read here, with no gateway
 // running (a running gateway's Check carries the same findings).
+import { release } from "node:os";
 import { parseArgs } from "node:util";
 import { defaultCriuBin } from "../config.js";
 import { diagnoseHost, systemReaders } from "../domain/hostDoctor.js";
@@ -30,9 +31,11 @@ export async function doctor(args: string[]): Promise<number> {
     strict: true,
     options: { criu: { type: "string" }, json: { type: "boolean" } },
   });
-  const findings = await diagnoseHost(systemReaders(values.criu ?? defaultCriuBin()));
+  const criuBin = values.criu ?? defaultCriuBin();
+  const findings = await diagnoseHost(systemReaders(criuBin));
+  const header = `criu-gateway doctor: ${criuBin} on Linux ${release()}\n\n`;
   process.stdout.write(
-    values.json ? `${JSON.stringify(findings, null, 2)}\n` : `${formatFindings(findings)}\n`,
+    values.json ? `${JSON.stringify(findings, null, 2)}\n` : `${header}${formatFindings(findings)}\n`,
   );
   return findings.some((f) => f.name === "criu" && f.state === "missing") ? 1 : 0;
 }

@@ -76,7 +76,8 @@ export function criuFinding(
       fix: INSTALL_CRIU,
     };
   }
-  const which = `CRIU ${versionText(version)} at ${bin}`;
+  // No path from here on: Check sends these to remote callers.
+  const which = `CRIU ${versionText(version)}`;
   if (check.exitCode !== 0) {
     return {
       name: "criu",

@@ -54,7 +54,8 @@ describe("criu", () => {
   test("ok when CRIU is at least 4.2 and `criu check` passes", () => {
     const f = criuFinding("/usr/sbin/criu", [4, 2, 1], passes);
     expect(f.state).toBe("ok");
-    expect(f.detail).toContain("CRIU 4.2.1 at /usr/sbin/criu");
+    expect(f.detail).toContain("CRIU 4.2.1");
+    expect(f.detail).not.toContain("/usr/sbin"); // Check sends it to remote callers
     expectWellFormed(f);
   });
 
