@@ -534,7 +534,8 @@ export function createCriuOperations(deps: OperationsDeps) {
   /**
    * Dirty-memory tracking is asked for by track_mem and always used by a pre-dump (CRIU turns
    * track_mem on for it). Without the kernel's soft-dirty bits CRIU refuses track_mem, and a
-   * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1 and 4.2.1), so the gateway refuses first, saying why.
+   * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1 and 4.2.1), so the gateway refuses first,
+   * naming the host finding (hostFindings.ts).
    */
   async function requireMemTrack(
     kind: "dump" | "pre-dump",

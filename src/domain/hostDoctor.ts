@@ -70,10 +70,16 @@ async function feature(readers: HostReaders, name: string): Promise<boolean> {
   return (await readers.criu(["check", "--feature", name])).exitCode === 0;
 }
 
-/** How many zombies have pid 1 as parent: orphans it has not reaped yet. */
+/**
+ * How many zombies have pid 1 as parent: orphans it has not reaped yet. Its children are listed in
+ * /proc/1/task/1/children where the kernel has it; else every process is looked at.
+ */
 async function zombiesOfPid1(readers: HostReaders): Promise<number> {
+  const children = await readers.readFile("/proc/1/task/1/children");
+  const pids =
+    children === undefined ? await readers.pids() : children.trim().split(/\s+/).filter(Boolean).map(Number);
   let count = 0;
-  for (const pid of await readers.pids()) {
+  for (const pid of pids) {
     const stat = await readers.readFile(`/proc/${pid}/stat`);
     if (!stat) continue;
     // After the command's closing parenthesis: state, then ppid.
@@ -83,29 +89,61 @@ async function zombiesOfPid1(readers: HostReaders): Promise<number> {
   return count;
 }
 
-/** Every finding about this host, in FINDING_NAMES order. */
-export async function diagnoseHost(readers: HostReaders): Promise<HostFinding[]> {
-  const [version, check, memTrack, uffd, noncoop, nft, iptables] = await Promise.all([
+/** What CRIU says about this host: its version, `criu check`, and the features the findings need. */
+export interface CriuAnswers {
+  version: Version | undefined;
+  check: CriuCommandResult;
+  memTrack: boolean;
+  uffd: boolean;
+  uffdNoncoop: boolean;
+  nftablesLock: boolean;
+}
+
+export async function askCriu(readers: HostReaders): Promise<CriuAnswers> {
+  const [version, check, memTrack, uffd, uffdNoncoop, nftablesLock] = await Promise.all([
     criuVersionOf(readers),
     readers.criu(["check"]),
     feature(readers, "mem_dirty_track"),
     feature(readers, "uffd"),
     feature(readers, "uffd-noncoop"),
     feature(readers, "network_lock_nftables"),
-    readers.onPath("iptables-restore"),
   ]);
+  return { version, check, memTrack, uffd, uffdNoncoop, nftablesLock };
+}
+
+/**
+ * Every finding about this host, in FINDING_NAMES order. CRIU's answers are asked for unless
+ * given; the files are read at each call, since sysctls, mounts and zombies change.
+ */
+export async function diagnoseHost(
+  readers: HostReaders,
+  answers: Promise<CriuAnswers> = askCriu(readers),
+): Promise<HostFinding[]> {
+  const [criu, iptables] = await Promise.all([answers, readers.onPath("iptables-restore")]);
   const sysResource = criuHasSysResource((await readers.readFile("/proc/self/status")) ?? "");
   return [
-    criuFinding(readers.criuBin, version, check),
-    inetSocketsFinding(version, readers.kernelRelease()),
-    memTrackFinding(memTrack),
-    userfaultfdFinding(uffd, noncoop),
+    criuFinding(readers.criuBin, criu.version, criu.check),
+    inetSocketsFinding(criu.version, readers.kernelRelease()),
+    memTrackFinding(criu.memTrack),
+    userfaultfdFinding(criu.uffd, criu.uffdNoncoop),
     pipeMaxSizeFinding(await pipeMaxSize(readers), sysResource),
     capSysResourceFinding(sysResource),
-    networkLockFinding(iptables, nft),
+    networkLockFinding(iptables, criu.nftablesLock),
     cgroupFinding((await readers.readFile("/proc/self/mounts")) ?? ""),
     pid1Finding(((await readers.readFile("/proc/1/comm")) ?? "").trim(), await zombiesOfPid1(readers)),
   ];
+}
+
+/**
+ * The findings of a running gateway: CRIU is asked once, the first time, since neither it nor the
+ * kernel changes while the gateway runs (six `criu` runs per Check would make Check expensive).
+ */
+export function hostDoctor(readers: HostReaders): () => Promise<HostFinding[]> {
+  let answers: Promise<CriuAnswers> | undefined;
+  return () => {
+    answers ??= askCriu(readers);
+    return diagnoseHost(readers, answers);
+  };
 }
 
 async function pipeMaxSize(readers: HostReaders): Promise<number | undefined> {

@@ -10,7 +10,7 @@ import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, isLoopback, parseListenAddress } from "../config.js";
 import { type CriuVersion, createCriuOperations } from "../domain/criuOperations.js";
 import { EventBus } from "../domain/eventBus.js";
-import { diagnoseHost, systemReaders } from "../domain/hostDoctor.js";
+import { hostDoctor, systemReaders } from "../domain/hostDoctor.js";
 import { inetSocketsFinding } from "../domain/hostFindings.js";
 import { ImageStore, isErrno } from "../domain/imageStore.js";
 import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
@@ -177,7 +177,7 @@ export async function startGateway(
       gatewayVersion: gatewayVersion(),
       logger,
       gatekeeper,
-      hostFindings: () => diagnoseHost(hostReaders),
+      hostFindings: hostDoctor(hostReaders),
     }),
     session: createSessionHandler({
       operations,

@@ -3,7 +3,12 @@
 import { describe, expect, test } from "vitest";
 import type { CriuCommandResult } from "../../src/criu/criuCommand.js";
 import { GatewayError } from "../../src/domain/errors.js";
-import { diagnoseHost, type HostReaders, requirePageServing } from "../../src/domain/hostDoctor.js";
+import {
+  diagnoseHost,
+  type HostReaders,
+  hostDoctor,
+  requirePageServing,
+} from "../../src/domain/hostDoctor.js";
 import { FINDING_NAMES, type HostFinding } from "../../src/domain/hostFindings.js";
 
 interface FakeHost {
@@ -82,7 +87,7 @@ describe("diagnoseHost", () => {
     // A zombie whose command holds a space and a parenthesis, re-parented to pid 1.
     host.files["/proc/77/stat"] = "77 (odd) name) Z 1 77 77 0";
     host.path = [];
-    const f = byName(await diagnoseHost(readers(host)));
+    let f = byName(await diagnoseHost(readers(host)));
     expect(f.criu?.state).toBe("degraded");
     expect(f["inet-sockets"]?.state).toBe("missing");
     expect(f["mem-track"]?.state).toBe("missing");
@@ -91,6 +96,13 @@ describe("diagnoseHost", () => {
     expect(f["cap-sys-resource"]?.state).toBe("degraded");
     expect(f["network-lock"]?.state).toBe("missing");
     expect(f["cgroup-v2"]?.state).toBe("degraded");
+    expect(f["pid1-reaping"]?.detail).toContain("1 zombie waits");
+    // Where the kernel lists pid 1's children, only they are looked at.
+    host.files["/proc/1/task/1/children"] = "42 ";
+    f = byName(await diagnoseHost(readers(host)));
+    expect(f["pid1-reaping"]?.detail).not.toContain("zombie");
+    host.files["/proc/1/task/1/children"] = "42 77";
+    f = byName(await diagnoseHost(readers(host)));
     expect(f["pid1-reaping"]?.detail).toContain("1 zombie waits");
   });
 
@@ -123,5 +135,29 @@ describe("requirePageServing", () => {
 
   test("lets it run whatever the sysctl when CRIU has CAP_SYS_RESOURCE", async () => {
     await expect(requirePageServing(readers(healthyHost()), "a page server")).resolves.toBeUndefined();
+  });
+});
+
+describe("hostDoctor", () => {
+  test("asks CRIU once for the gateway's life, and reads the host's files at every call", async () => {
+    const host = healthyHost();
+    const r = readers(host);
+    let criuRuns = 0;
+    const criu = r.criu;
+    r.criu = (args) => {
+      criuRuns++;
+      return criu(args);
+    };
+    const findings = hostDoctor(r);
+    const first = byName(await findings());
+    const runsForOne = criuRuns;
+    expect(runsForOne).toBeGreaterThan(0);
+    host.files["/proc/sys/fs/pipe-max-size"] = "65536\n";
+    host.files["/proc/self/status"] = "CapBnd:\t000001fffeffffff\n";
+    const second = byName(await findings());
+    expect(criuRuns).toBe(runsForOne);
+    expect(first["pipe-max-size"]?.state).toBe("ok");
+    expect(second["pipe-max-size"]?.state).toBe("missing");
+    expect(second["pipe-max-size"]?.detail).toContain("65536");
   });
 });
