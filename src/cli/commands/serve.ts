@@ -86,3 +86,22 @@ export const policyCheck = defineCommand({
   options: {},
   run: async (args) => (await import("../handlers/serve.js")).policyCheck(args),
 });
+
+export const DOCTOR_OPTIONS = {
+  criu: {
+    type: "string",
+    value: "PATH",
+    complete: "file",
+    help: "the criu binary to judge (default $CRIU_BIN, else the installed one, else criu on PATH)",
+  },
+  json: { type: "boolean", help: "print the findings as JSON" },
+} as const;
+
+export const doctor = defineCommand({
+  name: "doctor",
+  section: "server",
+  summary: "what this host can and cannot do for CRIU, and how to fix each item",
+  details: "Exits 1 when CRIU itself cannot run here. A running gateway's Check carries the same findings.",
+  options: DOCTOR_OPTIONS,
+  run: async (args) => (await import("../handlers/doctor.js")).doctor(args),
+});
