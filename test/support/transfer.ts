@@ -67,10 +67,16 @@ export function importStream(
   });
 }
 
-/** An export's messages as an import's: the header with `checkpointId`, then the chunks. */
+/**
+ * An export's messages as an import's: the header with `checkpointId` (its manifest a copy, for
+ * tests to change), then the chunks.
+ */
 export function asImport(exported: ExportCheckpointResponse[], checkpointId = ""): ImportCheckpointRequest[] {
   const [first, ...rest] = exported;
-  return [{ header: { checkpointId, manifest: first?.manifest } }, ...rest.map((m) => ({ chunk: m.chunk }))];
+  return [
+    { header: { checkpointId, manifest: first?.manifest && structuredClone(first.manifest) } },
+    ...rest.map((m) => ({ chunk: m.chunk })),
+  ];
 }
 
 /** A published checkpoint made of files with random bytes of the given sizes (transfers do not read them). */
