@@ -47,6 +47,7 @@ import { PolicyError } from "../domain/policy.js";
 import { errorDetailOf } from "../grpc/errorStatus.js";
 import { loadPolicy, startGateway } from "../grpc/server.js";
 import { createLogger, type LogLevel } from "../log.js";
+import { TRANSFER_USAGE, transferCommand } from "./transferCommands.js";
 
 const USAGE = `Usage: criu-gateway <command> [options]
 
@@ -98,7 +99,7 @@ over TLS with --tls-ca FILE, and for mutual TLS --tls-cert FILE --tls-key FILE; 
   ls                           list checkpoints
   get ID                       show one checkpoint
   rm ID                        delete a checkpoint
-`;
+${TRANSFER_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -125,6 +126,14 @@ export async function main(argv: string[]): Promise<number> {
       case "page-server":
       case "copy-images":
         return await client(command, rest);
+      case "copy":
+      case "export":
+      case "import":
+        return await transferCommand(command, rest, {
+          channel,
+          tlsFlags: TLS_FLAGS,
+          usageError: (message) => new UsageError(message),
+        });
       case "watch":
         return await watch(rest);
       case "help":
