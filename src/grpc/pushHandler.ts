@@ -4,16 +4,15 @@
 import type { handleServerStreamingCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { PushCheckpointRequest, PushCheckpointResponse } from "../../gen/criu/gateway/v1/gateway.js";
 import type { GatewayConfig } from "../config.js";
-import { type ExportPlan, readChunks } from "../domain/checkpointTransfer/exportPlan.js";
+import type { ExportPlan } from "../domain/checkpointTransfer/exportPlan.js";
 import { trackTransfer } from "../domain/checkpointTransfer/progress.js";
 import { GatewayError } from "../domain/errors.js";
 import { describeIdentity } from "../domain/identity.js";
 import { BoundedWriter } from "./boundedWriter.js";
 import { checkPushTarget, type ImportStream, openImportStream } from "./pushClient.js";
 import { beginTransferCall } from "./transferCall.js";
-import { CHUNK_HEADROOM, compressionFromApi, toApiManifest } from "./transferCodec.js";
-import { CHUNK_BYTES, openForExport, outgoingChunk, type TransferDeps } from "./transferHandlers.js";
-import { assertDecoded, wireBytes } from "./undecodable.js";
+import { toApiManifest } from "./transferCodec.js";
+import { admitExport, CHUNK_BYTES, sendChunks, type TransferDeps } from "./transferHandlers.js";
 
 export interface PushDeps extends TransferDeps {
   config: Pick<GatewayConfig, "pushTargets" | "pushTls">;
@@ -45,16 +44,12 @@ async function servePush(
   };
   rpc.signal.addEventListener("abort", onGone);
   try {
-    assertDecoded(req);
-    const admission = await rpc.admit({
-      checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "read" }] : [],
-      operation: true,
-      requestBytes: wireBytes(req),
-    });
-    checkPushTarget(deps.config, req.target);
-    const compression = compressionFromApi(req.compression);
-    plan = await openForExport(deps, admission, req.checkpointId, req.includeParents, rpc.signal);
+    // Only an admitted caller learns which targets this gateway may push to.
+    const opened = await admitExport(rpc, deps, req, () => checkPushTarget(deps.config, req.target));
+    plan = opened.plan;
+    const total = opened.plan.totalBytes;
     tracker = trackTransfer(deps.events, "push", describeIdentity(rpc.identity), req.checkpointId);
+    const progress = tracker;
     target = openImportStream(deps.config, req.target);
     const toTarget = new BoundedWriter(target.call, deps.stats);
     // A target that fails mid-stream stops the writes at once; its status is the push's.
@@ -62,17 +57,14 @@ async function servePush(
     await toTarget.write({
       header: {
         checkpointId: req.targetCheckpointId,
-        manifest: toApiManifest(plan, compression, CHUNK_BYTES),
+        manifest: toApiManifest(opened.plan, opened.compression, CHUNK_BYTES),
       },
     });
-    let done = 0;
-    for await (const chunk of readChunks(plan, CHUNK_BYTES, CHUNK_HEADROOM, rpc.signal)) {
-      await toTarget.write(outgoingChunk(chunk, compression));
-      done += chunk.data.length;
-      if (tracker.progress(done, plan.totalBytes)) {
-        await progressWriter.write({ progress: { bytesDone: done, bytesTotal: plan.totalBytes } });
-      }
-    }
+    await sendChunks(opened.plan, opened.compression, toTarget, rpc.signal, (done) =>
+      progress.progress(done, total)
+        ? progressWriter.write({ progress: { bytesDone: done, bytesTotal: total } })
+        : undefined,
+    );
     target.call.end();
     const result = await target.response;
     tracker.finish();

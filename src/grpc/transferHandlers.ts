@@ -13,6 +13,7 @@ import type {
   ExportCheckpointResponse,
   ImportCheckpointRequest,
   ImportCheckpointResponse,
+  TransferCompression,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { CheckpointImport } from "../domain/checkpointTransfer/checkpointImport.js";
 import { type Compression, compressChunk } from "../domain/checkpointTransfer/compression.js";
@@ -31,8 +32,8 @@ import { type CheckpointInfo, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
 import { BoundedWriter, type TransferStats } from "./boundedWriter.js";
 import { toCheckpoint } from "./criuService.js";
-import type { Admission, Gatekeeper } from "./gatekeeper.js";
-import { beginTransferCall } from "./transferCall.js";
+import type { Gatekeeper } from "./gatekeeper.js";
+import { beginTransferCall, type TransferCall } from "./transferCall.js";
 import {
   CHUNK_HEADROOM,
   compressionFromApi,
@@ -73,19 +74,28 @@ export function outgoingChunk(chunk: ExportChunk, compression: Compression): Pre
 }
 
 /**
- * Opens a checkpoint for export after checking that the caller may read every checkpoint that
- * will be sent (with include_parents, the whole chain).
+ * Admits an export (ExportCheckpoint, PushCheckpoint) and opens its checkpoint, after checking
+ * that the caller may read every checkpoint that will be sent (with include_parents, the chain).
  */
-export async function openForExport(
+export async function admitExport(
+  rpc: TransferCall,
   deps: TransferDeps,
-  admission: Admission,
-  checkpointId: string,
-  includeParents: boolean,
-  signal: AbortSignal,
-): Promise<ExportPlan> {
-  ImageStore.validateId(checkpointId);
-  if (includeParents) {
-    for (const ancestor of (await deps.store.lineage(checkpointId)).slice(1)) {
+  req: { checkpointId: string; includeParents: boolean; compression: TransferCompression },
+  /** Checks of the call's own, made once the caller is admitted and before any file is read. */
+  admitted: () => void = () => {},
+): Promise<{ plan: ExportPlan; compression: Compression }> {
+  assertDecoded(req);
+  const admission = await rpc.admit({
+    checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "read" }] : [],
+    // Transfers run no worker but move gigabytes: they count against the same limits.
+    operation: true,
+    requestBytes: wireBytes(req),
+  });
+  admitted();
+  const compression = compressionFromApi(req.compression);
+  ImageStore.validateId(req.checkpointId);
+  if (req.includeParents) {
+    for (const ancestor of (await deps.store.lineage(req.checkpointId)).slice(1)) {
       if (!admission.canRead(ancestor.id)) {
         throw permissionDenied(
           `grant "${admission.grant.name}" does not allow reading checkpoint ${ancestor.id}, an ancestor include_parents would send`,
@@ -93,7 +103,24 @@ export async function openForExport(
       }
     }
   }
-  return planExport(deps.store, checkpointId, includeParents, deps.hashes, signal);
+  const plan = await planExport(deps.store, req.checkpointId, req.includeParents, deps.hashes, rpc.signal);
+  return { plan, compression };
+}
+
+/** Writes the plan's chunks, each when the writer has room; `onProgress` after each. */
+export async function sendChunks(
+  plan: ExportPlan,
+  compression: Compression,
+  writer: BoundedWriter,
+  signal: AbortSignal,
+  onProgress: (bytesDone: number) => Promise<void> | undefined,
+): Promise<void> {
+  let done = 0;
+  for await (const chunk of readChunks(plan, CHUNK_BYTES, CHUNK_HEADROOM, signal)) {
+    await writer.write(outgoingChunk(chunk, compression));
+    done += chunk.data.length;
+    await onProgress(done);
+  }
 }
 
 export function createExportHandler(
@@ -116,22 +143,16 @@ async function serveExport(
   const onGone = () => writer.fail(new GatewayError("CANCELLED", "the call was cancelled by the client"));
   rpc.signal.addEventListener("abort", onGone);
   try {
-    assertDecoded(req);
-    const admission = await rpc.admit({
-      checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "read" }] : [],
-      operation: true,
-      requestBytes: wireBytes(req),
-    });
-    const compression = compressionFromApi(req.compression);
-    plan = await openForExport(deps, admission, req.checkpointId, req.includeParents, rpc.signal);
+    const opened = await admitExport(rpc, deps, req);
+    plan = opened.plan;
+    const total = opened.plan.totalBytes;
     tracker = trackTransfer(deps.events, "export", describeIdentity(rpc.identity), req.checkpointId);
-    await writer.write({ manifest: toApiManifest(plan, compression, CHUNK_BYTES) });
-    let done = 0;
-    for await (const chunk of readChunks(plan, CHUNK_BYTES, CHUNK_HEADROOM, rpc.signal)) {
-      await writer.write(outgoingChunk(chunk, compression));
-      done += chunk.data.length;
-      tracker.progress(done, plan.totalBytes);
-    }
+    const progress = tracker;
+    await writer.write({ manifest: toApiManifest(opened.plan, opened.compression, CHUNK_BYTES) });
+    await sendChunks(opened.plan, opened.compression, writer, rpc.signal, (done) => {
+      progress.progress(done, total);
+      return undefined;
+    });
     await writer.drain();
     tracker.finish();
     rpc.end();
