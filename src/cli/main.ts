@@ -47,7 +47,13 @@ import { PolicyError } from "../domain/policy.js";
 import { errorDetailOf } from "../grpc/errorStatus.js";
 import { loadPolicy, startGateway } from "../grpc/server.js";
 import { createLogger, type LogLevel } from "../log.js";
-import { TRANSFER_USAGE, transferCommand } from "./transferCommands.js";
+import {
+  PUSH_SERVE_OPTIONS,
+  PUSH_SERVE_USAGE,
+  pushSettings,
+  TRANSFER_USAGE,
+  transferCommand,
+} from "./transferCommands.js";
 
 const USAGE = `Usage: criu-gateway <command> [options]
 
@@ -58,7 +64,7 @@ Run the gateway:
         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tls-reload-interval-ms MS]
         [--insecure]
         [--idle-worker-ms MS]
-        defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
+${PUSH_SERVE_USAGE}        defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
         TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
         caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
         --policy, root on a unix socket is admin and nobody else may do anything (docs/security.md).
@@ -181,6 +187,7 @@ async function serve(args: string[]): Promise<number> {
       "tls-reload-interval-ms": { type: "string" },
       insecure: { type: "boolean" },
       "idle-worker-ms": { type: "string" },
+      ...PUSH_SERVE_OPTIONS,
     },
     strict: true,
   });
@@ -222,6 +229,7 @@ async function serve(args: string[]): Promise<number> {
       values["idle-worker-ms"] === undefined
         ? undefined
         : integer("--idle-worker-ms", values["idle-worker-ms"]),
+    ...pushSettings(values),
   } satisfies Partial<GatewayConfig>);
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);

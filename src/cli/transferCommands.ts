@@ -18,7 +18,7 @@ import {
   type PushCheckpointResponse,
   TransferCompression,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import { DEFAULT_ADDRESS } from "../config.js";
+import { DEFAULT_ADDRESS, type GatewayConfig } from "../config.js";
 import { BoundedWriter, TransferStats } from "../grpc/boundedWriter.js";
 import { delimited, readDelimited } from "../grpc/transferCodec.js";
 
@@ -219,4 +219,42 @@ async function importFrom(client: Client, checkpointId: string, json: boolean): 
       : `imported checkpoint ${res.checkpoint?.checkpointId} (${res.bytes} bytes${res.parents.length > 0 ? `, with parents ${res.parents.map((p) => p.checkpointId).join(", ")}` : ""})\n`,
   );
   return 0;
+}
+
+/** The options of `serve` for pushes, for parseArgs. */
+export const PUSH_SERVE_OPTIONS = {
+  "push-target": { type: "string", multiple: true },
+  "push-tls-ca": { type: "string" },
+  "push-tls-cert": { type: "string" },
+  "push-tls-key": { type: "string" },
+  "push-tls-server-name": { type: "string" },
+} as const;
+
+export const PUSH_SERVE_USAGE = `        [--push-target unix:PATH|HOST:PORT]... [--push-tls-ca FILE [--push-tls-cert FILE --push-tls-key FILE]
+        [--push-tls-server-name NAME]]
+        the gateways PushCheckpoint (criu-gateway copy) may send to; TCP targets over TLS, this
+        gateway showing them --push-tls-cert, which their policies judge
+`;
+
+/** The push settings of `serve`'s options, for resolveConfig (which validates them). */
+export function pushSettings(values: {
+  "push-target"?: string[] | undefined;
+  "push-tls-ca"?: string | undefined;
+  "push-tls-cert"?: string | undefined;
+  "push-tls-key"?: string | undefined;
+  "push-tls-server-name"?: string | undefined;
+}): Pick<GatewayConfig, "pushTargets" | "pushTls"> {
+  const ca = values["push-tls-ca"];
+  return {
+    pushTargets: values["push-target"] ?? [],
+    pushTls:
+      ca === undefined
+        ? undefined
+        : {
+            caFile: ca,
+            certFile: values["push-tls-cert"],
+            keyFile: values["push-tls-key"],
+            serverName: values["push-tls-server-name"],
+          },
+  };
 }
