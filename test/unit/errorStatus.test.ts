@@ -72,6 +72,7 @@ describe("GatewayError", () => {
       UNIMPLEMENTED: 12,
       INTERNAL: 13,
       UNAVAILABLE: 14,
+      DATA_LOSS: 15,
     });
   });
 
