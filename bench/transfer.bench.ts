@@ -177,7 +177,8 @@ afterAll(async () => {
   heap?.kill();
   const rows = results.map((r) => ({
     scenario: r.scenario,
-    "GB/s": (r.bytes / r.seconds / 1e9).toFixed(2),
+    "MB/s": (r.bytes / r.seconds / 1e6).toFixed(0),
+    seconds: r.seconds.toFixed(1),
     MiB: (r.bytes / MiB).toFixed(0),
     "wire MiB": (r.wireBytes / MiB).toFixed(0),
     ratio: (r.bytes / r.wireBytes).toFixed(2),
