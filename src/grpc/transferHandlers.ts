@@ -218,7 +218,7 @@ async function serveImport(
     });
     const target = ids.at(-1) ?? "";
     tracker = trackTransfer(deps.events, "import", describeIdentity(rpc.identity), target);
-    incoming = await CheckpointImport.begin(deps.store, manifest);
+    incoming = await CheckpointImport.begin(deps.store, manifest, deps.stats);
     for (;;) {
       const next = await messages.next();
       if (next.done) break;

@@ -44,6 +44,11 @@ export interface IncomingChunk {
   rawBytes: number;
 }
 
+/** Counts the chunks an import holds (the one being written), for the gateway's statistics. */
+export interface ChunkCounter {
+  add(n: number): void;
+}
+
 interface FileSlot extends IncomingFile {
   checkpointIndex: number;
 }
@@ -54,6 +59,11 @@ export class CheckpointImport {
   #handle: FileHandle | undefined;
   #hash: Hash | undefined;
   #written = 0;
+  /**
+   * The write of the previous chunk, still running: the disk writes one chunk while the next
+   * arrives, and at most that one chunk is held for it.
+   */
+  #writing: Promise<unknown> = Promise.resolve();
   #staged: { index: number; dump: StagedDump } | undefined;
   readonly #published: CheckpointInfo[] = [];
   #bytesDone = 0;
@@ -63,6 +73,7 @@ export class CheckpointImport {
   private constructor(
     private readonly store: ImageStore,
     private readonly manifest: ImportManifest,
+    private readonly held: ChunkCounter | undefined,
   ) {
     this.#files = manifest.checkpoints.flatMap((c, checkpointIndex) =>
       c.files.map((f) => ({ ...f, checkpointIndex })),
@@ -74,7 +85,11 @@ export class CheckpointImport {
    * INVALID_ARGUMENT for a manifest that does not hold together, ALREADY_EXISTS for an id taken
    * here, FAILED_PRECONDITION for a parent missing here, RESOURCE_EXHAUSTED for a disk too full.
    */
-  static async begin(store: ImageStore, manifest: ImportManifest): Promise<CheckpointImport> {
+  static async begin(
+    store: ImageStore,
+    manifest: ImportManifest,
+    held?: ChunkCounter,
+  ): Promise<CheckpointImport> {
     validateManifest(manifest);
     for (const c of manifest.checkpoints) {
       if (await exists(store, c.id)) {
@@ -98,7 +113,7 @@ export class CheckpointImport {
         `the checkpoint needs ${manifest.totalBytes} bytes and the image store's filesystem has ${free} free`,
       );
     }
-    const incoming = new CheckpointImport(store, manifest);
+    const incoming = new CheckpointImport(store, manifest, held);
     await incoming.#stage(0);
     return incoming;
   }
@@ -151,7 +166,13 @@ export class CheckpointImport {
     }
     if (data.length > file.sizeBytes - this.#written) throw tooMuch(what, file.sizeBytes);
     this.#hash?.update(data);
-    await this.#handle?.write(data, 0, data.length, this.#written);
+    await this.#writing;
+    this.held?.add(1);
+    this.#writing = (this.#handle?.write(data, 0, data.length, this.#written) ?? Promise.resolve()).finally(
+      () => this.held?.add(-1),
+    );
+    // Failed writes surface at the next chunk or at the file's end, not as unhandled rejections.
+    this.#writing.catch(() => {});
     this.#written += data.length;
     this.#bytesDone += data.length;
     this.#wireBytes += chunk.data.length;
@@ -168,6 +189,7 @@ export class CheckpointImport {
   /** Removes whatever this import staged or published. Never throws; idempotent. */
   async abort(): Promise<void> {
     this.#ended = true;
+    await this.#writing.catch(() => {});
     await this.#handle?.close().catch(() => {});
     this.#handle = undefined;
     await this.#staged?.dump.discard();
@@ -207,6 +229,7 @@ export class CheckpointImport {
   }
 
   async #closeFile(file: FileSlot): Promise<void> {
+    await this.#writing;
     await this.#handle?.close();
     this.#handle = undefined;
     const what = `file ${file.name} of checkpoint ${this.#checkpointId(file)}`;
