@@ -62,6 +62,35 @@ export const SERVE_OPTIONS = {
     value: "MS",
     help: "keep a CRIU worker this long for the next probe; 0 = never",
   },
+  "push-target": {
+    type: "string",
+    multiple: true,
+    value: "unix:PATH|HOST:PORT",
+    help: "a gateway PushCheckpoint (criu-gateway copy) may send to; TCP targets over TLS",
+  },
+  "push-tls-ca": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "pushes: the CA of the targets' certificates",
+  },
+  "push-tls-cert": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "pushes: the certificate this gateway shows its targets, which their policies judge",
+  },
+  "push-tls-key": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "pushes: the key of --push-tls-cert",
+  },
+  "push-tls-server-name": {
+    type: "string",
+    value: "NAME",
+    help: "pushes: the name to expect in the targets' certificates",
+  },
 } as const;
 
 export const serve = defineCommand({

@@ -32,18 +32,28 @@ CRIU_PRE_DUMP_MODE_SPLICE: CriuPreDumpMode
 CRIU_PRE_DUMP_MODE_UNSPECIFIED: CriuPreDumpMode
 CRIU_PRE_DUMP_MODE_VM_READ: CriuPreDumpMode
 DESCRIPTOR: _descriptor.FileDescriptor
+HOST_FINDING_STATE_DEGRADED: HostFindingState
+HOST_FINDING_STATE_MISSING: HostFindingState
+HOST_FINDING_STATE_OK: HostFindingState
+HOST_FINDING_STATE_UNSPECIFIED: HostFindingState
 OPERATION_KIND_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_DUMP: OperationKind
 OPERATION_KIND_DUMP: OperationKind
+OPERATION_KIND_EXPORT: OperationKind
 OPERATION_KIND_FEATURE_CHECK: OperationKind
+OPERATION_KIND_IMPORT: OperationKind
 OPERATION_KIND_ITERATIVE_DUMP: OperationKind
 OPERATION_KIND_PAGE_SERVER: OperationKind
 OPERATION_KIND_PRE_DUMP: OperationKind
+OPERATION_KIND_PUSH: OperationKind
 OPERATION_KIND_RESTORE: OperationKind
 OPERATION_KIND_UNSPECIFIED: OperationKind
 OPERATION_KIND_VERSION: OperationKind
 OPERATION_KIND_WAIT_PID: OperationKind
+TRANSFER_COMPRESSION_NONE: TransferCompression
+TRANSFER_COMPRESSION_UNSPECIFIED: TransferCompression
+TRANSFER_COMPRESSION_ZSTD: TransferCompression
 
 class CallbackAnsweredEvent(_message.Message):
     __slots__ = ["answered_by", "script", "sequence", "success"]
@@ -82,8 +92,10 @@ class CheckRequest(_message.Message):
     def __init__(self, options: _Optional[_Union[CriuOptions, _Mapping]] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = []
-    def __init__(self) -> None: ...
+    __slots__ = ["findings"]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    findings: _containers.RepeatedCompositeFieldContainer[HostFinding]
+    def __init__(self, findings: _Optional[_Iterable[_Union[HostFinding, _Mapping]]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ["checkpoint_id", "create_time", "criu_version", "dump_statistics", "kind", "leave_running", "pages_sent_to", "parent_checkpoint_id", "root_pid", "size_bytes"]
@@ -342,7 +354,7 @@ class ErrorDetail(_message.Message):
     def __init__(self, request_type: _Optional[str] = ..., cr_errno: _Optional[int] = ..., cr_errmsg: _Optional[str] = ..., log_tail: _Optional[_Iterable[str]] = ..., worker_exit: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ["callback", "callback_answered", "events_lost", "finished", "operation_id", "started", "time"]
+    __slots__ = ["callback", "callback_answered", "events_lost", "finished", "operation_id", "started", "time", "transfer_progress"]
     CALLBACK_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
     EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +362,7 @@ class Event(_message.Message):
     OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     callback: CallbackEvent
     callback_answered: CallbackAnsweredEvent
     events_lost: EventsLost
@@ -357,13 +370,32 @@ class Event(_message.Message):
     operation_id: str
     started: OperationStartedEvent
     time: _timestamp_pb2.Timestamp
-    def __init__(self, operation_id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[OperationStartedEvent, _Mapping]] = ..., callback: _Optional[_Union[CallbackEvent, _Mapping]] = ..., callback_answered: _Optional[_Union[CallbackAnsweredEvent, _Mapping]] = ..., finished: _Optional[_Union[OperationFinishedEvent, _Mapping]] = ..., events_lost: _Optional[_Union[EventsLost, _Mapping]] = ...) -> None: ...
+    transfer_progress: TransferProgressEvent
+    def __init__(self, operation_id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[OperationStartedEvent, _Mapping]] = ..., callback: _Optional[_Union[CallbackEvent, _Mapping]] = ..., callback_answered: _Optional[_Union[CallbackAnsweredEvent, _Mapping]] = ..., finished: _Optional[_Union[OperationFinishedEvent, _Mapping]] = ..., events_lost: _Optional[_Union[EventsLost, _Mapping]] = ..., transfer_progress: _Optional[_Union[TransferProgressEvent, _Mapping]] = ...) -> None: ...
 
 class EventsLost(_message.Message):
     __slots__ = ["count"]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     count: int
     def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class ExportCheckpointRequest(_message.Message):
+    __slots__ = ["checkpoint_id", "compression", "include_parents"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    compression: TransferCompression
+    include_parents: bool
+    def __init__(self, checkpoint_id: _Optional[str] = ..., include_parents: bool = ..., compression: _Optional[_Union[TransferCompression, str]] = ...) -> None: ...
+
+class ExportCheckpointResponse(_message.Message):
+    __slots__ = ["chunk", "manifest"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    chunk: TransferChunk
+    manifest: TransferManifest
+    def __init__(self, manifest: _Optional[_Union[TransferManifest, _Mapping]] = ..., chunk: _Optional[_Union[TransferChunk, _Mapping]] = ...) -> None: ...
 
 class ExportImagesRequest(_message.Message):
     __slots__ = ["checkpoint_id"]
@@ -431,6 +463,20 @@ class GetCheckpointResponse(_message.Message):
     checkpoint: Checkpoint
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
 
+class HostFinding(_message.Message):
+    __slots__ = ["blocks", "detail", "fix", "name", "state"]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    blocks: str
+    detail: str
+    fix: str
+    name: str
+    state: HostFindingState
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[HostFindingState, str]] = ..., detail: _Optional[str] = ..., blocks: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+
 class ImageFile(_message.Message):
     __slots__ = ["data", "name"]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -438,6 +484,34 @@ class ImageFile(_message.Message):
     data: bytes
     name: str
     def __init__(self, name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportCheckpointHeader(_message.Message):
+    __slots__ = ["checkpoint_id", "manifest"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    manifest: TransferManifest
+    def __init__(self, checkpoint_id: _Optional[str] = ..., manifest: _Optional[_Union[TransferManifest, _Mapping]] = ...) -> None: ...
+
+class ImportCheckpointRequest(_message.Message):
+    __slots__ = ["chunk", "header"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    chunk: TransferChunk
+    header: ImportCheckpointHeader
+    def __init__(self, header: _Optional[_Union[ImportCheckpointHeader, _Mapping]] = ..., chunk: _Optional[_Union[TransferChunk, _Mapping]] = ...) -> None: ...
+
+class ImportCheckpointResponse(_message.Message):
+    __slots__ = ["bytes", "checkpoint", "parents", "wire_bytes"]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_FIELD_NUMBER: _ClassVar[int]
+    WIRE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    bytes: int
+    checkpoint: Checkpoint
+    parents: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    wire_bytes: int
+    def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., parents: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., bytes: _Optional[int] = ..., wire_bytes: _Optional[int] = ...) -> None: ...
 
 class ImportImagesRequest(_message.Message):
     __slots__ = ["checkpoint_id", "files", "root_pid"]
@@ -591,6 +665,28 @@ class PreDumpResponse(_message.Message):
     statistics: DumpStatistics
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ...) -> None: ...
 
+class PushCheckpointRequest(_message.Message):
+    __slots__ = ["checkpoint_id", "compression", "include_parents", "target", "target_checkpoint_id"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    compression: TransferCompression
+    include_parents: bool
+    target: str
+    target_checkpoint_id: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., target: _Optional[str] = ..., target_checkpoint_id: _Optional[str] = ..., include_parents: bool = ..., compression: _Optional[_Union[TransferCompression, str]] = ...) -> None: ...
+
+class PushCheckpointResponse(_message.Message):
+    __slots__ = ["progress", "result"]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: TransferProgressEvent
+    result: ImportCheckpointResponse
+    def __init__(self, progress: _Optional[_Union[TransferProgressEvent, _Mapping]] = ..., result: _Optional[_Union[ImportCheckpointResponse, _Mapping]] = ...) -> None: ...
+
 class RestoreRequest(_message.Message):
     __slots__ = ["checkpoint_id", "options"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -701,6 +797,62 @@ class SubscribeResponse(_message.Message):
     event: Event
     def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
+class TransferCheckpoint(_message.Message):
+    __slots__ = ["checkpoint", "files"]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: Checkpoint
+    files: _containers.RepeatedCompositeFieldContainer[TransferFile]
+    def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., files: _Optional[_Iterable[_Union[TransferFile, _Mapping]]] = ...) -> None: ...
+
+class TransferChunk(_message.Message):
+    __slots__ = ["data", "file_index", "offset", "raw_bytes", "zstd"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FILE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    RAW_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ZSTD_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    file_index: int
+    offset: int
+    raw_bytes: int
+    zstd: bool
+    def __init__(self, file_index: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., zstd: bool = ..., raw_bytes: _Optional[int] = ...) -> None: ...
+
+class TransferFile(_message.Message):
+    __slots__ = ["mode", "name", "sha256", "size_bytes"]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    mode: int
+    name: str
+    sha256: bytes
+    size_bytes: int
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., mode: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class TransferManifest(_message.Message):
+    __slots__ = ["checkpoints", "chunk_bytes", "compression", "format_version", "total_bytes"]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[TransferCheckpoint]
+    chunk_bytes: int
+    compression: TransferCompression
+    format_version: int
+    total_bytes: int
+    def __init__(self, format_version: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[TransferCheckpoint, _Mapping]]] = ..., compression: _Optional[_Union[TransferCompression, str]] = ..., chunk_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class TransferProgressEvent(_message.Message):
+    __slots__ = ["bytes_done", "bytes_total"]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    bytes_done: int
+    bytes_total: int
+    def __init__(self, bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ...) -> None: ...
+
 class UnixSocket(_message.Message):
     __slots__ = ["inode"]
     INODE_FIELD_NUMBER: _ClassVar[int]
@@ -753,6 +905,9 @@ class WaitPidResponse(_message.Message):
     signal: int
     def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., raw_status: _Optional[int] = ...) -> None: ...
 
+class HostFindingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
 class CheckpointLogKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
@@ -769,4 +924,7 @@ class CriuNetworkLockMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CriuPreDumpMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class TransferCompression(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
