@@ -24,7 +24,7 @@ import {
 import { type CriuReq, CriuReqType, type CriuResp, requestTypeName } from "../criu/wire.js";
 import { criuRefused, type FailureContext, lastLines, workerFailed } from "./criuFailure.js";
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "./criuOptions.js";
-import { type ErrorCode, GatewayError, invalidArgument, permissionDenied } from "./errors.js";
+import { type ErrorCode, GatewayError, invalidArgument } from "./errors.js";
 import type { AnsweredBy, EventBus, EventPayload, OperationKind } from "./eventBus.js";
 import {
   type CheckpointInfo,
@@ -38,8 +38,8 @@ import {
   PRE_DUMP_LOG,
   RESTORE_LOG,
 } from "./imageStore.js";
+import type { OperationGuard } from "./operationGuard.js";
 import { type ProcessRecord, processTree } from "./processTree.js";
-import { checkImagesForConfinedRestore, checkRestoredTree } from "./restoreConfinement.js";
 import { decodeWaitStatus, type WaitOutcome } from "./waitStatus.js";
 
 /** Which of CRIU's logs of a checkpoint; "creation" is the log of the operation that made it. */
@@ -160,20 +160,8 @@ export interface OperationContext {
     timeoutMs: number;
     ask(question: CallbackQuestion, signal: AbortSignal): Promise<NotifyAnswer>;
   };
-  /** Option classes this caller may use; the gateway's default set when absent. */
-  optionClasses?: ReadonlySet<OptionClass>;
-  /**
-   * Reads the tree a dump froze, at CRIU's post-dump callback (processes stopped, images written,
-   * nothing published yet), and throws to refuse it: the dump is then vetoed and rolled back.
-   * What it returns is kept with the checkpoint. Without it the tree is read and kept unchecked.
-   */
-  frozenTree?: (rootPid: number) => Promise<ProcessRecord[]>;
-  /**
-   * Restores on this caller's behalf are confined (restoreConfinement.ts): checked on the images
-   * before CRIU starts, and on the re-created tree at CRIU's post-restore callback. For callers
-   * who are not administrators.
-   */
-  confinedRestore?: boolean;
+  /** What the caller's authorization adds (operationGuard.ts); the gateway's own calls have none. */
+  guard?: OperationGuard;
   /** Told the operation's id before anything else happens. */
   onStarted?(operationId: string): void;
   /** A page server outlives the call that started it: told once it has ended, however it ended. */
@@ -184,6 +172,16 @@ export interface OperationContext {
 type CallbackGate = (script: string, pid: number | undefined) => Promise<void>;
 
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
+
+/** What the gRPC side needs of the CRIU side's types, so that it never imports src/criu. */
+export type { NotifyAnswer } from "../criu/swrkWorker.js";
+export type { OperationGuard } from "./operationGuard.js";
+
+/** The tree a dump froze, read and judged by the caller's guard; read unchecked without one. */
+function frozenTreeOf(ctx: OperationContext): (rootPid: number) => Promise<ProcessRecord[]> {
+  const guard = ctx.guard;
+  return guard ? (rootPid) => guard.frozenTree(rootPid) : processTree;
+}
 
 let operationCounter = 0;
 
@@ -369,7 +367,7 @@ export function createCriuOperations(deps: OperationsDeps) {
           fdReceived: event.fds.length > 0,
           timeoutMs: callbacks.timeoutMs,
         }));
-        const allowed = ctx.optionClasses ?? deps.allowedOptionClasses;
+        const allowed = ctx.guard?.optionClasses ?? deps.allowedOptionClasses;
         if (answer.success && (answer.external?.length ?? 0) > 0 && !allowed.has("admin")) {
           refuse(
             new GatewayError(
@@ -465,7 +463,7 @@ export function createCriuOperations(deps: OperationsDeps) {
 
   async function check(options: CriuOptions | undefined, ctx: OperationContext): Promise<void> {
     return tracked("check", ctx, { pid: 0, checkpointId: "" }, () =>
-      checkNow(options, ctx.signal, ctx.optionClasses),
+      checkNow(options, ctx.signal, ctx.guard?.optionClasses),
     );
   }
 
@@ -668,7 +666,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     operationId: string,
   ): Promise<DumpResult> {
     const checked = await checkDumpInput(kind, input, ctx);
-    return dumpStep(kind, input, checked, ctx.frozenTree ?? processTree, (req, context, log, gate) =>
+    return dumpStep(kind, input, checked, frozenTreeOf(ctx), (req, context, log, gate) =>
       exchangeWithCallbacks(req, operationId, ctx, input.options, context, log, gate),
     );
   }
@@ -678,7 +676,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     const signal = ctx.signal;
     ImageStore.validateId(input.checkpointId);
     if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
-    checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
+    checkOptionClasses(input.options, ctx.guard?.optionClasses ?? deps.allowedOptionClasses);
     validateOptionValues(input.options);
     const pid = await checkDumpTarget(input.options?.pid);
     await checkParent(input.parentCheckpointId);
@@ -801,7 +799,7 @@ export function createCriuOperations(deps: OperationsDeps) {
             refusal ??= err;
           },
         );
-        const frozenTree = ctx.frozenTree ?? processTree;
+        const frozenTree = frozenTreeOf(ctx);
         const send = async (
           req: CriuReq,
           context: FailureContext,
@@ -875,7 +873,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     operationId: string,
   ): Promise<RestoreResult> {
     ImageStore.validateId(input.checkpointId);
-    checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
+    checkOptionClasses(input.options, ctx.guard?.optionClasses ?? deps.allowedOptionClasses);
     validateOptionValues(input.options);
     const opened = await store.openCheckpoint(input.checkpointId);
     const context: FailureContext = {
@@ -900,25 +898,20 @@ export function createCriuOperations(deps: OperationsDeps) {
           `checkpoint ${input.checkpointId} holds no memory: its pages went to the page server at ${opened.info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,
         );
       }
-      const recorded = opened.info.processes;
-      if (ctx.confinedRestore) {
-        if (!recorded) {
-          throw permissionDenied(
-            `checkpoint ${input.checkpointId} has no record of the processes it holds, so only an administrator may restore it`,
-          );
-        }
-        await checkImagesForConfinedRestore(opened.path, input.checkpointId);
-      }
+      // A checkpoint without a record of its processes is refused to confined callers at admission;
+      // one that lost it since is judged against an empty record, which no restored process passes.
+      const recorded = opened.info.processes ?? [];
+      const confinement = ctx.guard?.confinedRestore;
+      await confinement?.checkImages(opened.path, input.checkpointId);
       // At post-restore the tree is re-created and has not yet run: a confined restore is checked
       // on what CRIU opened, as root, on the caller's behalf.
-      const gate: CallbackGate | undefined =
-        ctx.confinedRestore && recorded
-          ? async (script, pid) => {
-              if (script !== "post-restore") return;
-              if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
-              await checkRestoredTree(pid, recorded);
-            }
-          : undefined;
+      const gate: CallbackGate | undefined = confinement
+        ? async (script, pid) => {
+            if (script !== "post-restore") return;
+            if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
+            await confinement.checkRestoredTree(pid, recorded);
+          }
+        : undefined;
       // Statistics of an earlier restore must not pass for this one's.
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
       const req: CriuReq = {
@@ -994,7 +987,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   ): Promise<CheckpointInfo> {
     return tracked("cpuinfo-dump", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
       ImageStore.validateId(input.checkpointId);
-      checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
+      checkOptionClasses(input.options, ctx.guard?.optionClasses ?? deps.allowedOptionClasses);
       validateOptionValues(input.options);
       const criuVersion = await criuVersionString();
       const staged = await store.stage(input.checkpointId, undefined);
@@ -1035,7 +1028,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   ): Promise<void> {
     return tracked("cpuinfo-check", ctx, { pid: 0, checkpointId: input.checkpointId }, async () => {
       ImageStore.validateId(input.checkpointId);
-      checkOptionClasses(input.options, ctx.optionClasses ?? deps.allowedOptionClasses);
+      checkOptionClasses(input.options, ctx.guard?.optionClasses ?? deps.allowedOptionClasses);
       validateOptionValues(input.options);
       const opened = await store.openCheckpoint(input.checkpointId);
       try {
