@@ -92,7 +92,10 @@ describe("import directions in src/", () => {
       const code = readFileSync(join(packageRoot, file), "utf8")
         .split("\n")
         .filter((line) => line.trim() !== "" && !line.trimStart().startsWith("//"));
-      expect(code.every((line) => /^export (type )?\{[^}]*\} from "[^"]+";$/.test(line)), file).toBe(true);
+      expect(
+        code.every((line) => /^export (type )?\{[^}]*\} from "[^"]+";$/.test(line)),
+        file,
+      ).toBe(true);
     }
   });
 });
