@@ -40,9 +40,44 @@ export interface CriuServiceDeps {
 }
 
 export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
-  const { operations, store, pipeline } = deps;
-  const worker = (): { access: AccessRequest } => ({ access: { operation: true } });
-  const judged = (access: AccessRequest) => ({ access });
+  const { pipeline } = deps;
+  return {
+    ...operationRpcs(deps),
+    ...checkpointRpcs(deps),
+    ...pageServerRpcs(deps),
+    session: pipeline.bidiStreaming(
+      "Session",
+      sessionAccess,
+      createSession(deps),
+      SessionRequest.fromPartial({}),
+    ),
+    subscribe: pipeline.serverStreaming("Subscribe", () => judged({}), createSubscribe(deps)),
+  };
+}
+
+type Rpcs<K extends keyof CriuServiceServer> = Pick<CriuServiceServer, K>;
+
+const judged = (access: AccessRequest) => ({ access });
+
+/** A call that runs a CRIU worker and touches no checkpoint: counted against the limits. */
+const worker = () => judged({ operation: true });
+
+/** The RPCs that run a CRIU request, and the one that reads the log CRIU wrote. */
+function operationRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<
+  | "version"
+  | "check"
+  | "featureCheck"
+  | "dump"
+  | "preDump"
+  | "getCheckpointLog"
+  | "waitPid"
+  | "cpuinfoDump"
+  | "cpuinfoCheck"
+  | "restore"
+> {
+  const { operations, pipeline } = deps;
   return {
     version: pipeline.unary("Version", worker, async (_req, { operation }) =>
       toVersionResponse(await operations.version(operation), deps.gatewayVersion),
@@ -109,6 +144,15 @@ export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
       async (req, { operation }) =>
         operations.restore({ checkpointId: req.checkpointId, options: req.options }, operation),
     ),
+  };
+}
+
+/** The RPCs on the image store's checkpoints. */
+function checkpointRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<"listCheckpoints" | "getCheckpoint" | "deleteCheckpoint" | "exportImages" | "importImages"> {
+  const { operations, store, pipeline } = deps;
+  return {
     listCheckpoints: pipeline.unary(
       "ListCheckpoints",
       () => judged({}),
@@ -132,6 +176,27 @@ export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
         return {};
       },
     ),
+    exportImages: pipeline.unary(
+      "ExportImages",
+      (req) => judged(readAccess(req.checkpointId)),
+      async (req) => toExportImagesResponse(await operations.exportImages(req.checkpointId)),
+    ),
+    importImages: pipeline.unary(
+      "ImportImages",
+      (req) => judged(writeAccess(req.checkpointId)),
+      async (req) => ({
+        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
+      }),
+    ),
+  };
+}
+
+/** The RPCs on page servers, which outlive the call that starts them. */
+function pageServerRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<"startPageServer" | "stopPageServer" | "listPageServers"> {
+  const { operations, pipeline } = deps;
+  return {
     startPageServer: pipeline.unary(
       "StartPageServer",
       (req) => judged({ ...writeAccess(req.checkpointId), options: req.options, operation: true }),
@@ -168,24 +233,5 @@ export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
           .map(toPageServer),
       }),
     ),
-    exportImages: pipeline.unary(
-      "ExportImages",
-      (req) => judged(readAccess(req.checkpointId)),
-      async (req) => toExportImagesResponse(await operations.exportImages(req.checkpointId)),
-    ),
-    importImages: pipeline.unary(
-      "ImportImages",
-      (req) => judged(writeAccess(req.checkpointId)),
-      async (req) => ({
-        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
-      }),
-    ),
-    session: pipeline.bidiStreaming(
-      "Session",
-      sessionAccess,
-      createSession(deps),
-      SessionRequest.fromPartial({}),
-    ),
-    subscribe: pipeline.serverStreaming("Subscribe", () => judged({}), createSubscribe(deps)),
   };
 }
