@@ -3,15 +3,19 @@
 // map its error to a status. Each step is a small CallMiddleware; the grpc-js glue for each call
 // shape (handleUnaryCall.ts, handleServerStreamingCall.ts, handleBidiStreamingCall.ts) is written
 // once and knows nothing of the steps.
-import type { handleBidiStreamingCall, handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
+import type {
+  handleBidiStreamingCall as GrpcBidiHandler,
+  handleServerStreamingCall as GrpcServerStreamingHandler,
+  handleUnaryCall as GrpcUnaryHandler,
+} from "@grpc/grpc-js";
 import type { Gatekeeper } from "../auth/gatekeeper.js";
 import type { Logger } from "../log.js";
 import { admitCall } from "./admitCall.js";
 import { auditCall } from "./auditCall.js";
 import type { AdmittedContext, CallHandler, CallInterceptor, Judgement } from "./callContext.js";
-import { handleBidiStreaming } from "./handleBidiStreamingCall.js";
-import { handleServerStreaming } from "./handleServerStreamingCall.js";
-import { handleUnary } from "./handleUnaryCall.js";
+import { handleBidiStreamingCall } from "./handleBidiStreamingCall.js";
+import { handleServerStreamingCall } from "./handleServerStreamingCall.js";
+import { handleUnaryCall } from "./handleUnaryCall.js";
 import { identifyCaller } from "./identifyCaller.js";
 import { checkDecoded } from "./undecodable.js";
 import type { UnixPeers } from "./unixListener.js";
@@ -32,19 +36,19 @@ export interface CallPipeline {
     method: string,
     judge: (request: Req) => Judgement,
     implementation: UnaryImplementation<Req, Res>,
-  ): handleUnaryCall<Req, Res>;
+  ): GrpcUnaryHandler<Req, Res>;
   serverStreaming<Req, Res>(
     method: string,
     judge: (request: Req) => Judgement,
     implementation: CallHandler<Req, Res, AdmittedContext>,
-  ): handleServerStreamingCall<Req, Res>;
+  ): GrpcServerStreamingHandler<Req, Res>;
   /** `empty` is the first message of a stream that ended before sending one. */
   bidiStreaming<Req, Res>(
     method: string,
     judge: (first: Req) => Judgement,
     implementation: CallHandler<Req, Res, AdmittedContext>,
     empty: Req,
-  ): handleBidiStreamingCall<Req, Res>;
+  ): GrpcBidiHandler<Req, Res>;
 }
 
 export function createCallPipeline(deps: CallPipelineDeps): CallPipeline {
@@ -62,7 +66,7 @@ export function createCallPipeline(deps: CallPipelineDeps): CallPipeline {
     logger.log("error", "internal error", { method, error: cause });
   return {
     unary: (method, judge, implementation) =>
-      handleUnary(
+      handleUnaryCall(
         method,
         compose(judge, async function* (input, context) {
           yield await implementation(input.first, context);
@@ -70,8 +74,8 @@ export function createCallPipeline(deps: CallPipelineDeps): CallPipeline {
         onInternal(method),
       ),
     serverStreaming: (method, judge, implementation) =>
-      handleServerStreaming(method, compose(judge, implementation), onInternal(method)),
+      handleServerStreamingCall(method, compose(judge, implementation), onInternal(method)),
     bidiStreaming: (method, judge, implementation, empty) =>
-      handleBidiStreaming(method, compose(judge, implementation), empty, onInternal(method)),
+      handleBidiStreamingCall(method, compose(judge, implementation), empty, onInternal(method)),
   };
 }

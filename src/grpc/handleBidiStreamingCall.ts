@@ -1,22 +1,21 @@
 // grpc-js glue for bidirectional calls: the client's messages as an async iterable (the first one
 // apart, since the call is judged by it), the pipeline's responses written, paced, then ended.
-import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
+import type { handleBidiStreamingCall as GrpcBidiHandler, ServerDuplexStream } from "@grpc/grpc-js";
 import { AsyncQueue } from "./asyncQueue.js";
 import type { CallHandler } from "./callContext.js";
 import { callSignal } from "./callSignal.js";
-import { endStream } from "./handleServerStreamingCall.js";
-import { writeResponses } from "./writeResponses.js";
+import { streamResponses } from "./streamResponses.js";
 
 /** Messages read from the client and not yet taken by the handler, before the stream is paused. */
 const READ_AHEAD = 16;
 
 /** `empty` stands for the first message of a stream that ended before sending one. */
-export function handleBidiStreaming<Req, Res>(
+export function handleBidiStreamingCall<Req, Res>(
   method: string,
   handler: CallHandler<Req, Res>,
   empty: Req,
   onInternal: (cause: unknown) => void,
-): handleBidiStreamingCall<Req, Res> {
+): GrpcBidiHandler<Req, Res> {
   return (call: ServerDuplexStream<Req, Res>) => {
     const startedNs = process.hrtime.bigint();
     const { signal, dispose } = callSignal(call, ["close", "error"]);
@@ -34,7 +33,7 @@ export function handleBidiStreaming<Req, Res>(
       const first = await messages.next();
       yield* handler({ first: first.done ? empty : first.value, rest: rest(messages) }, context);
     })();
-    void endStream(call, writeResponses(call, responses, signal), dispose, onInternal);
+    void streamResponses(call, responses, signal, dispose, onInternal);
   };
 }
 

@@ -1,15 +1,16 @@
 // grpc-js glue for unary calls: the pipeline's one response, or its error as a status.
-import type { handleUnaryCall, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import type { handleUnaryCall as GrpcUnaryHandler, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import type { CallHandler } from "./callContext.js";
 import { callSignal } from "./callSignal.js";
 import { toServiceError } from "./errorStatus.js";
+import { noMessages } from "./noMessages.js";
 
 /** Runs `handler` to its end (so its audit line is written before the answer), then answers. */
-export function handleUnary<Req, Res>(
+export function handleUnaryCall<Req, Res>(
   method: string,
   handler: CallHandler<Req, Res>,
   onInternal: (cause: unknown) => void,
-): handleUnaryCall<Req, Res> {
+): GrpcUnaryHandler<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const startedNs = process.hrtime.bigint();
     const { signal, dispose } = callSignal(call);
@@ -36,6 +37,3 @@ async function onlyResponse<Res>(responses: AsyncIterable<Res>): Promise<Res> {
   if (!only) throw new Error("a unary handler produced no response");
   return only.value;
 }
-
-/** The messages after a unary or server-streaming call's request: none. */
-export async function* noMessages<Req>(): AsyncGenerator<Req, void, undefined> {}
