@@ -4,6 +4,9 @@
 import type { Deadline } from "@grpc/grpc-js";
 import { GatewayError } from "../domain/errors.js";
 
+/** How close to its deadline a cancelled call counts as one whose deadline passed. */
+const DEADLINE_SLACK_MS = 1_000;
+
 /** The events of a grpc-js server call that tell its client is gone. */
 export interface CancellableCall {
   getDeadline(): Deadline;
@@ -23,10 +26,11 @@ export function callSignal(
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   const expire = () => controller.abort(new GatewayError("DEADLINE_EXCEEDED", "the call's deadline passed"));
-  // grpc-js cancels a call whose deadline passed as it cancels one its client dropped: the clock
-  // tells them apart.
+  // A client whose deadline passes cancels the call (RST_STREAM), as one that gives up does; the
+  // clock tells them apart. The client's clock runs out a transit time before ours (our deadline
+  // counts from when its request arrived), hence the slack.
   const gone = () => {
-    if (Date.now() >= deadlineMs) expire();
+    if (Date.now() >= deadlineMs - DEADLINE_SLACK_MS) expire();
     else controller.abort(new GatewayError("CANCELLED", "the call was cancelled by the client"));
   };
   const timer = Number.isFinite(deadlineMs)

@@ -45,7 +45,11 @@ export function createSession(
     };
     const running = run(deps.operations, start, ctx, (preDump) => answers.nextStep(preDump, timeoutMs)).then(
       (result) => {
-        if (protocolError) throw protocolError;
+        // A protocol error after the operation's end still fails the session.
+        if (protocolError) {
+          outbox.end({ cause: protocolError });
+          return;
+        }
         outbox.push(result);
         outbox.end();
       },
