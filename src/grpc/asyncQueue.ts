@@ -7,9 +7,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #error: { cause: unknown } | undefined;
   #wake: (() => void) | undefined;
 
-  /** Called when the items waiting fall to `low` or below, and when they rise above `high`. */
-  constructor(private readonly pressure?: { high: number; onHigh(): void; onLow(): void }) {}
-
   get length(): number {
     return this.#items.length;
   }
@@ -17,7 +14,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   push(item: T): void {
     if (this.#ended) return;
     this.#items.push(item);
-    if (this.pressure && this.#items.length === this.pressure.high + 1) this.pressure.onHigh();
     this.#poke();
   }
 
@@ -32,9 +28,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {
       if (this.#items.length > 0) {
-        const item = this.#items.shift() as T;
-        if (this.pressure && this.#items.length === this.pressure.high) this.pressure.onLow();
-        yield item;
+        yield this.#items.shift() as T;
         continue;
       }
       if (this.#ended) {

@@ -6,9 +6,6 @@ import type { CallHandler } from "./callContext.js";
 import { callSignal } from "./callSignal.js";
 import { streamResponses } from "./streamResponses.js";
 
-/** Messages read from the client and not yet taken by the handler, before the stream is paused. */
-const READ_AHEAD = 16;
-
 /** `empty` stands for the first message of a stream that ended before sending one. */
 export function handleBidiStreamingCall<Req, Res>(
   method: string,
@@ -19,11 +16,9 @@ export function handleBidiStreamingCall<Req, Res>(
   return (call: ServerDuplexStream<Req, Res>) => {
     const startedNs = process.hrtime.bigint();
     const { signal, dispose } = callSignal(call, ["close", "error"]);
-    const incoming = new AsyncQueue<Req>({
-      high: READ_AHEAD,
-      onHigh: () => call.pause(),
-      onLow: () => call.resume(),
-    });
+    // Not paused when unread: a paused HTTP/2 stream holds its data in the connection's flow
+    // control window, which then stalls every other call on the connection.
+    const incoming = new AsyncQueue<Req>();
     call.on("data", (message: Req) => incoming.push(message));
     // A client that stops sending, or is gone, has nothing more to say.
     for (const event of ["end", "error", "close", "cancelled"]) call.on(event, () => incoming.end());
