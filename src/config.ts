@@ -47,6 +47,11 @@ export interface GatewayConfig {
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
+  /**
+   * Where Prometheus scrapes GET /metrics: "unix:/path" or "host:port"; undefined: no metrics
+   * listener. Plain HTTP on a unix socket or loopback; elsewhere HTTPS with the TLS files.
+   */
+  metricsListen: string | undefined;
 }
 
 export const DEFAULT_SOCKET = "/run/criu-gateway/gateway.sock";
@@ -86,6 +91,7 @@ export function defaultConfig(): GatewayConfig {
     maxReceiveMessageBytes: 4 * 1024 * 1024,
     idleWorkerMs: 0,
     logLevel: "info",
+    metricsListen: undefined,
   };
 }
 
@@ -113,6 +119,7 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
       );
     }
   }
+  checkMetricsListen(config);
   if (config.tls && config.insecure) {
     throw new ConfigError(
       "insecure: --insecure and TLS files exclude each other; TCP listeners use TLS when it is given",
@@ -159,6 +166,21 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     throw new ConfigError(`log-level: ${config.logLevel} is not one of debug, info, warn, error`);
   }
   return config;
+}
+
+function checkMetricsListen(config: GatewayConfig): void {
+  if (config.metricsListen === undefined) return;
+  let parsed: ListenAddress;
+  try {
+    parsed = parseListenAddress(config.metricsListen);
+  } catch (err) {
+    throw new ConfigError(`metrics-${(err as Error).message}`);
+  }
+  if (parsed.kind === "tcp" && !isLoopback(parsed.host) && !config.tls) {
+    throw new ConfigError(
+      `metrics-listen: ${config.metricsListen}: plain HTTP is served on loopback or a unix socket only; elsewhere it needs the TLS files (--tls-cert, --tls-key)`,
+    );
+  }
 }
 
 export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
