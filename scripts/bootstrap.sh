@@ -59,3 +59,16 @@ if [ "$for_tests" = 1 ] && ! /usr/bin/python3 -c 'import grpc, google.protobuf' 
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio python3-protobuf >&2
 fi
+
+# 6. Test-only: a real Prometheus, which the metrics test starts itself (never the system service).
+if [ "$for_tests" = 1 ] && [ ! -x /usr/bin/prometheus ]; then
+  log "installing prometheus for the metrics test"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  # policy-rc.d 101: the package must not start its own service; the test starts its own server.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi

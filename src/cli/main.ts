@@ -56,7 +56,7 @@ Run the gateway:
         [--unix-socket-mode OCTAL] [--unix-socket-owner USER] [--unix-socket-group GROUP]
         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tls-reload-interval-ms MS]
         [--insecure]
-        [--idle-worker-ms MS]
+        [--idle-worker-ms MS] [--metrics-listen unix:PATH|HOST:PORT]
         defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
         TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
         caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
@@ -172,6 +172,7 @@ async function serve(args: string[]): Promise<number> {
       "tls-reload-interval-ms": { type: "string" },
       insecure: { type: "boolean" },
       "idle-worker-ms": { type: "string" },
+      "metrics-listen": { type: "string" },
     },
     strict: true,
   });
@@ -209,6 +210,7 @@ async function serve(args: string[]): Promise<number> {
         ? undefined
         : integer("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
     insecure: values.insecure,
+    metricsListen: values["metrics-listen"],
     idleWorkerMs:
       values["idle-worker-ms"] === undefined
         ? undefined

@@ -78,13 +78,13 @@ export class Subscription {
     return this.#totalLost;
   }
 
-  /** Called by the bus; never blocks. */
-  offer(event: GatewayEvent): void {
-    if (this.#closed) return;
+  /** Called by the bus; never blocks. False when the event was dropped because the queue is full. */
+  offer(event: GatewayEvent): boolean {
+    if (this.#closed) return true;
     if (this.#queue.length >= this.capacity) {
       this.#pendingLost++;
       this.#totalLost++;
-      return;
+      return false;
     }
     if (this.#pendingLost > 0) {
       this.#queue.push({ lost: this.#pendingLost });
@@ -92,6 +92,7 @@ export class Subscription {
     }
     this.#queue.push({ event });
     this.#poke();
+    return true;
   }
 
   /** The next delivery, or undefined once the subscription is closed. */
@@ -129,8 +130,22 @@ export class EventBus {
   readonly #subscriptions = new Set<Subscription>();
   /** What filters need to know of operations in flight (callback events carry no pid). */
   readonly #operations = new Map<string, OperationFacts>();
+  /** The gateway's own observers (metrics): called for every event, synchronously. */
+  readonly #observers = new Set<(event: GatewayEvent) => void>();
+  #dropped = 0;
 
   constructor(readonly capacityPerSubscriber = 1024) {}
+
+  /** Events dropped so far, over every subscriber, because a subscriber fell behind. */
+  get droppedTotal(): number {
+    return this.#dropped;
+  }
+
+  /** Calls `observer` with every event from now on, before subscribers get it; returns the way to stop. */
+  observe(observer: (event: GatewayEvent) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
 
   get subscriberCount(): number {
     return this.#subscriptions.size;
@@ -161,8 +176,9 @@ export class EventBus {
     if (payload.type === "finished") this.#operations.delete(operationId);
     if (!facts) return;
     const event: GatewayEvent = { operationId, time: new Date(), payload };
+    for (const observe of this.#observers) observe(event);
     for (const s of this.#subscriptions) {
-      if (matches(s.filter, facts)) s.offer(event);
+      if (matches(s.filter, facts) && !s.offer(event)) this.#dropped++;
     }
   }
 }

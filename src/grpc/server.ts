@@ -12,12 +12,16 @@ import { EventBus } from "../domain/eventBus.js";
 import { ImageStore, isErrno } from "../domain/imageStore.js";
 import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
+import { GatewayMetrics } from "../observability/metrics.js";
+import { type MetricsListener, startMetricsListener } from "../observability/metricsListener.js";
+import { startTracing, tracingRequested } from "../observability/tracing.js";
 import { packageRoot } from "../packageRoot.js";
 import { createCriuService } from "./criuService.js";
 import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
 import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
+import { telemetryInterceptor } from "./telemetryInterceptor.js";
 import { ReloadingTlsCredentials } from "./tlsCredentials.js";
 import { withTotalDeserializers } from "./undecodable.js";
 import { listenUnix, type UnixListener, UnixPeers } from "./unixListener.js";
@@ -27,6 +31,8 @@ export const SERVICE_NAME = "criu.gateway.v1.CriuService";
 export interface RunningGateway {
   /** The bound addresses, with real ports for "host:0". */
   addresses: string[];
+  /** Where Prometheus scrapes, with the real port for "host:0"; undefined without --metrics-listen. */
+  metricsAddress: string | undefined;
   /** Stops accepting calls, cancels calls still running after the grace period, waits for workers. */
   shutdown(graceMs?: number): Promise<void>;
   /** Pids of CRIU workers running now (for tests and metrics). */
@@ -148,8 +154,21 @@ export async function startGateway(
     audit: (record) => audit.write(record),
   });
 
+  const metrics = config.metricsListen
+    ? new GatewayMetrics({
+        store: async () => storeTotals(await store.list()),
+        workers: () => ({ running: operations.workerPids().length, idle: 0 }),
+        pageServers: () => operations.listPageServers().length,
+        subscribers: () => events.subscriberCount,
+        eventsDropped: () => events.droppedTotal,
+      })
+    : undefined;
+  if (metrics) events.observe((event) => metrics.observeEvent(event));
+  const tracing = await startTracing();
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    // Counting and tracing every call costs a layer per call: only when asked for.
+    interceptors: metrics || tracingRequested() ? [telemetryInterceptor(metrics)] : [],
   });
   server.addService(withTotalDeserializers(CriuServiceService), {
     ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger, gatekeeper }),
@@ -169,7 +188,16 @@ export async function startGateway(
   const addresses: string[] = [];
   const unixPaths: string[] = [];
   const unixListeners: UnixListener[] = [];
+  let metricsListener: MetricsListener | undefined;
   try {
+    if (metrics && config.metricsListen) {
+      const where = parseListenAddress(config.metricsListen);
+      const plain = where.kind === "unix" || isLoopback(where.host);
+      metricsListener = await startMetricsListener(metrics, {
+        address: config.metricsListen,
+        tls: plain ? undefined : config.tls,
+      });
+    }
     for (const address of config.listen) {
       const parsed = parseListenAddress(address);
       if (parsed.kind === "unix") {
@@ -207,12 +235,14 @@ export async function startGateway(
       l.destroy();
     }
     server.forceShutdown();
+    await metricsListener?.close();
     audit.close();
     throw err;
   }
   tls?.watch(config.tlsReloadIntervalMs);
   logger.log("info", "gateway listening", {
     addresses,
+    metrics: metricsListener?.address ?? "off",
     imagesRoot: config.imagesRoot,
     criu: config.criuBin,
     criuVersion: `${criu.majorNumber}.${criu.minorNumber}${criu.sublevel === undefined ? "" : `.${criu.sublevel}`}`,
@@ -223,6 +253,7 @@ export async function startGateway(
   let stopping: Promise<void> | undefined;
   return {
     addresses,
+    metricsAddress: metricsListener?.address,
     workerPids: operations.workerPids,
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
@@ -260,12 +291,18 @@ export async function startGateway(
         for (const l of unixListeners) l.destroy();
         await operations.drain();
         for (const path of unixPaths) await fs.rm(path, { force: true });
+        await metricsListener?.close();
+        await tracing?.shutdown();
         audit.close();
         logger.log("info", "gateway stopped");
       })();
       return stopping;
     },
   };
+}
+
+function storeTotals(checkpoints: { sizeBytes: number }[]): { bytes: number; checkpoints: number } {
+  return { bytes: checkpoints.reduce((sum, c) => sum + c.sizeBytes, 0), checkpoints: checkpoints.length };
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

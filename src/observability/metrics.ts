@@ -69,6 +69,8 @@ export interface GaugeSources {
   workers(): { running: number; idle: number };
   pageServers(): number;
   subscribers(): number;
+  /** Events dropped so far over all subscribers (a running total). */
+  eventsDropped(): number;
 }
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -173,11 +175,6 @@ function gatewayMetrics(registry: Registry) {
       labelNames: ["direction"],
       registers,
     }),
-    eventsDropped: new Counter({
-      name: "criu_gateway_subscriber_events_dropped_total",
-      help: "Events subscribers lost because they fell behind.",
-      registers,
-    }),
     denials: new Counter({
       name: "criu_gateway_policy_denials_total",
       help: "Calls the policy refused, by reason.",
@@ -189,6 +186,17 @@ function gatewayMetrics(registry: Registry) {
 
 function scrapedGauges(registry: Registry, sources: GaugeSources): void {
   const registers = [registry];
+  let droppedSeen = 0;
+  new Counter({
+    name: "criu_gateway_subscriber_events_dropped_total",
+    help: "Events subscribers lost because they fell behind.",
+    registers,
+    collect() {
+      const total = sources.eventsDropped();
+      this.inc(Math.max(0, total - droppedSeen));
+      droppedSeen = Math.max(droppedSeen, total);
+    },
+  });
   const storeBytes = new Gauge({
     name: "criu_gateway_store_size_bytes",
     help: "Bytes the image store's checkpoints take.",
@@ -305,10 +313,6 @@ export class GatewayMetrics {
 
   storeBytes(direction: "written" | "read", bytes: number): void {
     this.#gateway.storeBytes.inc({ direction }, bytes);
-  }
-
-  eventsDropped(count: number): void {
-    this.#gateway.eventsDropped.inc(count);
   }
 
   policyDenied(reason: DenialReason): void {

@@ -68,19 +68,31 @@ export function contextFromMetadata(headers: Readonly<Record<string, string | un
   });
 }
 
-/** Runs `fn` as the server span of one RPC, child of the caller's trace context. */
+/**
+ * Opens the server span of one RPC, child of the caller's trace context; the context returned
+ * has it active, for running the handler in. The caller ends the span.
+ */
+export function startRpcSpan(
+  parent: Context,
+  rpc: { service: string; method: string },
+): { span: Span; context: Context } {
+  const attributes = { "rpc.system": "grpc", "rpc.service": rpc.service, "rpc.method": rpc.method };
+  const span = tracer().startSpan(
+    `${rpc.service}/${rpc.method}`,
+    { kind: SpanKind.SERVER, attributes },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Runs `fn` as the server span of one RPC (see startRpcSpan), ending it when `fn` settles. */
 export function inRpcSpan<T>(
   parent: Context,
   rpc: { service: string; method: string },
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
-  const attributes = { "rpc.system": "grpc", "rpc.service": rpc.service, "rpc.method": rpc.method };
-  return tracer().startActiveSpan(
-    `${rpc.service}/${rpc.method}`,
-    { kind: SpanKind.SERVER, attributes },
-    parent,
-    (span) => finishing(span, fn),
-  );
+  const { span, context: active } = startRpcSpan(parent, rpc);
+  return context.with(active, () => finishing(span, fn));
 }
 
 /** Runs `fn` in a child span of the current one; a thrown error marks the span and is rethrown. */

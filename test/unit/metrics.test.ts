@@ -7,6 +7,7 @@ const sources = {
   workers: () => ({ running: 2, idle: 1 }),
   pageServers: () => 1,
   subscribers: () => 5,
+  eventsDropped: () => 7,
 };
 
 const dump: RpcLabels = { service: "criu.gateway.v1.CriuService", method: "Dump", type: "unary" };
@@ -160,7 +161,6 @@ describe("metrics", () => {
     const metrics = new GatewayMetrics(sources, { processMetrics: false });
     metrics.policyDenied("process");
     metrics.policyDenied("process");
-    metrics.eventsDropped(7);
     metrics.storeBytes("written", 1024);
     const text = (await metrics.exposition()).body;
     expect(text).toContain('criu_gateway_policy_denials_total{reason="process"} 2');
