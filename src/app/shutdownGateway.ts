@@ -19,6 +19,7 @@ export interface ShutdownParts {
   events: EventBus;
   operations: CriuOperations;
   audit: AuditLog;
+  telemetry: { close(): Promise<void> };
   logger: Logger;
 }
 
@@ -48,6 +49,7 @@ export async function shutdownGateway(parts: ShutdownParts, graceMs: number): Pr
     });
     await listeners.close();
     await operations.drain();
+    await parts.telemetry.close();
     parts.audit.close();
     logger.log("info", "gateway stopped");
   } finally {

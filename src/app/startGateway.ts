@@ -32,12 +32,15 @@ import { gatewayVersion } from "./gatewayVersion.js";
 import { loadPolicy } from "./loadPolicy.js";
 import { openListeners } from "./openListeners.js";
 import { shutdownGateway } from "./shutdownGateway.js";
+import { startTelemetry } from "./startTelemetry.js";
 
 export const SERVICE_NAME = "criu.gateway.v1.CriuService";
 
 export interface RunningGateway {
   /** The bound addresses, with real ports for "host:0". */
   addresses: string[];
+  /** Where Prometheus scrapes, with the real port for "host:0"; undefined without --metrics-listen. */
+  metricsAddress: string | undefined;
   /** Stops accepting calls, cancels calls still running after the grace period, waits for workers. */
   shutdown(graceMs?: number): Promise<void>;
   /** Pids of CRIU workers running now (for tests and metrics). */
@@ -87,9 +90,17 @@ export async function startGateway(
   });
   const criu = await criuAnswers(operations, config.criuBin);
   warnAboutInetSockets(criu, logger);
-  const audit: AuditLog = hooks.audit
+  const telemetry = await startTelemetry(config, { store, events, operations });
+  const auditLog: AuditLog = hooks.audit
     ? { write: hooks.audit, reopen() {}, close() {} }
     : openAuditLog(config.auditLog, logger);
+  const audit: AuditLog = {
+    ...auditLog,
+    write(record) {
+      telemetry.audited(record);
+      auditLog.write(record);
+    },
+  };
   const unixPeers = new UnixPeers();
   const gatekeeper = new Gatekeeper({
     policy,
@@ -97,7 +108,10 @@ export async function startGateway(
     lineage: (id) => store.lineage(id),
     audit: (record) => audit.write(record),
   });
-  const server = new Server({ "grpc.max_receive_message_length": config.maxReceiveMessageBytes });
+  const server = new Server({
+    "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    interceptors: telemetry.interceptors,
+  });
   const pipeline = createCallPipeline({ gatekeeper, unixPeers, logger, interceptors: hooks.interceptors });
   const transferStats = new TransferStats();
   server.addService(
@@ -132,12 +146,14 @@ export async function startGateway(
     listeners = await openListeners(server, config, tls, unixPeers, logger);
   } catch (err) {
     server.forceShutdown();
+    await telemetry.close();
     audit.close();
     throw err;
   }
   tls?.watch(config.tlsReloadIntervalMs);
   logger.log("info", "gateway listening", {
     addresses: listeners.addresses,
+    metrics: telemetry.metricsAddress ?? "off",
     imagesRoot: config.imagesRoot,
     criu: config.criuBin,
     criuVersion: `${criu.majorNumber}.${criu.minorNumber}${criu.sublevel === undefined ? "" : `.${criu.sublevel}`}`,
@@ -148,6 +164,7 @@ export async function startGateway(
   let stopping: Promise<void> | undefined;
   return {
     addresses: listeners.addresses,
+    metricsAddress: telemetry.metricsAddress,
     workerPids: operations.workerPids,
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
@@ -168,7 +185,18 @@ export async function startGateway(
     },
     shutdown(graceMs = config.shutdownGraceMs) {
       stopping ??= shutdownGateway(
-        { server, health, serviceName: SERVICE_NAME, listeners, tls, events, operations, audit, logger },
+        {
+          server,
+          health,
+          serviceName: SERVICE_NAME,
+          listeners,
+          tls,
+          events,
+          operations,
+          audit,
+          telemetry,
+          logger,
+        },
         graceMs,
       );
       return stopping;

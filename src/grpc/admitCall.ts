@@ -3,6 +3,7 @@
 import type { Admission } from "../auth/admission.js";
 import type { Gatekeeper } from "../auth/gatekeeper.js";
 import { describeIdentity } from "../auth/identity.js";
+import { inSpan } from "../observability/tracing.js";
 import type { AdmittedContext, CallHandler, CallInput, IdentifiedContext, Judgement } from "./callContext.js";
 import { wireBytes } from "./undecodable.js";
 
@@ -16,7 +17,9 @@ export function admitCall<Req>(
       const { rpcs = [context.method], access } = judge(input.first);
       access.requestBytes = wireBytes(input.first);
       context.record.access = access;
-      const admission = await gatekeeper.admit(context.identity, rpcs, access);
+      const admission = await inSpan("admission", { "rpc.method": context.method }, () =>
+        gatekeeper.admit(context.identity, rpcs, access),
+      );
       context.record.admission = admission;
       let slotKept = false;
       try {

@@ -1,7 +1,8 @@
 // Imports point inward, as the README's Architecture section draws the rooms: the CRIU side knows
 // no one; the domain knows the CRIU side; authorization knows the domain; the gRPC side knows the
 // domain and authorization but never the CRIU side; only the composition root (src/app) and the
-// CLI know the composition root. Every file under src/ is read, so a new file cannot slip past.
+// CLI know the composition root. Observability (metrics, traces) reads the domain's events and is
+// used by every room. Every file under src/ is read, so a new file cannot slip past.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -9,7 +10,7 @@ import { packageRoot } from "../../src/packageRoot.js";
 
 const SRC = join(packageRoot, "src");
 
-type Room = "criu" | "domain" | "auth" | "grpc" | "app" | "cli" | "shared";
+type Room = "criu" | "domain" | "auth" | "grpc" | "app" | "cli" | "observability" | "shared";
 
 /** Which rooms each room must not import. */
 const FORBIDDEN: Record<Room, readonly Room[]> = {
@@ -19,6 +20,7 @@ const FORBIDDEN: Record<Room, readonly Room[]> = {
   grpc: ["criu", "app", "cli"],
   app: ["cli"],
   cli: [],
+  observability: ["criu", "auth", "grpc", "app", "cli"],
   // config.ts, log.ts, packageRoot.ts: used by every room, so they import none.
   shared: ["criu", "domain", "auth", "grpc", "app", "cli"],
 };
@@ -35,7 +37,10 @@ function roomOf(path: string): Room | "outside" {
   const rel = relative(SRC, path);
   if (rel.startsWith("..")) return "outside";
   const top = rel.split("/")[0] ?? "";
-  return (["criu", "domain", "auth", "grpc", "app", "cli"] as const).find((r) => r === top) ?? "shared";
+  return (
+    (["criu", "domain", "auth", "grpc", "app", "cli", "observability"] as const).find((r) => r === top) ??
+    "shared"
+  );
 }
 
 /** The relative module specifiers a file imports or re-exports, statically or dynamically. */

@@ -73,6 +73,7 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     insecure: values.insecure,
     idleWorkerMs: optionalInteger("--idle-worker-ms", values["idle-worker-ms"]),
     shutdownGraceMs: optionalInteger("--shutdown-grace-ms", values["shutdown-grace-ms"]),
+    metricsListen: values["metrics-listen"],
     ...pushSettings(values),
   } satisfies Partial<GatewayConfig>;
 }
