@@ -3,6 +3,7 @@ import {
   type Checkpoint,
   CheckpointKind,
   CheckpointLogKind,
+  CheckpointState,
   type CriuOptions,
   type CriuServiceServer,
   type GetCheckpointLogRequest,
@@ -52,6 +53,10 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
     kind: KIND_TO_API[info.kind],
     dumpStatistics: info.dumpStatistics,
     pagesSentTo: info.pagesSentTo ?? "",
+    state:
+      info.state === "unconfirmed"
+        ? CheckpointState.CHECKPOINT_STATE_UNCONFIRMED
+        : CheckpointState.CHECKPOINT_STATE_COMPLETE,
   };
 }
 

@@ -12,7 +12,7 @@ import { trackOperation } from "./trackOperation.js";
 export function createDump(kit: OperationKit, probes: Probes) {
   const run = (kind: "dump" | "pre-dump", input: DumpInput, ctx: OperationContext): Promise<DumpResult> =>
     trackOperation(
-      kit.deps.events,
+      kit,
       kind,
       ctx,
       { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },

@@ -31,7 +31,7 @@ export function createIterativeDump(kit: OperationKit, probes: Probes) {
     next: (preDump: DumpResult) => Promise<boolean>,
   ): Promise<DumpResult> {
     const target = { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId };
-    return trackOperation(kit.deps.events, "iterative-dump", ctx, target, async (operationId) => {
+    return trackOperation(kit, "iterative-dump", ctx, target, async (operationId) => {
       ImageStore.validateId(input.checkpointId);
       ImageStore.validateId(preDumpId(input.checkpointId, 1), PRE_DUMP_ID_FIELD);
       if (input.options?.ps !== undefined) {

@@ -23,7 +23,19 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /**
+   * Told when a dump passes the moments that decide what a crash leaves behind; awaited. For
+   * observers, and for the fault tests that stop the gateway exactly there.
+   */
+  onDumpPhase?(phase: DumpPhase, checkpointId: string): void | Promise<void>;
 }
+
+/**
+ * "secured": the gateway's records are durable and post-dump is about to be answered with
+ * success (for a dump without leave_running, its point of no return). "answered": CRIU has
+ * answered the dump with success; the checkpoint is about to be published.
+ */
+export type DumpPhase = "secured" | "answered";
 
 /** A callback put to an interactive caller. */
 export interface CallbackQuestion {

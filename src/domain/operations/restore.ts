@@ -52,7 +52,7 @@ export function createRestore(kit: OperationKit) {
         }),
       };
       const send = freshWorkerBridge(kit, operationId, ctx, input.options);
-      const resp = await send(req, context, { dir: opened.path, file: RESTORE_LOG }, gate);
+      const resp = await send(req, context, { dir: opened.path, file: RESTORE_LOG }, { gate });
       if (!resp.success || !resp.restore) {
         context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
@@ -65,7 +65,7 @@ export function createRestore(kit: OperationKit) {
 
   return function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
     return trackOperation(
-      kit.deps.events,
+      kit,
       "restore",
       ctx,
       { pid: 0, checkpointId: input.checkpointId },

@@ -1,6 +1,7 @@
 // Every operation runs under an id, between a "started" and a "finished" event.
 
 import { randomBytes } from "node:crypto";
+import { asDiskFull } from "../diskFull.js";
 import { type ErrorCode, GatewayError } from "../errors.js";
 import type { EventBus, OperationKind } from "../eventBus.js";
 import type { OperationContext } from "./operationContext.js";
@@ -64,22 +65,26 @@ export function beginOperation(
   };
 }
 
-/** Runs one operation between its started and finished events. */
+/**
+ * Runs one operation between its started and finished events. A full image store, whoever hit
+ * it, ends it as RESOURCE_EXHAUSTED.
+ */
 export async function trackOperation<T>(
-  events: EventBus,
+  kit: { deps: { events: EventBus }; store: { root: string } },
   kind: OperationKind,
   ctx: OperationContext,
   target: OperationTarget,
   run: (operationId: string) => Promise<T>,
   restoredPid: (result: T) => number = () => 0,
 ): Promise<T> {
-  const operation = beginOperation(events, kind, ctx, target);
+  const operation = beginOperation(kit.deps.events, kind, ctx, target);
   try {
     const result = await run(operation.id);
     operation.succeeded(restoredPid(result));
     return result;
   } catch (err) {
-    operation.failed(err);
-    throw err;
+    const failure = await asDiskFull(err, kit.store.root);
+    operation.failed(failure);
+    throw failure;
   }
 }
