@@ -76,9 +76,13 @@ export class StagedDir implements StagedDump {
   async secure(meta: CheckpointMeta): Promise<void> {
     if (this.#done) throw new Error("staged dump already finished");
     const text = metaFileText(meta, await this.host.parentImported());
-    await fs.writeFile(join(this.path, META_FILE), text, { mode: FILE_MODE });
-    if (!meta.leaveRunning) await fs.writeFile(join(this.path, UNCONFIRMED_MARKER), "", { mode: FILE_MODE });
-    await syncTree(this.path);
+    await naming(join(this.path, META_FILE), (file) => fs.writeFile(file, text, { mode: FILE_MODE }));
+    if (!meta.leaveRunning) {
+      await naming(join(this.path, UNCONFIRMED_MARKER), (file) =>
+        fs.writeFile(file, "", { mode: FILE_MODE }),
+      );
+    }
+    await naming(this.path, syncTree);
     this.#secured = true;
     this.#precious = !meta.leaveRunning;
   }
@@ -148,6 +152,16 @@ export class StagedDir implements StagedDump {
       // Left where it is: the next start's recovery tries again.
     }
     return { id: this.id, listed: false };
+  }
+}
+
+/** Runs `write` on `path`; a failure that names no path (write(2) errors do not) gets this one. */
+async function naming(path: string, write: (path: string) => Promise<void>): Promise<void> {
+  try {
+    await write(path);
+  } catch (err) {
+    if (typeof err === "object" && err !== null && !("path" in err)) Object.assign(err, { path });
+    throw err;
   }
 }
 
