@@ -149,6 +149,18 @@ export interface Recovered {
   dir: string;
 }
 
+/** What a person reads about one recovered staged directory. */
+export function describeRecovered(r: Recovered): string {
+  switch (r.outcome) {
+    case "removed":
+      return `removed the staged dump of checkpoint ${r.id}: it never reached its point of no return, so CRIU rolled it back and its processes ran on`;
+    case "kept":
+      return `kept checkpoint ${r.id} as UNCONFIRMED: its dump passed its point of no return, and the gateway stopped before CRIU answered; restore it, or delete it if its processes still run`;
+    case "left":
+      return `left the staged dump of checkpoint ${r.id} in ${r.dir}: it passed its point of no return, but a checkpoint ${r.id} exists; move it under a free id or delete it`;
+  }
+}
+
 export interface OpenedCheckpoint extends OpenDirectory {
   readonly info: CheckpointInfo;
   close(): Promise<void>;
@@ -181,15 +193,23 @@ export class ImageStore {
     const store = new ImageStore(root);
     for (const name of await fs.readdir(root)) {
       if (name.startsWith(".del-")) await fs.rm(join(root, name), { recursive: true, force: true });
-      else if (name.startsWith(".tmp-")) store.recovered.push(await store.#recover(name));
+      else if (name.startsWith(".tmp-")) {
+        const recovered = await store.#recover(name);
+        if (recovered) store.recovered.push(recovered);
+      }
     }
     return store;
   }
 
-  async #recover(name: string): Promise<Recovered> {
+  /** Undefined for a scratch directory, which is removed without a word. */
+  async #recover(name: string): Promise<Recovered | undefined> {
     const dir = join(this.root, name);
     // ".tmp-<id>-<12 hex digits>", as stage() names it.
     const id = /^\.tmp-(.+)-[0-9a-f]{12}$/.exec(name)?.[1] ?? "";
+    if (id === "") {
+      await fs.rm(dir, { recursive: true, force: true });
+      return undefined;
+    }
     const pastNoReturn =
       CHECKPOINT_ID_PATTERN.test(id) &&
       (await pathExists(join(dir, UNCONFIRMED_MARKER))) &&
@@ -265,7 +285,8 @@ export class ImageStore {
    * (CHECK, CPUINFO): CRIU writes its log there. Named like a staged dump, so start-up cleans it.
    */
   async scratch(purpose: string): Promise<OpenDirectory & { discard(): Promise<void> }> {
-    const path = join(this.root, `.tmp-${purpose}-${randomBytes(6).toString("hex")}`);
+    // A longer suffix than a staged dump's: start-up removes it without taking it for one.
+    const path = join(this.root, `.tmp-${purpose}-${randomBytes(8).toString("hex")}`);
     await fs.mkdir(path, { mode: DIR_MODE });
     const fd = await openDirFd(path).catch(async (err) => {
       await fs.rm(path, { recursive: true, force: true });

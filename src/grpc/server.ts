@@ -9,7 +9,7 @@ import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, isLoopback, parseListenAddress } from "../config.js";
 import { createCriuOperations } from "../domain/criuOperations.js";
 import { EventBus } from "../domain/eventBus.js";
-import { ImageStore, isErrno } from "../domain/imageStore.js";
+import { describeRecovered, ImageStore, isErrno } from "../domain/imageStore.js";
 import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
@@ -112,6 +112,9 @@ export async function startGateway(
   const policy = loadPolicy(config.policyFile);
   const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
   const store = await ImageStore.open(config.imagesRoot);
+  for (const r of store.recovered) {
+    logger.log(r.outcome === "removed" ? "info" : "warn", describeRecovered(r), { checkpoint: r.id });
+  }
   const events = new EventBus(config.subscriberBufferEvents);
   const operations = createCriuOperations({
     criuBin: config.criuBin,
