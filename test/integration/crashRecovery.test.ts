@@ -4,7 +4,7 @@
 // reached deterministically: the dying gateway (test/support/dumpThenDie.mjs, the compiled domain
 // in a process of its own) kills itself from CRIU's callback or from the dump's phase hook.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -19,6 +19,7 @@ import {
   call,
   criuBin,
   criuChildren,
+  dumpWith,
   restoreWith,
   startTestGateway,
   type TestGateway,
@@ -168,5 +169,47 @@ describe("the CRIU worker killed during a dump", () => {
       moment === "post-dump" ? [CheckpointState.CHECKPOINT_STATE_UNCONFIRMED] : [],
     );
     expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+});
+
+describe("the CRIU worker killed during a restore", () => {
+  let gw: TestGateway;
+  afterEach(async () => {
+    await gw?.close();
+  });
+
+  it("at post-restore, before the tree runs: the half-restored tree is killed, and a restore works again", async () => {
+    gw = await startTestGateway({ callbackTimeoutMs: 60_000 });
+    const p = await processes.counter(gw.dir, "restore-lost-worker");
+    await dumpWith(gw.client, "restore-me", { pid: p.pid });
+    await p.exited;
+    const atDump = p.read();
+    let stuck = 0;
+    const outcome = await runSession(
+      gw.client,
+      {
+        restore: { checkpointId: "restore-me", options: CriuOptions.fromPartial({ notifyScripts: true }) },
+        callbackTimeoutMs: 0,
+      },
+      (callback) => {
+        if (callback.script === "post-restore") {
+          // The tree is re-created and waits in CRIU's restorer for the rest of the restore.
+          stuck = callback.pid ?? 0;
+          for (const w of gw.gateway.workerPids()) process.kill(w, "SIGKILL");
+        }
+        return { success: true };
+      },
+    );
+    expect(status[outcome.error?.code ?? 0]).not.toBe("OK");
+    expect(stuck).toBe(p.pid);
+    // Killed by the gateway; gone once its new parent has reaped it.
+    await waitFor(
+      () => !existsSync(`/proc/${stuck}`),
+      "the half-restored tree to be killed and reaped",
+      60_000,
+    );
+    const restored = await restoreWith(gw.client, "restore-me");
+    processes.restored(restored.pid);
+    await waitFor(() => p.read() > atDump, "the restored counter to count on");
   });
 });
