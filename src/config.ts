@@ -2,6 +2,7 @@
 // with messages that name the setting at fault.
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
 import type { LogLevel } from "./log.js";
 import { packageRoot } from "./packageRoot.js";
@@ -44,6 +45,14 @@ export interface GatewayConfig {
   maxSubscribers: number;
   /** How long a worker is kept (CRIU's keep_open) for the next Version or FeatureCheck; 0 = never. */
   idleWorkerMs: number;
+  /**
+   * CRIU workers the gateway runs at once, for all callers together (each operation runs one; a
+   * page server holds one while it runs). Default: twice the CPU count, at least 2: a dump is
+   * part CPU (freezing, parasite, compression-free page copies) and part waiting on disk.
+   */
+  maxConcurrentOperations: number;
+  /** Operations that may wait for a worker beyond those; one more gets RESOURCE_EXHAUSTED. Default: 16 per worker. */
+  maxQueuedOperations: number;
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
@@ -85,8 +94,15 @@ export function defaultConfig(): GatewayConfig {
     maxSubscribers: 1000,
     maxReceiveMessageBytes: 4 * 1024 * 1024,
     idleWorkerMs: 0,
+    maxConcurrentOperations: defaultConcurrency(),
+    maxQueuedOperations: 16 * defaultConcurrency(),
     logLevel: "info",
   };
+}
+
+/** Twice the CPUs this process may use, at least 2. */
+function defaultConcurrency(): number {
+  return Math.max(2, 2 * availableParallelism());
 }
 
 export class ConfigError extends Error {
@@ -143,6 +159,8 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["max-subscribers", config.maxSubscribers, 0],
     ["tls-reload-interval-ms", config.tlsReloadIntervalMs, 0],
     ["idle-worker-ms", config.idleWorkerMs, 0],
+    ["max-concurrent-operations", config.maxConcurrentOperations, 1],
+    ["max-queued-operations", config.maxQueuedOperations, 0],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);

@@ -52,7 +52,12 @@ function publishRecovery(deps: OperationsDeps): void {
 }
 
 export function createCriuOperations(deps: OperationsDeps) {
-  const pool = new WorkerPool({ criuBin: deps.criuBin, idleWorkerMs: deps.idleWorkerMs });
+  const pool = new WorkerPool({
+    criuBin: deps.criuBin,
+    idleWorkerMs: deps.idleWorkerMs,
+    maxWorkers: deps.maxConcurrentOperations,
+    maxQueued: deps.maxQueuedOperations,
+  });
   const kit = createOperationKit(deps, pool);
   const probes = createProbes(kit);
   const dumps = createDump(kit, probes);

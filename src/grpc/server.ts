@@ -123,6 +123,8 @@ export async function startGateway(
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
     idleWorkerMs: config.idleWorkerMs,
+    maxConcurrentOperations: config.maxConcurrentOperations,
+    maxQueuedOperations: config.maxQueuedOperations,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });

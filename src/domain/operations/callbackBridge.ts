@@ -94,10 +94,14 @@ export function freshWorkerBridge(
   ctx: OperationContext,
   options: CriuOptions | undefined,
 ): CallbackSend {
-  return (req, context, log, hooks) =>
-    kit.pool.withWorker((worker) =>
-      callbackBridge(kit, worker, operationId, ctx, options)(req, context, log, hooks),
-    );
+  return async (req, context, log, hooks) => {
+    const worker = await kit.acquire(ctx.signal, context, requestTypeName(req.type));
+    try {
+      return await callbackBridge(kit, worker, operationId, ctx, options)(req, context, log, hooks);
+    } finally {
+      await worker.close();
+    }
+  };
 }
 
 /**

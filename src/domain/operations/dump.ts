@@ -18,8 +18,14 @@ export function createDump(kit: OperationKit, probes: Probes) {
       { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
       async (operationId) => {
         const checked = await checkDumpInput(kit, probes, kind, input, ctx);
-        const send = freshWorkerBridge(kit, operationId, ctx, input.options);
-        return dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
+        const holder = { operationId, kind, checkpointId: input.checkpointId };
+        const unlock = await kit.lockTree(checked.pid, holder);
+        try {
+          const send = freshWorkerBridge(kit, operationId, ctx, input.options);
+          return await dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
+        } finally {
+          unlock();
+        }
       },
     );
   return {

@@ -23,6 +23,10 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** CRIU workers run at once; more operations wait (unlimited when absent). */
+  maxConcurrentOperations?: number;
+  /** Operations that may wait for a worker; more get RESOURCE_EXHAUSTED (unlimited when absent). */
+  maxQueuedOperations?: number;
   /**
    * Told when a dump passes the moments that decide what a crash leaves behind; awaited. For
    * observers, and for the fault tests that stop the gateway exactly there.

@@ -4,12 +4,14 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
-import { type ExchangeOptions, WorkerFailure } from "../../criu/swrkWorker.js";
+import { type ExchangeOptions, type SwrkWorker, WorkerFailure } from "../../criu/swrkWorker.js";
 import { type CriuReq, type CriuReqType, type CriuResp, requestTypeName } from "../../criu/wire.js";
 import type { WorkerPool } from "../../criu/workerPool.js";
 import { criuRefused, type FailureContext, lastLines, workerFailed } from "../criuFailure.js";
 import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "../criuOptions.js";
+import { GatewayError } from "../errors.js";
 import { ImageStore, type OpenDirectory } from "../imageStore.js";
+import { ancestorsOf } from "../processTree.js";
 import type { OperationContext, OperationsDeps } from "./operationContext.js";
 
 export interface OperationKit {
@@ -26,6 +28,11 @@ export interface OperationKit {
     input: { checkpointId?: string; parentCheckpointId?: string; options: CriuOptions | undefined },
     ctx: OperationContext,
   ): void;
+  /**
+   * A worker of the pool for the caller to run `requestType` requests on and close; a full pool
+   * (RESOURCE_EXHAUSTED) or a cancellation while waiting for one becomes a GatewayError.
+   */
+  acquire(signal: AbortSignal | undefined, context: FailureContext, requestType: string): Promise<SwrkWorker>;
   /** One request on a fresh worker; a failure of the worker becomes a GatewayError. */
   exchange(req: CriuReq, options: ExchangeOptions, context: FailureContext): Promise<CriuResp>;
   /** The same for VERSION and FEATURE_CHECK, which a kept worker may answer. */
@@ -42,11 +49,25 @@ export interface OperationKit {
     context: FailureContext,
     refused?: (resp: CriuResp, context: FailureContext) => Error,
   ): Promise<CriuResp>;
+  /**
+   * Takes the process tree under `pid` for one operation; FAILED_PRECONDITION naming the holder
+   * when another operation holds that tree, a tree inside it, or one it is inside. Returns the
+   * function that gives it back.
+   */
+  lockTree(pid: number, holder: TreeHolder): Promise<() => void>;
   /** The last lines of a log of CRIU's in `dir`; none when it cannot be read. */
   logTail(dir: string, file: string): Promise<string[]>;
 }
 
+/** The operation that holds a process tree. */
+export interface TreeHolder {
+  operationId: string;
+  kind: string;
+  checkpointId: string;
+}
+
 export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): OperationKit {
+  const trees = new Map<number, TreeHolder>();
   const optionClasses = (ctx: OperationContext) => ctx.guard?.optionClasses ?? deps.allowedOptionClasses;
   const mapped = async (req: CriuReq, context: FailureContext, run: () => Promise<CriuResp>) => {
     try {
@@ -61,6 +82,14 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
     store: deps.store,
     pool,
     optionClasses,
+    async acquire(signal, context, requestType) {
+      try {
+        return await pool.acquire(signal);
+      } catch (err) {
+        if (err instanceof WorkerFailure) throw workerFailed(err, requestType, context);
+        throw err;
+      }
+    },
     validate(input, ctx) {
       if (input.checkpointId !== undefined) ImageStore.validateId(input.checkpointId);
       if (input.parentCheckpointId) ImageStore.validateId(input.parentCheckpointId, "parent_checkpoint_id");
@@ -77,6 +106,29 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
         throw refused(resp, context);
       }
       return resp;
+    },
+    async lockTree(pid, holder) {
+      const lineage = await ancestorsOf(pid);
+      const ancestorsOfHeld = new Map<number, number[]>();
+      for (;;) {
+        const unknown = [...trees.keys()].filter((root) => !ancestorsOfHeld.has(root));
+        if (unknown.length === 0) break;
+        for (const root of unknown) ancestorsOfHeld.set(root, await ancestorsOf(root));
+      }
+      // No await from here to the set: two operations on one tree cannot both pass.
+      for (const [root, held] of trees) {
+        const overlaps = root === pid || lineage.includes(root) || ancestorsOfHeld.get(root)?.includes(pid);
+        if (!overlaps) continue;
+        const where = root === pid ? "" : `, of the tree under pid ${root}`;
+        throw new GatewayError(
+          "FAILED_PRECONDITION",
+          `the process tree of pid ${pid} is being checkpointed by operation ${held.operationId} (${held.kind} into checkpoint ${held.checkpointId}${where}); one operation per process tree at a time: retry once it has finished`,
+        );
+      }
+      trees.set(pid, holder);
+      return () => {
+        if (trees.get(pid) === holder) trees.delete(pid);
+      };
     },
     async logTail(dir, file) {
       try {

@@ -64,18 +64,21 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
       );
     }
     const criuVersion = await probes.criuVersionString();
-    const staged = await kit.store.stage(input.checkpointId, undefined);
-    const operation = beginOperation(kit.deps.events, "page-server", ctx, {
-      pid: 0,
-      checkpointId: input.checkpointId,
-    });
-    const started = Date.now();
-    const worker = await kit.pool.acquire();
     const context: FailureContext = {
       action: `start a page server into checkpoint ${input.checkpointId}`,
       checkpointId: input.checkpointId,
       logTail: [],
     };
+    const worker = await kit.acquire(ctx.signal, context, "PAGE_SERVER_CHLD");
+    const staged = await kit.store.stage(input.checkpointId, undefined).catch(async (err: unknown) => {
+      await worker.close();
+      throw err;
+    });
+    const operation = beginOperation(kit.deps.events, "page-server", ctx, {
+      pid: 0,
+      checkpointId: input.checkpointId,
+    });
+    const started = Date.now();
     let resp: CriuResp;
     try {
       const opts = toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
