@@ -124,6 +124,7 @@ export async function startGateway(
     vetoGraceMs: config.vetoGraceMs,
     idleWorkerMs: config.idleWorkerMs,
     maxConcurrentOperations: config.maxConcurrentOperations,
+    criuLogLevel: config.criuLogLevel,
     maxQueuedOperations: config.maxQueuedOperations,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),

@@ -3,7 +3,6 @@
 import type { DumpStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { type CheckpointInfo, type CheckpointMeta, DUMP_LOG, PRE_DUMP_LOG } from "../imageStore.js";
 import type { ProcessRecord } from "../processTree.js";
 import type { CallbackHooks, CallbackSend } from "./callbackBridge.js";
@@ -58,7 +57,7 @@ export async function dumpStep(
     async (staged) => {
       const req: CriuReq = {
         type: REQUEST_TYPE[kind],
-        opts: toCriuOpts(input.options, {
+        opts: kit.criuOpts(input.options, {
           imagesDirFd: staged.fd,
           logFile,
           parentImg: staged.parentImg,

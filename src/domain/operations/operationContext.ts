@@ -23,6 +23,8 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** CRIU's log level for requests whose options set none (CRIU's default, 2, when absent). */
+  criuLogLevel?: number;
   /** CRIU workers run at once; more operations wait (unlimited when absent). */
   maxConcurrentOperations?: number;
   /** Operations that may wait for a worker; more get RESOURCE_EXHAUSTED (unlimited when absent). */

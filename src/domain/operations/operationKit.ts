@@ -4,11 +4,18 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
+import type { criuOpts } from "../../../gen/criu/rpc.js";
 import { type ExchangeOptions, type SwrkWorker, WorkerFailure } from "../../criu/swrkWorker.js";
 import { type CriuReq, type CriuReqType, type CriuResp, requestTypeName } from "../../criu/wire.js";
 import type { WorkerPool } from "../../criu/workerPool.js";
 import { criuRefused, type FailureContext, lastLines, workerFailed } from "../criuFailure.js";
-import { checkOptionClasses, type OptionClass, toCriuOpts, validateOptionValues } from "../criuOptions.js";
+import {
+  checkOptionClasses,
+  type GatewaySettings,
+  type OptionClass,
+  toCriuOpts,
+  validateOptionValues,
+} from "../criuOptions.js";
 import { GatewayError } from "../errors.js";
 import { ImageStore, type OpenDirectory } from "../imageStore.js";
 import { ancestorsOf } from "../processTree.js";
@@ -55,6 +62,8 @@ export interface OperationKit {
    * function that gives it back.
    */
   lockTree(pid: number, holder: TreeHolder): Promise<() => void>;
+  /** CRIU's options for a request: the caller's, and the gateway's settings (its log level included). */
+  criuOpts(options: CriuOptions | undefined, settings: GatewaySettings): criuOpts;
   /** The last lines of a log of CRIU's in `dir`; none when it cannot be read. */
   logTail(dir: string, file: string): Promise<string[]>;
 }
@@ -99,7 +108,7 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
     exchange: (req, options, context) => mapped(req, context, () => pool.exchange(req, options)),
     exchangeKept: (req, options, context) => mapped(req, context, () => pool.exchangeKept(req, options)),
     async exchangeIn(type, options, { dir, logFile }, signal, context, refused = criuRefused) {
-      const req: CriuReq = { type, opts: toCriuOpts(options, { imagesDirFd: dir.fd, logFile }) };
+      const req: CriuReq = { type, opts: this.criuOpts(options, { imagesDirFd: dir.fd, logFile }) };
       const resp = await mapped(req, context, () => pool.exchange(req, { signal }));
       if (!resp.success) {
         context.logTail = await this.logTail(dir.path, logFile);
@@ -130,6 +139,7 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
         if (trees.get(pid) === holder) trees.delete(pid);
       };
     },
+    criuOpts: (options, settings) => toCriuOpts(options, { logLevel: deps.criuLogLevel, ...settings }),
     async logTail(dir, file) {
       try {
         return lastLines(await fs.readFile(join(dir, file), "utf8"), deps.logTailLines);

@@ -7,7 +7,6 @@ import type { SwrkWorker } from "../../criu/swrkWorker.js";
 import { WorkerFailure } from "../../criu/swrkWorker.js";
 import { CriuReqType, type CriuResp } from "../../criu/wire.js";
 import { criuRefused, type FailureContext, workerFailed } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { type ErrorCode, GatewayError, invalidArgument } from "../errors.js";
 import { ImageStore, PAGE_SERVER_LOG, type StagedDump } from "../imageStore.js";
 import { decodeWaitStatus } from "../waitStatus.js";
@@ -81,7 +80,7 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
     const started = Date.now();
     let resp: CriuResp;
     try {
-      const opts = toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
+      const opts = kit.criuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
       opts.ps = { port: input.port, ...(input.address === "" ? {} : { address: input.address }) };
       resp = await worker.request(
         { type: CriuReqType.PAGE_SERVER_CHLD, keepOpen: true, opts },

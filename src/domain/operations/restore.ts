@@ -6,7 +6,6 @@ import type { CriuOptions, RestoreStatistics } from "../../../gen/criu/gateway/v
 import { STATS_RESTORE_FILE } from "../../criu/images.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { GatewayError, permissionDenied } from "../errors.js";
 import { type CheckpointInfo, type OpenedCheckpoint, RESTORE_LOG } from "../imageStore.js";
 import { type CallbackGate, freshWorkerBridge } from "./callbackBridge.js";
@@ -46,7 +45,7 @@ export function createRestore(kit: OperationKit) {
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
       const req: CriuReq = {
         type: CriuReqType.RESTORE,
-        opts: toCriuOpts(input.options, {
+        opts: kit.criuOpts(input.options, {
           imagesDirFd: opened.fd,
           logFile: RESTORE_LOG,
           notifyScripts: true,
