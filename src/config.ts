@@ -50,8 +50,9 @@ export interface GatewayConfig {
   idleWorkerMs: number;
   /**
    * CRIU workers the gateway runs at once, for all callers together (each operation runs one; a
-   * page server holds one while it runs). Default: twice the CPU count, at least 2: a dump is
-   * part CPU (freezing, parasite, compression-free page copies) and part waiting on disk.
+   * page server counts while it starts, not while it waits for a dump). Default: twice the CPU
+   * count, at least 2: a dump is part CPU (freezing, the parasite, copying pages) and part waiting
+   * on the disk.
    */
   maxConcurrentOperations: number;
   /**

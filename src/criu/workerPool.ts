@@ -59,6 +59,14 @@ export class WorkerPool {
     return this.#hold(() => this.#start());
   }
 
+  /**
+   * The worker stays the caller's and keeps running, but gives its slot back: for a worker that
+   * will mostly wait (a page server waiting for a dump) and must not keep others from running.
+   */
+  stopCounting(worker: SwrkWorker): void {
+    this.#release(worker);
+  }
+
   /** Runs `use` with a fresh worker and always closes (and so reaps) it afterwards. */
   async withWorker<T>(use: (worker: SwrkWorker) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const worker = await this.acquire(signal);

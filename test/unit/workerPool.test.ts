@@ -104,3 +104,15 @@ describe("the pool's limit", () => {
     expect(pool.load()).toEqual({ running: 0, waiting: 0 });
   });
 });
+
+test("a worker that stops counting keeps running and frees its slot for the next", async () => {
+  const fake = fakeCriu("criu-loop");
+  const pool = new WorkerPool({ criuBin: fake.bin, maxWorkers: 1, maxQueued: 0 });
+  const waiter = await pool.acquire();
+  pool.stopCounting(waiter);
+  expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+  const next = await pool.acquire();
+  expect(pool.pids().sort()).toEqual([waiter.pid, next.pid].sort());
+  await Promise.all([waiter.close(), next.close()]);
+  expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+});

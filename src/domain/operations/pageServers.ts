@@ -107,6 +107,8 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
       port: resp.ps.port,
       startTime: new Date(started),
     };
+    // Running, the server mostly waits for a dump: it does not count against the worker cap.
+    kit.pool.stopCounting(worker);
     const entry: RunningServer = { info, answered: false, stopped: false, ended: Promise.resolve() };
     entry.ended = watch(entry, worker, staged, criuVersion, operation, ctx);
     servers.set(info.checkpointId, entry);
