@@ -3,10 +3,9 @@
 // call has been answered, so exactly one per tree proceeds whatever the timing.
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
 import { startTestGateway, type TestGateway } from "../support/gateway.js";
 import { expectNothingLeft, TestProcesses } from "../support/processes.js";
-import { runSession, type SessionOutcome } from "../support/session.js";
+import { dumpStart, runSession, type SessionOutcome } from "../support/session.js";
 
 let gw: TestGateway;
 const processes = new TestProcesses();
@@ -37,14 +36,7 @@ describe("concurrent dumps", () => {
     const calls: Promise<SessionOutcome>[] = [];
     for (const [i, tree] of trees.entries()) {
       for (let k = 0; k < 5; k++) {
-        const start = {
-          dump: {
-            checkpointId: `tree-${i}-${k}`,
-            parentCheckpointId: "",
-            options: CriuOptions.fromPartial({ pid: tree.pid, leaveRunning: true, notifyScripts: true }),
-          },
-          callbackTimeoutMs: 0,
-        };
+        const start = dumpStart(`tree-${i}-${k}`, { pid: tree.pid, leaveRunning: true });
         const call = runSession(gw.client, start, async () => {
           await held;
           return { success: true };

@@ -25,7 +25,7 @@ import {
   type TestGateway,
 } from "../support/gateway.js";
 import { TestProcesses } from "../support/processes.js";
-import { runSession } from "../support/session.js";
+import { dumpStart, runSession } from "../support/session.js";
 import { type Counter, isAlive, waitFor } from "../support/workload.js";
 
 const processes = new TestProcesses();
@@ -144,21 +144,10 @@ describe("the CRIU worker killed during a dump", () => {
   it.each(["pre-dump", "post-dump"])("at %s: the process runs on, nothing is lost", async (moment) => {
     gw = await startTestGateway({ callbackTimeoutMs: 60_000 });
     const p = await processes.counter(gw.dir, `worker-${moment}`);
-    const outcome = await runSession(
-      gw.client,
-      {
-        dump: {
-          checkpointId: "lost-worker",
-          parentCheckpointId: "",
-          options: CriuOptions.fromPartial({ pid: p.pid, notifyScripts: true }),
-        },
-        callbackTimeoutMs: 0,
-      },
-      (callback) => {
-        if (callback.script === moment) for (const w of gw.gateway.workerPids()) process.kill(w, "SIGKILL");
-        return { success: true };
-      },
-    );
+    const outcome = await runSession(gw.client, dumpStart("lost-worker", { pid: p.pid }), (callback) => {
+      if (callback.script === moment) for (const w of gw.gateway.workerPids()) process.kill(w, "SIGKILL");
+      return { success: true };
+    });
     expect(outcome.error).toBeDefined();
     expect(status[outcome.error?.code ?? 0]).not.toBe("OK");
     expect(await runsOn(p)).toBe(true);

@@ -9,7 +9,6 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   CheckpointState,
-  CriuOptions,
   type GetCheckpointResponse,
   type ListCheckpointsResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
@@ -24,7 +23,7 @@ import {
   type TestGateway,
 } from "../support/gateway.js";
 import { TestProcesses } from "../support/processes.js";
-import { runSession } from "../support/session.js";
+import { dumpStart, runSession } from "../support/session.js";
 import { fillUp, mountTmpfs } from "../support/tmpfs.js";
 import { waitFor } from "../support/workload.js";
 
@@ -97,22 +96,11 @@ describe("a full image store", () => {
 
   it("when the gateway's own files do not fit, vetoes the dump: RESOURCE_EXHAUSTED, the process runs on", async () => {
     const p = await processes.counter(gw.dir, "own-files");
-    const outcome = await runSession(
-      gw.client,
-      {
-        dump: {
-          checkpointId: "no-room",
-          parentCheckpointId: "",
-          options: CriuOptions.fromPartial({ pid: p.pid, notifyScripts: true }),
-        },
-        callbackTimeoutMs: 0,
-      },
-      async (callback) => {
-        // CRIU's images are written; the store fills up before the gateway writes its own.
-        if (callback.script === "post-dump") await fillUp(join(gw.dir, "store", "filler"));
-        return { success: true };
-      },
-    );
+    const outcome = await runSession(gw.client, dumpStart("no-room", { pid: p.pid }), async (callback) => {
+      // CRIU's images are written; the store fills up before the gateway writes its own.
+      if (callback.script === "post-dump") await fillUp(join(gw.dir, "store", "filler"));
+      return { success: true };
+    });
     expect(status[outcome.error?.code ?? 0]).toBe("RESOURCE_EXHAUSTED");
     expect(outcome.error?.details).toMatch(
       /could not write .*meta\.json: the file system is full \(\d+ bytes free\)/,

@@ -11,8 +11,13 @@ export function mountTmpfs(dir: string, sizeBytes: number): () => void {
 
 /** Fills the file system of `path` until a write fails with ENOSPC: the filler is that file. */
 export async function fillUp(path: string): Promise<void> {
+  // Large writes first, then small ones for the last partial block.
+  for (const size of [64 * 1024, 512]) appendUntilFull(path, Buffer.alloc(size, 0x78));
+  await fs.stat(path);
+}
+
+function appendUntilFull(path: string, chunk: Buffer): void {
   const fd = openSync(path, "a");
-  const chunk = Buffer.alloc(64 * 1024, 0x78);
   try {
     for (;;) writeSync(fd, chunk);
   } catch (err) {
@@ -20,15 +25,4 @@ export async function fillUp(path: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
-  // The last partial block too.
-  const small = Buffer.alloc(512, 0x78);
-  const again = openSync(path, "a");
-  try {
-    for (;;) writeSync(again, small);
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== "ENOSPC") throw err;
-  } finally {
-    closeSync(again);
-  }
-  await fs.stat(path);
 }
