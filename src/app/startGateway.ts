@@ -15,7 +15,7 @@ import { type CriuOperations, type CriuVersion, createCriuOperations } from "../
 import { EventBus } from "../domain/eventBus.js";
 import { hostDoctor, systemReaders } from "../domain/hostDoctor.js";
 import { inetSocketsFinding } from "../domain/hostFindings.js";
-import { ImageStore } from "../domain/imageStore.js";
+import { describeRecovered, ImageStore } from "../domain/imageStore.js";
 import { TransferStats } from "../grpc/boundedWriter.js";
 import type { CallInterceptor } from "../grpc/callContext.js";
 import { createCallPipeline } from "../grpc/callPipeline.js";
@@ -75,6 +75,10 @@ export async function startGateway(
   const policy = loadPolicy(config.policyFile);
   const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
   const store = await ImageStore.open(config.imagesRoot);
+  // What a crash left staged: removed when it never reached a dump's point of no return, else kept.
+  for (const r of store.recovered) {
+    logger.log(r.outcome === "removed" ? "info" : "warn", describeRecovered(r), { checkpoint: r.id });
+  }
   const events = new EventBus(config.subscriberBufferEvents);
   const hostReaders = systemReaders(config.criuBin);
   const operations = createCriuOperations({
@@ -85,6 +89,9 @@ export async function startGateway(
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
     idleWorkerMs: config.idleWorkerMs,
+    maxConcurrentOperations: config.maxConcurrentOperations,
+    maxQueuedOperations: config.maxQueuedOperations,
+    criuLogLevel: config.criuLogLevel,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });

@@ -31,7 +31,9 @@ export type WorkerFailureKind =
   /** The caller gave up (AbortSignal) and the exchange was stopped. */
   | "aborted"
   /** The request does not fit in one datagram of the socket (EMSGSIZE). */
-  | "too-large";
+  | "too-large"
+  /** No worker was started: as many run as allowed, and the queue for one is full (WorkerPool). */
+  | "busy";
 
 /** The exchange with the worker failed; CRIU itself gave no answer. */
 export class WorkerFailure extends Error {

@@ -11,6 +11,13 @@ import type { CriuReq, CriuResp } from "./wire.js";
 export interface WorkerPoolOptions {
   criuBin: string;
   /**
+   * Workers running at once (a worker kept open for reuse does not count); a request for one more
+   * waits its turn. Unlimited when absent.
+   */
+  maxWorkers?: number;
+  /** Requests that may wait for a worker; one more fails at once (WorkerFailure "busy"). */
+  maxQueued?: number;
+  /**
    * How long a worker that answered a request with keep_open (VERSION, FEATURE_CHECK) is kept for
    * the next such request, which then skips a fork and exec; 0 never keeps one.
    */
@@ -20,6 +27,14 @@ export interface WorkerPoolOptions {
 export class WorkerPool {
   readonly #criuBin: string;
   readonly #idleWorkerMs: number;
+  readonly #maxWorkers: number;
+  readonly #maxQueued: number;
+  /** Slots taken: by workers that run, or granted to a caller about to start one. */
+  #slots = 0;
+  /** Workers that hold a slot (a kept worker does not), until they exit. */
+  readonly #holding = new Set<SwrkWorker>();
+  /** Requests waiting for a slot, first come first served. */
+  readonly #queue: { grant(): void }[] = [];
   /** Live workers by pid: shutdown waits for them, and dumps of them are refused. */
   readonly #workers = new Map<number, SwrkWorker>();
   /** At most one worker kept open after a keep_open request, waiting for the next. */
@@ -29,24 +44,32 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     this.#criuBin = options.criuBin;
     this.#idleWorkerMs = options.idleWorkerMs ?? 0;
+    this.#maxWorkers = options.maxWorkers ?? Number.POSITIVE_INFINITY;
+    this.#maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   }
 
   /**
-   * A fresh worker, registered until it is reaped. The caller owns it and must `close()` it.
-   * A worker that cannot start reports why on its first request (WorkerFailure "spawn").
+   * A fresh worker, registered until it is reaped, once a slot is free: the request waits in the
+   * queue until then (WorkerFailure "busy" when the queue is full, "aborted" when `signal` fires
+   * first). The caller owns the worker and must `close()` it. A worker that cannot start reports
+   * why on its first request (WorkerFailure "spawn").
    */
-  async acquire(): Promise<SwrkWorker> {
-    const worker = SwrkWorker.start({
-      criuBin: this.#criuBin,
-      onReaped: (pid) => this.#workers.delete(pid),
-    });
-    if (worker.pid !== undefined) this.#workers.set(worker.pid, worker);
-    return worker;
+  async acquire(signal?: AbortSignal): Promise<SwrkWorker> {
+    await this.#takeSlot(signal);
+    return this.#hold(() => this.#start());
+  }
+
+  /**
+   * The worker stays the caller's and keeps running, but gives its slot back: for a worker that
+   * will mostly wait (a page server waiting for a dump) and must not keep others from running.
+   */
+  stopCounting(worker: SwrkWorker): void {
+    this.#release(worker);
   }
 
   /** Runs `use` with a fresh worker and always closes (and so reaps) it afterwards. */
-  async withWorker<T>(use: (worker: SwrkWorker) => Promise<T>): Promise<T> {
-    const worker = await this.acquire();
+  async withWorker<T>(use: (worker: SwrkWorker) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const worker = await this.acquire(signal);
     try {
       return await use(worker);
     } finally {
@@ -56,7 +79,7 @@ export class WorkerPool {
 
   /** One request on a fresh worker, which is always reaped. Failures are WorkerFailures. */
   exchange(req: CriuReq, options: ExchangeOptions = {}): Promise<CriuResp> {
-    return this.withWorker((worker) => worker.request(req, options));
+    return this.withWorker((worker) => worker.request(req, options), options.signal);
   }
 
   /**
@@ -66,8 +89,9 @@ export class WorkerPool {
    */
   async exchangeKept(req: CriuReq, options: ExchangeOptions = {}): Promise<CriuResp> {
     if (this.#idleWorkerMs <= 0 || this.#draining) return this.exchange(req, options);
+    await this.#takeSlot(options.signal);
     const kept = this.#takeIdle();
-    const worker = kept ?? (await this.acquire());
+    const worker = this.#hold(() => kept ?? this.#start());
     let resp: CriuResp;
     try {
       resp = await worker.request({ ...req, keepOpen: true }, options);
@@ -106,6 +130,79 @@ export class WorkerPool {
     await Promise.all([...this.#workers.values()].map((w) => w.exited));
   }
 
+  /** Slots taken (workers running, a kept one aside) and requests waiting for one. */
+  load(): { running: number; waiting: number } {
+    return { running: this.#slots, waiting: this.#queue.length };
+  }
+
+  #start(): SwrkWorker {
+    const worker = SwrkWorker.start({
+      criuBin: this.#criuBin,
+      onReaped: (pid) => this.#workers.delete(pid),
+    });
+    if (worker.pid !== undefined) this.#workers.set(worker.pid, worker);
+    return worker;
+  }
+
+  /** The worker `get` gives takes the slot its caller was granted, until it exits. */
+  #hold(get: () => SwrkWorker): SwrkWorker {
+    let worker: SwrkWorker;
+    try {
+      worker = get();
+    } catch (err) {
+      this.#giveSlot();
+      throw err;
+    }
+    this.#holding.add(worker);
+    void worker.exited.then(() => this.#release(worker));
+    return worker;
+  }
+
+  /** A worker gives its slot back (when it exits, or when it is kept for reuse). */
+  #release(worker: SwrkWorker): void {
+    if (this.#holding.delete(worker)) this.#giveSlot();
+  }
+
+  #giveSlot(): void {
+    // The slot passes straight to the first in line, if any.
+    const next = this.#queue.shift();
+    if (next) next.grant();
+    else this.#slots--;
+  }
+
+  async #takeSlot(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) {
+      throw new WorkerFailure("aborted", "cancelled before a CRIU worker was free", undefined, "");
+    }
+    if (this.#slots < this.#maxWorkers) {
+      this.#slots++;
+      return;
+    }
+    if (this.#queue.length >= this.#maxQueued) {
+      throw new WorkerFailure(
+        "busy",
+        `all ${this.#slots} CRIU workers the gateway runs at once are busy, and ${this.#queue.length} requests already wait for one`,
+        undefined,
+        "",
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const at = this.#queue.indexOf(entry);
+        if (at >= 0) this.#queue.splice(at, 1);
+        reject(new WorkerFailure("aborted", "cancelled while waiting for a CRIU worker", undefined, ""));
+      };
+      const entry = {
+        grant: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(entry);
+    });
+  }
+
   #park(worker: SwrkWorker): void {
     const timer = setTimeout(() => {
       if (this.#idle?.worker === worker) this.#idle = undefined;
@@ -113,6 +210,7 @@ export class WorkerPool {
     }, this.#idleWorkerMs);
     timer.unref();
     this.#idle = { worker, timer };
+    this.#release(worker);
     // Gone on its own: nothing to reuse.
     void worker.exited.then(() => {
       if (this.#idle?.worker === worker) this.#takeIdle();

@@ -106,6 +106,13 @@ export function workerFailed(err: WorkerFailure, requestType: string, context: F
         detail,
         { cause: err },
       );
+    case "busy":
+      return new GatewayError(
+        "RESOURCE_EXHAUSTED",
+        `the gateway is at its limit of CRIU operations: ${err.message}. Retry later`,
+        undefined,
+        { cause: err },
+      );
     case "ended":
       return new GatewayError(
         "INTERNAL",

@@ -4,6 +4,7 @@
 // per kind; this file composes them and exports every type the gRPC side needs.
 
 import { WorkerPool } from "../criu/workerPool.js";
+import { describeRecovered } from "./imageStore.js";
 import { createCheckpointFiles } from "./operations/checkpointFiles.js";
 import { createCpuinfo } from "./operations/cpuinfo.js";
 import { createDump } from "./operations/dump.js";
@@ -13,6 +14,7 @@ import { createOperationKit } from "./operations/operationKit.js";
 import { createPageServers } from "./operations/pageServers.js";
 import { createProbes } from "./operations/probes.js";
 import { createRestore } from "./operations/restore.js";
+import { beginOperation } from "./operations/trackOperation.js";
 import { createWaitPid } from "./operations/waitPid.js";
 
 export type { OperationGuard, RestoreConfinement } from "./operationGuard.js";
@@ -33,14 +35,36 @@ export type { RestoreInput, RestoreResult } from "./operations/restore.js";
 
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
 
+/** Each staged dump the store found at start-up, as a dump the gateway finished on its own. */
+function publishRecovery(deps: OperationsDeps): void {
+  for (const r of deps.store.recovered) {
+    const operation = beginOperation(
+      deps.events,
+      "dump",
+      { caller: "gateway (start-up recovery)" },
+      {
+        pid: 0,
+        checkpointId: r.id,
+      },
+    );
+    operation.finish(r.outcome === "removed" ? "ABORTED" : "OK", describeRecovered(r));
+  }
+}
+
 export function createCriuOperations(deps: OperationsDeps) {
-  const pool = new WorkerPool({ criuBin: deps.criuBin, idleWorkerMs: deps.idleWorkerMs });
+  const pool = new WorkerPool({
+    criuBin: deps.criuBin,
+    idleWorkerMs: deps.idleWorkerMs,
+    maxWorkers: deps.maxConcurrentOperations,
+    maxQueued: deps.maxQueuedOperations,
+  });
   const kit = createOperationKit(deps, pool);
   const probes = createProbes(kit);
   const dumps = createDump(kit, probes);
   const cpuinfo = createCpuinfo(kit, probes);
   const pageServers = createPageServers(kit, probes);
   const files = createCheckpointFiles(deps.store);
+  publishRecovery(deps);
 
   return {
     version: probes.version,

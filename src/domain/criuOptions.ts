@@ -173,6 +173,8 @@ export interface GatewaySettings {
   parentImg?: string;
   /** The gateway turns callbacks on for every dump and restore: they are its safe points to abort. */
   notifyScripts?: boolean;
+  /** CRIU's log level when the caller sets none (CRIU's own default is 2, errors and warnings). */
+  logLevel?: number;
 }
 
 /** Builds CRIU's criu_opts from the caller's options and the gateway's own settings. */
@@ -184,6 +186,7 @@ export function toCriuOpts(options: CriuOptions | undefined, settings: GatewaySe
     if ((name === "networkLock" || name === "preDumpMode") && value === 0) continue;
     out[name] = value;
   }
+  if (options?.logLevel === undefined && settings.logLevel !== undefined) out.logLevel = settings.logLevel;
   out.imagesDirFd = settings.imagesDirFd;
   // log_to_stderr asks CRIU not to write a log file; otherwise the gateway names it.
   if (!options?.logToStderr) out.logFile = settings.logFile;

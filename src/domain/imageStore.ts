@@ -4,23 +4,49 @@
 //   <root>/<id>/                 a published checkpoint: CRIU's images, dump.log, meta.json
 //   <root>/.tmp-<id>-<random>/   a dump in progress; renamed to <root>/<id> only after success+fsync
 //   <root>/.del-<id>-<random>/   a checkpoint being deleted (renamed away first, so it vanishes at once)
+//   <dir>/.unconfirmed           in a staged or published dump: it passed its point of no return
+//                                (its processes may exist only in these images) and CRIU has not
+//                                confirmed it; such a directory is never removed but by DeleteCheckpoint
 // Names starting with "." can never be checkpoint ids, so internal entries never collide with them.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, promises as fs, openSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { DumpStatistics } from "../../gen/criu/gateway/v1/gateway.js";
+import {
+  closeQuietly,
+  DIR_MODE,
+  FILE_MODE,
+  isErrno,
+  openDirFd,
+  pathExists,
+  readNoFollow,
+  syncDir,
+  syncTree,
+} from "./durableFiles.js";
 import { GatewayError, invalidArgument } from "./errors.js";
+import { META_FILE, type MetaFile, readMeta, validProcesses } from "./metaFile.js";
 import type { ProcessRecord } from "./processTree.js";
+import { StagedDir, type StagedDump, UNCONFIRMED_MARKER } from "./stagedDump.js";
+
+export { isErrno } from "./durableFiles.js";
+export { META_FILE } from "./metaFile.js";
+export type { KeptDump, StagedDump } from "./stagedDump.js";
+export { UNCONFIRMED_MARKER } from "./stagedDump.js";
 
 export const CHECKPOINT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const META_FILE = "meta.json";
 export const DUMP_LOG = "dump.log";
 export const RESTORE_LOG = "restore.log";
 export const PRE_DUMP_LOG = "pre-dump.log";
 export const CPUINFO_DUMP_LOG = "cpuinfo-dump.log";
 export const CPUINFO_CHECK_LOG = "cpuinfo-check.log";
 export const PAGE_SERVER_LOG = "page-server.log";
+
+/**
+ * "complete": CRIU confirmed the dump. "unconfirmed": the gateway or its worker stopped after it
+ * let CRIU stop the processes and before CRIU answered; the images are all there may be of them.
+ */
+export type CheckpointState = "complete" | "unconfirmed";
 
 /** What a checkpoint holds. Checkpoints written before kinds were recorded are dumps. */
 export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo" | "pages";
@@ -60,20 +86,7 @@ export interface CheckpointInfo {
    * supplied them, CRIU did not make them here.
    */
   importedImages: boolean;
-}
-
-interface MetaFile {
-  formatVersion: 1;
-  createTime: string;
-  rootPid: number;
-  parentId?: string;
-  criuVersion: string;
-  leaveRunning: boolean;
-  kind?: CheckpointKind;
-  dumpStatistics?: DumpStatistics;
-  processes?: ProcessRecord[];
-  pagesSentTo?: string;
-  importedImages?: true;
+  state: CheckpointState;
 }
 
 /** What a publish records; whether images were imported the store works out itself. */
@@ -87,6 +100,7 @@ export type CheckpointMeta = Omit<
   | "processes"
   | "pagesSentTo"
   | "importedImages"
+  | "state"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
@@ -118,23 +132,35 @@ export interface LogText {
   sizeBytes: number;
 }
 
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
-const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-
 /** A directory held open for CRIU, which reaches it as /proc/<gateway pid>/fd/<fd>. */
 export interface OpenDirectory {
   readonly path: string;
   readonly fd: number;
 }
 
-export interface StagedDump extends OpenDirectory {
-  /** CRIU's parent_img for an incremental dump, relative to the images directory. */
-  readonly parentImg: string | undefined;
-  /** Makes the dump visible under its id, durably. Closes the directory. */
-  publish(meta: CheckpointMeta): Promise<CheckpointInfo>;
-  /** Removes everything the dump wrote. Closes the directory. Never throws. */
-  discard(): Promise<void>;
+/** What start-up did with a staged directory an earlier run left behind. */
+export interface Recovered {
+  /** The checkpoint id it was staged for. */
+  id: string;
+  /**
+   * "removed": it never reached its point of no return (CRIU rolled back, the processes run on).
+   * "kept": past it, published as an unconfirmed checkpoint. "left": past it, but its id is
+   * taken; left in place under `dir`, for someone to move or delete.
+   */
+  outcome: "removed" | "kept" | "left";
+  dir: string;
+}
+
+/** What a person reads about one recovered staged directory. */
+export function describeRecovered(r: Recovered): string {
+  switch (r.outcome) {
+    case "removed":
+      return `removed the staged dump of checkpoint ${r.id}: it never reached its point of no return, so CRIU rolled it back and its processes ran on`;
+    case "kept":
+      return `kept checkpoint ${r.id} as UNCONFIRMED: its dump passed its point of no return, and the gateway stopped before CRIU answered; restore it, or delete it if its processes still run`;
+    case "left":
+      return `left the staged dump of checkpoint ${r.id} in ${r.dir}: it passed its point of no return, but a checkpoint ${r.id} exists; move it under a free id or delete it`;
+  }
 }
 
 export interface OpenedCheckpoint extends OpenDirectory {
@@ -154,18 +180,50 @@ export class ImageStore {
 
   private constructor(readonly root: string) {}
 
-  /** Creates the root if needed (0700) and removes what interrupted dumps and deletes left behind. */
+  /** What start-up found staged by an earlier run, and did with it. */
+  readonly recovered: Recovered[] = [];
+
+  /**
+   * Creates the root if needed (0700) and recovers what an earlier run left: interrupted deletes
+   * are finished, staged dumps past their point of no return published as unconfirmed
+   * checkpoints, other staged directories removed.
+   */
   static async open(root: string): Promise<ImageStore> {
     await fs.mkdir(root, { recursive: true, mode: DIR_MODE });
     const stat = await fs.stat(root);
     if (!stat.isDirectory()) throw new Error(`images root ${root} is not a directory`);
     const store = new ImageStore(root);
     for (const name of await fs.readdir(root)) {
-      if (name.startsWith(".tmp-") || name.startsWith(".del-")) {
-        await fs.rm(join(root, name), { recursive: true, force: true });
+      if (name.startsWith(".del-")) await fs.rm(join(root, name), { recursive: true, force: true });
+      else if (name.startsWith(".tmp-")) {
+        const recovered = await store.#recover(name);
+        if (recovered) store.recovered.push(recovered);
       }
     }
     return store;
+  }
+
+  /** Undefined for a scratch directory, which is removed without a word. */
+  async #recover(name: string): Promise<Recovered | undefined> {
+    const dir = join(this.root, name);
+    // ".tmp-<id>-<12 hex digits>", as stage() names it.
+    const id = /^\.tmp-(.+)-[0-9a-f]{12}$/.exec(name)?.[1] ?? "";
+    if (id === "") {
+      await fs.rm(dir, { recursive: true, force: true });
+      return undefined;
+    }
+    const pastNoReturn =
+      CHECKPOINT_ID_PATTERN.test(id) &&
+      (await pathExists(join(dir, UNCONFIRMED_MARKER))) &&
+      (await readMeta(dir)) !== undefined;
+    if (!pastNoReturn) {
+      await fs.rm(dir, { recursive: true, force: true });
+      return { id, outcome: "removed", dir };
+    }
+    if (await this.#exists(id)) return { id, outcome: "left", dir };
+    await fs.rename(dir, join(this.root, id));
+    await syncDir(this.root);
+    return { id, outcome: "kept", dir: join(this.root, id) };
   }
 
   static validateId(id: string, field = "checkpoint_id"): void {
@@ -213,58 +271,15 @@ export class ImageStore {
       await fs.rm(path, { recursive: true, force: true });
       throw err;
     }
-    let done = false;
-    return {
-      path,
-      fd,
-      parentImg: parentId === undefined ? undefined : `../${parentId}`,
-      publish: async (meta) => {
-        if (done) throw new Error("staged dump already finished");
-        done = true;
-        try {
-          // Imported images pass down the parent chain: a child's memory may come from them.
-          const parent = parentId === undefined ? undefined : await this.#read(parentId);
-          const metaFile: MetaFile = {
-            formatVersion: 1,
-            createTime: new Date().toISOString(),
-            rootPid: meta.rootPid,
-            criuVersion: meta.criuVersion,
-            leaveRunning: meta.leaveRunning,
-            kind: meta.kind ?? "dump",
-            ...(meta.parentId === undefined ? {} : { parentId: meta.parentId }),
-            ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
-            ...(meta.processes === undefined ? {} : { processes: meta.processes }),
-            ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
-            ...(parent?.importedImages || meta.importedImages ? { importedImages: true as const } : {}),
-          };
-          await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
-            mode: FILE_MODE,
-          });
-          await syncTree(path);
-          closeQuietly(fd);
-          const target = join(this.root, id);
-          if (await this.#exists(id)) {
-            throw new GatewayError("ALREADY_EXISTS", `checkpoint ${id} appeared while dumping; not replaced`);
-          }
-          await fs.rename(path, target);
-          await syncDir(this.root);
-          return await this.get(id);
-        } catch (err) {
-          closeQuietly(fd);
-          await fs.rm(path, { recursive: true, force: true }).catch(() => {});
-          throw err;
-        } finally {
-          release();
-        }
-      },
-      discard: async () => {
-        if (done) return;
-        done = true;
-        closeQuietly(fd);
-        await fs.rm(path, { recursive: true, force: true }).catch(() => {});
-        release();
-      },
-    };
+    return new StagedDir(path, fd, parentId === undefined ? undefined : `../${parentId}`, id, {
+      root: this.root,
+      exists: (other) => this.#exists(other),
+      get: (other) => this.get(other),
+      // Imported images pass down the parent chain: a child's memory may come from them.
+      parentImported: async () =>
+        parentId !== undefined && (await this.#read(parentId))?.importedImages === true,
+      release,
+    });
   }
 
   /**
@@ -272,7 +287,8 @@ export class ImageStore {
    * (CHECK, CPUINFO): CRIU writes its log there. Named like a staged dump, so start-up cleans it.
    */
   async scratch(purpose: string): Promise<OpenDirectory & { discard(): Promise<void> }> {
-    const path = join(this.root, `.tmp-${purpose}-${randomBytes(6).toString("hex")}`);
+    // A longer suffix than a staged dump's: start-up removes it without taking it for one.
+    const path = join(this.root, `.tmp-${purpose}-${randomBytes(8).toString("hex")}`);
     await fs.mkdir(path, { mode: DIR_MODE });
     const fd = await openDirFd(path).catch(async (err) => {
       await fs.rm(path, { recursive: true, force: true });
@@ -464,19 +480,17 @@ export class ImageStore {
     }
     // A symlink or file planted in the root is not a checkpoint and is never followed.
     if (!stat.isDirectory()) return undefined;
-    let meta: Partial<MetaFile> = {};
-    try {
-      meta = JSON.parse(await fs.readFile(join(dir, META_FILE), { encoding: "utf8", flag: readNoFollow }));
-    } catch {
-      // A directory without readable metadata still lists, described by what the filesystem knows.
-    }
+    // A directory without readable metadata still lists, described by what the filesystem knows.
+    const meta = (await readMeta(dir)) ?? {};
     let sizeBytes = 0;
     let pageServerLog = false;
+    let unconfirmed = false;
     try {
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
         if (!entry.isFile()) continue;
         sizeBytes += (await fs.lstat(join(dir, entry.name))).size;
         if (entry.name === PAGE_SERVER_LOG) pageServerLog = true;
+        if (entry.name === UNCONFIRMED_MARKER) unconfirmed = true;
       }
     } catch (err) {
       // Deleted (renamed away) while being read: it is gone, not an error.
@@ -498,6 +512,7 @@ export class ImageStore {
       pagesSentTo: meta.pagesSentTo,
       // Imports made before the marker existed left a trace: a dump that a page server began.
       importedImages: meta.importedImages === true || (kind === "dump" && pageServerLog),
+      state: unconfirmed ? "unconfirmed" : "complete",
     };
   }
 
@@ -611,77 +626,8 @@ export class ImageStore {
   }
 }
 
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return false;
-    throw err;
-  }
-}
-
-/** Process records from a meta file, or undefined when absent or not well-formed. */
-function validProcesses(value: unknown): ProcessRecord[] | undefined {
-  if (!Array.isArray(value)) return undefined;
-  const ok = value.every(
-    (p: Partial<ProcessRecord>) =>
-      typeof p === "object" &&
-      p !== null &&
-      Number.isInteger(p.pid) &&
-      Array.isArray(p.uids) &&
-      p.uids.every((u) => Number.isInteger(u)) &&
-      typeof p.cgroup === "string",
-  );
-  return ok ? (value as ProcessRecord[]) : undefined;
-}
-
-const readNoFollow = constants.O_RDONLY | constants.O_NOFOLLOW;
-
 function notFound(id: string): GatewayError {
   return new GatewayError("NOT_FOUND", `checkpoint ${id} does not exist`);
-}
-
-async function openDirFd(path: string): Promise<number> {
-  // A plain descriptor number, not a FileHandle: CRIU reaches it through /proc, and the store
-  // closes it itself when the operation ends.
-  return openSync(path, O_DIR);
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // Already closed.
-  }
-}
-
-/** fsyncs every file of a checkpoint directory, makes it private, then fsyncs the directory. */
-async function syncTree(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      await handle.chmod(FILE_MODE);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, O_DIR);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-export function isErrno(err: unknown, code: string): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
 }
 
 /**

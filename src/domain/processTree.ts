@@ -107,3 +107,23 @@ async function childrenOf(pid: number): Promise<number[]> {
   }
   return children;
 }
+
+/** The pids from `pid`'s parent up to init, read from /proc. */
+export async function ancestorsOf(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  let current = pid;
+  for (let i = 0; i < 4096 && current > 1; i++) {
+    let stat: string;
+    try {
+      stat = await fs.readFile(`/proc/${current}/stat`, "utf8");
+    } catch {
+      break;
+    }
+    // The command name may contain spaces and parentheses: the ppid follows the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (!Number.isInteger(ppid) || ppid <= 0) break;
+    out.push(ppid);
+    current = ppid;
+  }
+  return out;
+}

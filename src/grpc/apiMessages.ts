@@ -5,6 +5,7 @@ import {
   type Checkpoint,
   CheckpointKind,
   CheckpointLogKind,
+  CheckpointState,
   type CriuOptions,
   type DumpResponse,
   type Event,
@@ -91,6 +92,10 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
     kind: CHECKPOINT_KIND_TO_API[info.kind],
     dumpStatistics: info.dumpStatistics,
     pagesSentTo: info.pagesSentTo ?? "",
+    state:
+      info.state === "unconfirmed"
+        ? CheckpointState.CHECKPOINT_STATE_UNCONFIRMED
+        : CheckpointState.CHECKPOINT_STATE_COMPLETE,
   };
 }
 

@@ -1,10 +1,11 @@
 // Drives CriuService.Session from the caller's side, answering callbacks as a test script says.
 import type { ServiceError } from "@grpc/grpc-js";
-import type {
-  CriuServiceClient,
-  NotifyCallback,
-  SessionResponse,
-  SessionStart,
+import {
+  CriuOptions,
+  type CriuServiceClient,
+  type NotifyCallback,
+  type SessionResponse,
+  type SessionStart,
 } from "../../gen/criu/gateway/v1/gateway.js";
 
 /** How to answer one callback: a reply, "silent" (never answer), or "cancel" (cancel the call). */
@@ -15,6 +16,21 @@ export interface SessionOutcome {
   callbacks: NotifyCallback[];
   result: SessionResponse | undefined;
   error: ServiceError | undefined;
+}
+
+/** A Session's start for a dump of `pid` into `checkpointId`, CRIU's callbacks put to the caller. */
+export function dumpStart(
+  checkpointId: string,
+  options: Partial<CriuOptions> & { pid: number },
+): SessionStart {
+  return {
+    dump: {
+      checkpointId,
+      parentCheckpointId: "",
+      options: CriuOptions.fromPartial({ notifyScripts: true, ...options }),
+    },
+    callbackTimeoutMs: 0,
+  };
 }
 
 export function runSession(

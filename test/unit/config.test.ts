@@ -1,5 +1,6 @@
 // The configuration: defaults in one place, and every bad setting refused at start-up with a
 // message that begins with the setting's name. Addresses are only parsed here; nothing binds.
+import { availableParallelism } from "node:os";
 import { describe, expect, test } from "vitest";
 import {
   ConfigError,
@@ -71,6 +72,15 @@ describe("defaults", () => {
   });
 });
 
+describe("limits sized to the machine", () => {
+  test("CRIU workers: twice the CPUs, at least 2, and 16 waiting per worker; CRIU logs at level 4", () => {
+    const config = resolveConfig({});
+    expect(config.maxConcurrentOperations).toBe(Math.max(2, 2 * availableParallelism()));
+    expect(config.maxQueuedOperations).toBe(16 * config.maxConcurrentOperations);
+    expect(config.criuLogLevel).toBe(4);
+  });
+});
+
 describe("invalid settings name themselves first", () => {
   test.each<[string, Partial<GatewayConfig>]>([
     ["images-root", { imagesRoot: "images" }],
@@ -112,6 +122,10 @@ describe("invalid settings name themselves first", () => {
     ["unix-socket-owner", { unixSocketOwner: -1 }],
     ["unix-socket-group", { unixSocketGroup: 1.5 }],
     ["tls-reload-interval-ms", { tlsReloadIntervalMs: -1 }],
+    ["max-concurrent-operations", { maxConcurrentOperations: 0 }],
+    ["max-queued-operations", { maxQueuedOperations: -1 }],
+    ["criu-log-level", { criuLogLevel: 5 }],
+    ["criu-log-level", { criuLogLevel: -1 }],
     ["insecure", { insecure: true, tls: { certFile: "/c.pem", keyFile: "/k.pem", clientCaFile: undefined } }],
   ])("%s: %j", (setting, given) => {
     const err = configError(() => resolveConfig(given));

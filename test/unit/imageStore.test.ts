@@ -159,6 +159,7 @@ describe("stage and publish", () => {
       kind: "dump",
       dumpStatistics: undefined,
       importedImages: false,
+      state: "complete",
     });
     expect(info.createTime.getTime()).toBeGreaterThanOrEqual(before);
     expect(info.createTime.getTime()).toBeLessThanOrEqual(after);

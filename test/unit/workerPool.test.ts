@@ -1,9 +1,11 @@
 // The worker pool (src/criu/workerPool.ts) against the scripted fake `criu swrk`: every worker it
 // starts is registered until reaped, kept workers are reused, and drain leaves none behind.
 import { afterAll, describe, expect, test } from "vitest";
+import type { WorkerFailure } from "../../src/criu/swrkWorker.js";
 import { CriuReqType } from "../../src/criu/wire.js";
 import { WorkerPool } from "../../src/criu/workerPool.js";
 import { fakeCriu, removeFakeCriuDirs } from "../support/fakeCriu.js";
+import { waitFor } from "../support/workload.js";
 
 afterAll(() => {
   removeFakeCriuDirs();
@@ -59,4 +61,58 @@ describe("the worker pool", () => {
     await draining;
     expect(pool.pids()).toEqual([]);
   });
+});
+
+describe("the pool's limit", () => {
+  test("under 200 requests at once: the cap runs, the queue waits, the rest are refused at once", async () => {
+    // The slow fake never answers: whatever runs holds its slot until the caller gives up.
+    const fake = fakeCriu("slow");
+    const pool = new WorkerPool({ criuBin: fake.bin, maxWorkers: 2, maxQueued: 3 });
+    const giveUp = new AbortController();
+    const calls = Array.from({ length: 200 }, () =>
+      pool.exchange({ type: CriuReqType.VERSION }, { signal: giveUp.signal }).then(
+        () => "answered",
+        (err: WorkerFailure) => err.kind,
+      ),
+    );
+    const refused = await Promise.all(calls.slice(5));
+    expect(refused).toEqual(Array(195).fill("busy"));
+    expect(pool.load()).toEqual({ running: 2, waiting: 3 });
+    await waitFor(() => pool.pids().length === 2, "the two workers to run");
+    giveUp.abort();
+    expect((await Promise.all(calls.slice(0, 5))).sort()).toEqual(Array(5).fill("aborted"));
+    await pool.drain();
+    expect(pool.pids()).toEqual([]);
+    expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+  });
+
+  test("a slot given back goes to the first in line", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = new WorkerPool({ criuBin: fake.bin, maxWorkers: 1, maxQueued: 10 });
+    const first = await pool.acquire();
+    const order: number[] = [];
+    const waiting = [1, 2, 3].map((n) =>
+      pool.acquire().then(async (w) => {
+        order.push(n);
+        await w.close();
+      }),
+    );
+    expect(pool.load()).toEqual({ running: 1, waiting: 3 });
+    await first.close();
+    await Promise.all(waiting);
+    expect(order).toEqual([1, 2, 3]);
+    expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+test("a worker that stops counting keeps running and frees its slot for the next", async () => {
+  const fake = fakeCriu("criu-loop");
+  const pool = new WorkerPool({ criuBin: fake.bin, maxWorkers: 1, maxQueued: 0 });
+  const waiter = await pool.acquire();
+  pool.stopCounting(waiter);
+  expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+  const next = await pool.acquire();
+  expect(pool.pids().sort()).toEqual([waiter.pid, next.pid].sort());
+  await Promise.all([waiter.close(), next.close()]);
+  expect(pool.load()).toEqual({ running: 0, waiting: 0 });
 });

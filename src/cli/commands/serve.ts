@@ -67,6 +67,21 @@ export const SERVE_OPTIONS = {
     value: "unix:PATH|HOST:PORT",
     help: "serve Prometheus metrics at GET /metrics here (off by default; plain HTTP on loopback or unix)",
   },
+  "max-concurrent-operations": {
+    type: "string",
+    value: "N",
+    help: "CRIU workers running at once (default twice the CPUs, at least 2); more calls queue",
+  },
+  "max-queued-operations": {
+    type: "string",
+    value: "N",
+    help: "calls waiting for a worker before RESOURCE_EXHAUSTED (default 16 per worker)",
+  },
+  "criu-log-level": {
+    type: "string",
+    value: "0-4",
+    help: "CRIU's log level when a call sets none (default 4: a post-mortem needs no re-run)",
+  },
   "shutdown-grace-ms": {
     type: "string",
     value: "MS",

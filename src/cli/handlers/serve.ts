@@ -74,6 +74,12 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     idleWorkerMs: optionalInteger("--idle-worker-ms", values["idle-worker-ms"]),
     shutdownGraceMs: optionalInteger("--shutdown-grace-ms", values["shutdown-grace-ms"]),
     metricsListen: values["metrics-listen"],
+    maxConcurrentOperations: optionalInteger(
+      "--max-concurrent-operations",
+      values["max-concurrent-operations"],
+    ),
+    maxQueuedOperations: optionalInteger("--max-queued-operations", values["max-queued-operations"]),
+    criuLogLevel: optionalInteger("--criu-log-level", values["criu-log-level"]),
     ...pushSettings(values),
   } satisfies Partial<GatewayConfig>;
 }

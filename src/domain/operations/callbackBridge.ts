@@ -24,12 +24,23 @@ export interface LogPlace {
   file: string;
 }
 
-/** Sends one request on the bridge's worker, `gate` checking its callbacks. */
+/** What the gateway does at each callback of one request, besides answering it. */
+export interface CallbackHooks {
+  /** Checks the callback before anyone answers it; throws to veto. */
+  gate?: CallbackGate;
+  /**
+   * Runs once the callback is to be answered with success, just before CRIU is told so: the
+   * last moment to veto (it throws), and the one to record what must outlast that answer.
+   */
+  commit?: CallbackGate;
+}
+
+/** Sends one request on the bridge's worker, `hooks` acting at its callbacks. */
 export type CallbackSend = (
   req: CriuReq,
   context: FailureContext,
   log: LogPlace,
-  gate?: CallbackGate,
+  hooks?: CallbackHooks,
 ) => Promise<CriuResp>;
 
 /**
@@ -46,16 +57,17 @@ export function callbackBridge(
   ctx: OperationContext,
   options: CriuOptions | undefined,
 ): CallbackSend {
-  let gate: CallbackGate | undefined;
+  let hooks: CallbackHooks = {};
   let refusal: unknown;
   const onNotify = notifyHandler(kit, operationId, ctx, options?.notifyScripts === true, {
-    gate: (script, pid) => gate?.(script, pid) ?? Promise.resolve(),
+    gate: (script, pid) => hooks.gate?.(script, pid) ?? Promise.resolve(),
+    commit: (script, pid) => hooks.commit?.(script, pid) ?? Promise.resolve(),
     refuse: (err) => {
       refusal ??= err;
     },
   });
-  return async (req, context, log, stepGate) => {
-    gate = stepGate;
+  return async (req, context, log, stepHooks = {}) => {
+    hooks = stepHooks;
     try {
       const resp = await worker.request(req, {
         signal: ctx.signal,
@@ -83,15 +95,20 @@ export function freshWorkerBridge(
   ctx: OperationContext,
   options: CriuOptions | undefined,
 ): CallbackSend {
-  return (req, context, log, gate) =>
-    kit.pool.withWorker((worker) =>
-      callbackBridge(kit, worker, operationId, ctx, options)(req, context, log, gate),
-    );
+  return async (req, context, log, hooks) => {
+    const worker = await kit.acquire(ctx.signal, context, requestTypeName(req.type));
+    try {
+      return await callbackBridge(kit, worker, operationId, ctx, options)(req, context, log, hooks);
+    } finally {
+      await worker.close();
+    }
+  };
 }
 
 /**
  * Answers each callback: refused when the gate throws (and `refuse` is told why), failed when the
- * caller has gone, else put to the caller or answered with success. A caller's answer that names
+ * caller has gone, else put to the caller or answered with success; a success is committed
+ * (and may still turn into a veto) just before it is sent. A caller's answer that names
  * external resources (query-ext-files) needs the admin class: they reach CRIU's add_external just
  * as options.external does.
  */
@@ -100,7 +117,7 @@ function notifyHandler(
   operationId: string,
   ctx: OperationContext,
   callerWantsCallbacks: boolean,
-  check: { gate: CallbackGate; refuse(err: unknown): void },
+  check: { gate: CallbackGate; commit: CallbackGate; refuse(err: unknown): void },
 ) {
   let sequence = 0;
   const publish = (payload: EventPayload) => kit.deps.events.publish(operationId, payload);
@@ -147,6 +164,14 @@ function notifyHandler(
             `the notify_reply to ${event.script} names external resources, which CRIU adds as it would options.external, an option reserved to administrators; the ${event.script === "query-ext-files" ? "dump" : "operation"} was rolled back. Answer without external`,
           ),
         );
+        answer = { success: false };
+      }
+    }
+    if (answer.success) {
+      try {
+        await check.commit(event.script, event.pid);
+      } catch (err) {
+        check.refuse(err);
         answer = { success: false };
       }
     }

@@ -1,6 +1,7 @@
 // What a checkpoint holds besides CRIU's run: its logs, and its images moved out and in.
 
 import { join } from "node:path";
+import { asDiskFull } from "../diskFull.js";
 import { invalidArgument } from "../errors.js";
 import {
   type CheckpointInfo,
@@ -84,7 +85,11 @@ export function createCheckpointFiles(store: ImageStore) {
     ): Promise<CheckpointInfo> {
       ImageStore.validateId(checkpointId);
       if (files.length === 0) throw invalidArgument("files is empty: nothing to import");
-      return store.importImages(checkpointId, files, rootPid);
+      try {
+        return await store.importImages(checkpointId, files, rootPid);
+      } catch (err) {
+        throw await asDiskFull(err, store.root);
+      }
     },
   };
 }

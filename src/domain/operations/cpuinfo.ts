@@ -28,7 +28,6 @@ export interface CpuinfoInput {
 const ENOTSUP = 95;
 
 export function createCpuinfo(kit: OperationKit, probes: Probes) {
-  const { events } = kit.deps;
   const exchange = (
     type: CriuReqType,
     place: { dir: OpenDirectory; logFile: string },
@@ -99,11 +98,11 @@ export function createCpuinfo(kit: OperationKit, probes: Probes) {
 
   return {
     cpuinfoDump: (input: CpuinfoInput, ctx: OperationContext): Promise<CheckpointInfo> =>
-      trackOperation(events, "cpuinfo-dump", ctx, { pid: 0, checkpointId: input.checkpointId }, () =>
+      trackOperation(kit, "cpuinfo-dump", ctx, { pid: 0, checkpointId: input.checkpointId }, () =>
         cpuinfoDumpNow(input, ctx),
       ),
     cpuinfoCheck: (input: CpuinfoInput, ctx: OperationContext): Promise<void> =>
-      trackOperation(events, "cpuinfo-check", ctx, { pid: 0, checkpointId: input.checkpointId }, () =>
+      trackOperation(kit, "cpuinfo-check", ctx, { pid: 0, checkpointId: input.checkpointId }, () =>
         cpuinfoCheckNow(input, ctx),
       ),
   };

@@ -12,14 +12,20 @@ import { trackOperation } from "./trackOperation.js";
 export function createDump(kit: OperationKit, probes: Probes) {
   const run = (kind: "dump" | "pre-dump", input: DumpInput, ctx: OperationContext): Promise<DumpResult> =>
     trackOperation(
-      kit.deps.events,
+      kit,
       kind,
       ctx,
       { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
       async (operationId) => {
         const checked = await checkDumpInput(kit, probes, kind, input, ctx);
-        const send = freshWorkerBridge(kit, operationId, ctx, input.options);
-        return dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
+        const holder = { operationId, kind, checkpointId: input.checkpointId };
+        const unlock = await kit.lockTree(checked.pid, holder);
+        try {
+          const send = freshWorkerBridge(kit, operationId, ctx, input.options);
+          return await dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
+        } finally {
+          unlock();
+        }
       },
       (result) => ({ dumpStatistics: result.statistics }),
     );

@@ -1,11 +1,11 @@
 // Everything a dump or pre-dump checks before a worker starts.
 
-import { promises as fs } from "node:fs";
 import { isIP } from "node:net";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { INVENTORY_FILE, inventoryRecordsDumpTime } from "../../criu/images.js";
 import { GatewayError, invalidArgument } from "../errors.js";
 import type { ImageStore } from "../imageStore.js";
+import { ancestorsOf } from "../processTree.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
 import { pathExists } from "./pathExists.js";
@@ -110,24 +110,4 @@ function pageServerTarget(options: CriuOptions | undefined): string | undefined 
   }
   if (!ps.port) throw invalidArgument("options.ps.port is required: the port StartPageServer answered with");
   return isIP(ps.address) === 6 ? `[${ps.address}]:${ps.port}` : `${ps.address}:${ps.port}`;
-}
-
-/** The pids from `pid`'s parent up to init, read from /proc. */
-async function ancestorsOf(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  let current = pid;
-  for (let i = 0; i < 4096 && current > 1; i++) {
-    let stat: string;
-    try {
-      stat = await fs.readFile(`/proc/${current}/stat`, "utf8");
-    } catch {
-      break;
-    }
-    // The command name may contain spaces and parentheses: the ppid follows the last ")".
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (!Number.isInteger(ppid) || ppid <= 0) break;
-    out.push(ppid);
-    current = ppid;
-  }
-  return out;
 }

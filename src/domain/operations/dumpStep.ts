@@ -3,10 +3,9 @@
 import type { DumpStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
-import { type CheckpointInfo, DUMP_LOG, PRE_DUMP_LOG } from "../imageStore.js";
+import { type CheckpointInfo, type CheckpointMeta, DUMP_LOG, PRE_DUMP_LOG } from "../imageStore.js";
 import type { ProcessRecord } from "../processTree.js";
-import type { CallbackSend } from "./callbackBridge.js";
+import type { CallbackHooks, CallbackSend } from "./callbackBridge.js";
 import type { CheckedDump, DumpInput } from "./dumpChecks.js";
 import type { OperationKit } from "./operationKit.js";
 import { intoStagedCheckpoint } from "./stagedCheckpoint.js";
@@ -58,7 +57,7 @@ export async function dumpStep(
     async (staged) => {
       const req: CriuReq = {
         type: REQUEST_TYPE[kind],
-        opts: toCriuOpts(input.options, {
+        opts: kit.criuOpts(input.options, {
           imagesDirFd: staged.fd,
           logFile,
           parentImg: staged.parentImg,
@@ -68,29 +67,41 @@ export async function dumpStep(
       // At post-dump the tree is frozen and complete: what was checked before CRIU started is
       // checked again on exactly what CRIU is about to write off, and kept with the checkpoint.
       let processes: ProcessRecord[] | undefined;
-      const gate = async (script: string) => {
-        if (script === "post-dump") processes = await frozenTree(pid);
-      };
-      const resp = await send(req, context, { dir: staged.path, file: logFile }, gate);
-      if (!resp.success) {
-        context.logTail = await kit.logTail(staged.path, logFile);
-        throw criuRefused(resp, context);
-      }
-      const statistics = await dumpStatistics(staged.path);
-      // Published even when the caller has gone: CRIU succeeded, and unless leave_running was set
-      // the processes now exist only in these images.
-      const meta = {
+      const meta = (dumpStatistics?: DumpStatistics): CheckpointMeta => ({
         rootPid: pid,
         parentId,
         criuVersion: checked.criuVersion,
         // A pre-dump never stops the tree (CRIU forces it to keep running).
         leaveRunning: metaKind === "pre-dump" || (input.options?.leaveRunning ?? false),
         kind: metaKind,
-        dumpStatistics: statistics,
+        dumpStatistics,
         processes,
         pagesSentTo: checked.pagesSentTo,
-      } as const;
-      return { meta, extra: { restored: resp.dump?.restored ?? false, statistics } };
+      });
+      const hooks: CallbackHooks = {
+        gate: async (script) => {
+          if (script === "post-dump") processes = await frozenTree(pid);
+        },
+        // The gateway's own files are written before CRIU may stop the processes, so that a
+        // failure here (a full disk) vetoes the dump and they run on.
+        commit: async (script) => {
+          if (script !== "post-dump") return;
+          await staged.secure(meta());
+          await kit.deps.onDumpPhase?.("secured", input.checkpointId);
+        },
+      };
+      const resp = await send(req, context, { dir: staged.path, file: logFile }, hooks);
+      if (!resp.success) {
+        // CRIU resumes the processes whenever it fails, post-dump or not.
+        staged.rolledBack();
+        context.logTail = await kit.logTail(staged.path, logFile);
+        throw criuRefused(resp, context);
+      }
+      await kit.deps.onDumpPhase?.("answered", input.checkpointId);
+      const statistics = await dumpStatistics(staged.path);
+      // Published even when the caller has gone: CRIU succeeded, and unless leave_running was set
+      // the processes now exist only in these images.
+      return { meta: meta(statistics), extra: { restored: resp.dump?.restored ?? false, statistics } };
     },
   );
   return { checkpoint, ...extra };

@@ -31,7 +31,7 @@ export function createIterativeDump(kit: OperationKit, probes: Probes) {
     next: (preDump: DumpResult) => Promise<boolean>,
   ): Promise<DumpResult> {
     const target = { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId };
-    return trackOperation(kit.deps.events, "iterative-dump", ctx, target, async (operationId) => {
+    return trackOperation(kit, "iterative-dump", ctx, target, async (operationId) => {
       ImageStore.validateId(input.checkpointId);
       ImageStore.validateId(preDumpId(input.checkpointId, 1), PRE_DUMP_ID_FIELD);
       if (input.options?.ps !== undefined) {
@@ -41,7 +41,14 @@ export function createIterativeDump(kit: OperationKit, probes: Probes) {
       }
       const checked = await checkDumpInput(kit, probes, "pre-dump", input, ctx);
       const frozenTree = ctx.guard?.frozenTree ?? processTree;
-      return kit.pool.withWorker(async (worker) => {
+      const context = { action: `pre-dump pid ${checked.pid}`, pid: checked.pid, logTail: [] };
+      const holder = { operationId, kind: "iterative-dump", checkpointId: input.checkpointId };
+      const unlock = await kit.lockTree(checked.pid, holder);
+      const worker = await kit.acquire(ctx.signal, context, "PRE_DUMP").catch((err: unknown) => {
+        unlock();
+        throw err;
+      });
+      try {
         // One bridge for the worker's life: every step's callbacks are answered the same way.
         const send = callbackBridge(kit, worker, operationId, ctx, input.options);
         let parent = input.parentCheckpointId;
@@ -53,10 +60,20 @@ export function createIterativeDump(kit: OperationKit, probes: Probes) {
           parent = id;
           // The worker waits in CRIU's loop meanwhile; closing it (on cancellation) ends the loop.
           if (await next(preDump)) {
-            return dumpStep(kit, "dump", { ...input, parentCheckpointId: parent }, checked, frozenTree, send);
+            return await dumpStep(
+              kit,
+              "dump",
+              { ...input, parentCheckpointId: parent },
+              checked,
+              frozenTree,
+              send,
+            );
           }
         }
-      });
+      } finally {
+        await worker.close();
+        unlock();
+      }
     });
   };
 }

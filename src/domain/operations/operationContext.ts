@@ -26,7 +26,25 @@ export interface OperationsDeps {
   idleWorkerMs?: number;
   /** Where host preconditions (hostDoctor.ts) are read; the real host when absent. */
   hostReaders?: HostReaders;
+  /** CRIU's log level for requests whose options set none (CRIU's default, 2, when absent). */
+  criuLogLevel?: number;
+  /** CRIU workers run at once; more operations wait (unlimited when absent). */
+  maxConcurrentOperations?: number;
+  /** Operations that may wait for a worker; more get RESOURCE_EXHAUSTED (unlimited when absent). */
+  maxQueuedOperations?: number;
+  /**
+   * Told when a dump passes the moments that decide what a crash leaves behind; awaited. For
+   * observers, and for the fault tests that stop the gateway exactly there.
+   */
+  onDumpPhase?(phase: DumpPhase, checkpointId: string): void | Promise<void>;
 }
+
+/**
+ * "secured": the gateway's records are durable and post-dump is about to be answered with
+ * success (for a dump without leave_running, its point of no return). "answered": CRIU has
+ * answered the dump with success; the checkpoint is about to be published.
+ */
+export type DumpPhase = "secured" | "answered";
 
 /** A callback put to an interactive caller. */
 export interface CallbackQuestion {

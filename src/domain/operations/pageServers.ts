@@ -7,7 +7,6 @@ import type { SwrkWorker } from "../../criu/swrkWorker.js";
 import { WorkerFailure } from "../../criu/swrkWorker.js";
 import { CriuReqType, type CriuResp } from "../../criu/wire.js";
 import { criuRefused, type FailureContext, workerFailed } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { type ErrorCode, GatewayError, invalidArgument } from "../errors.js";
 import { ImageStore, PAGE_SERVER_LOG, type StagedDump } from "../imageStore.js";
 import { decodeWaitStatus } from "../waitStatus.js";
@@ -65,21 +64,24 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
       );
     }
     const criuVersion = await probes.criuVersionString();
-    const staged = await kit.store.stage(input.checkpointId, undefined);
-    const operation = beginOperation(kit.deps.events, "page-server", ctx, {
-      pid: 0,
-      checkpointId: input.checkpointId,
-    });
-    const started = Date.now();
-    const worker = await kit.pool.acquire();
     const context: FailureContext = {
       action: `start a page server into checkpoint ${input.checkpointId}`,
       checkpointId: input.checkpointId,
       logTail: [],
     };
+    const worker = await kit.acquire(ctx.signal, context, "PAGE_SERVER_CHLD");
+    const staged = await kit.store.stage(input.checkpointId, undefined).catch(async (err: unknown) => {
+      await worker.close();
+      throw err;
+    });
+    const operation = beginOperation(kit.deps.events, "page-server", ctx, {
+      pid: 0,
+      checkpointId: input.checkpointId,
+    });
+    const started = Date.now();
     let resp: CriuResp;
     try {
-      const opts = toCriuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
+      const opts = kit.criuOpts(input.options, { imagesDirFd: staged.fd, logFile: PAGE_SERVER_LOG });
       opts.ps = { port: input.port, ...(input.address === "" ? {} : { address: input.address }) };
       resp = await worker.request(
         { type: CriuReqType.PAGE_SERVER_CHLD, keepOpen: true, opts },
@@ -105,6 +107,8 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
       port: resp.ps.port,
       startTime: new Date(started),
     };
+    // Running, the server mostly waits for a dump: it does not count against the worker cap.
+    kit.pool.stopCounting(worker);
     const entry: RunningServer = { info, answered: false, stopped: false, ended: Promise.resolve() };
     entry.ended = watch(entry, worker, staged, criuVersion, operation, ctx);
     servers.set(info.checkpointId, entry);

@@ -30,7 +30,6 @@ export type Probes = ReturnType<typeof createProbes>;
 const NO_TARGET = { pid: 0, checkpointId: "" };
 
 export function createProbes(kit: OperationKit) {
-  const { events } = kit.deps;
   const hostReaders = kit.deps.hostReaders ?? systemReaders(kit.deps.criuBin);
   let cachedVersion: CriuVersion | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
@@ -95,13 +94,13 @@ export function createProbes(kit: OperationKit) {
 
   return {
     version: (ctx: OperationContext = { caller: "gateway" }): Promise<CriuVersion> =>
-      trackOperation(events, "version", ctx, NO_TARGET, () => versionNow(ctx.signal)),
+      trackOperation(kit, "version", ctx, NO_TARGET, () => versionNow(ctx.signal)),
 
     check: (options: CriuOptions | undefined, ctx: OperationContext): Promise<void> =>
-      trackOperation(events, "check", ctx, NO_TARGET, () => checkNow(options, ctx)),
+      trackOperation(kit, "check", ctx, NO_TARGET, () => checkNow(options, ctx)),
 
     featureCheck: (ctx: OperationContext): Promise<Features> =>
-      trackOperation(events, "feature-check", ctx, NO_TARGET, () => featureCheckNow(ctx.signal)),
+      trackOperation(kit, "feature-check", ctx, NO_TARGET, () => featureCheckNow(ctx.signal)),
 
     /** CRIU's version as checkpoints record it ("4.2.1"); asked once. */
     async criuVersionString(): Promise<string> {

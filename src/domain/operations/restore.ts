@@ -6,10 +6,10 @@ import type { CriuOptions, RestoreStatistics } from "../../../gen/criu/gateway/v
 import { STATS_RESTORE_FILE } from "../../criu/images.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
-import { toCriuOpts } from "../criuOptions.js";
 import { GatewayError, permissionDenied } from "../errors.js";
 import { type CheckpointInfo, type OpenedCheckpoint, RESTORE_LOG } from "../imageStore.js";
 import { type CallbackGate, freshWorkerBridge } from "./callbackBridge.js";
+import { killHalfRestored, ticksSinceBoot } from "./halfRestoredTree.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
 import { restoreStatistics } from "./statistics.js";
@@ -45,14 +45,24 @@ export function createRestore(kit: OperationKit) {
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
       const req: CriuReq = {
         type: CriuReqType.RESTORE,
-        opts: toCriuOpts(input.options, {
+        opts: kit.criuOpts(input.options, {
           imagesDirFd: opened.fd,
           logFile: RESTORE_LOG,
           notifyScripts: true,
         }),
       };
       const send = freshWorkerBridge(kit, operationId, ctx, input.options);
-      const resp = await send(req, context, { dir: opened.path, file: RESTORE_LOG }, gate);
+      const watch = new RestoredTreeWatch(await ticksSinceBoot());
+      const resp = await send(
+        req,
+        context,
+        { dir: opened.path, file: RESTORE_LOG },
+        { gate: watch.gate(gate) },
+      ).catch(async (err: unknown) => {
+        // CRIU kills what it restored when it fails; when its worker died instead, the gateway must.
+        await watch.killIfStuck(recordedPids(opened.info));
+        throw err;
+      });
       if (!resp.success || !resp.restore) {
         context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
@@ -65,7 +75,7 @@ export function createRestore(kit: OperationKit) {
 
   return function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
     return trackOperation(
-      kit.deps.events,
+      kit,
       "restore",
       ctx,
       { pid: 0, checkpointId: input.checkpointId },
@@ -73,6 +83,37 @@ export function createRestore(kit: OperationKit) {
       (r) => ({ restoredPid: r.pid, restoreStatistics: r.statistics }),
     );
   };
+}
+
+/**
+ * What CRIU's callbacks tell of the tree a restore builds: its root's pid (setup-namespaces and
+ * post-restore carry it) and whether it was let run (post-resume).
+ */
+class RestoredTreeWatch {
+  #root: number | undefined;
+  #resumed = false;
+
+  constructor(private readonly sinceTicks: number) {}
+
+  /** `gate`, watching each callback first. */
+  gate(gate: CallbackGate | undefined): CallbackGate {
+    return async (script, pid) => {
+      if (pid !== undefined) this.#root = pid;
+      if (script === "post-resume") this.#resumed = true;
+      await gate?.(script, pid);
+    };
+  }
+
+  /** Kills the tree unless it was let run: it is stuck in CRIU's restorer without its worker. */
+  async killIfStuck(recorded: number[]): Promise<void> {
+    if (this.#resumed) return;
+    await killHalfRestored([...(this.#root === undefined ? [] : [this.#root]), ...recorded], this.sinceTicks);
+  }
+}
+
+/** The pids a checkpoint's processes had, which a restore gives them again. */
+function recordedPids(info: CheckpointInfo): number[] {
+  return [info.rootPid, ...(info.processes ?? []).map((p) => p.pid)];
 }
 
 /** Only a whole dump with its memory can be restored. */

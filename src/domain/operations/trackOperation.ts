@@ -2,6 +2,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { DumpStatistics, RestoreStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
+import { asDiskFull } from "../diskFull.js";
 import { type ErrorCode, GatewayError } from "../errors.js";
 import type { EventBus, OperationKind } from "../eventBus.js";
 import type { OperationContext } from "./operationContext.js";
@@ -80,22 +81,26 @@ export function beginOperation(
   };
 }
 
-/** Runs one operation between its started and finished events. */
+/**
+ * Runs one operation between its started and finished events. A full image store, whoever hit
+ * it, ends it as RESOURCE_EXHAUSTED.
+ */
 export async function trackOperation<T>(
-  events: EventBus,
+  kit: { deps: { events: EventBus }; store: { root: string } },
   kind: OperationKind,
   ctx: OperationContext,
   target: OperationTarget,
   run: (operationId: string) => Promise<T>,
   outcome: (result: T) => Outcome = () => ({}),
 ): Promise<T> {
-  const operation = beginOperation(events, kind, ctx, target);
+  const operation = beginOperation(kit.deps.events, kind, ctx, target);
   try {
     const result = await run(operation.id);
     operation.succeeded(outcome(result));
     return result;
   } catch (err) {
-    operation.failed(err);
-    throw err;
+    const failure = await asDiskFull(err, kit.store.root);
+    operation.failed(failure);
+    throw failure;
   }
 }

@@ -11,7 +11,7 @@ import { trackOperation } from "./trackOperation.js";
 
 export function createWaitPid(kit: OperationKit) {
   return function waitPid(pid: number, ctx: OperationContext): Promise<WaitOutcome> {
-    return trackOperation(kit.deps.events, "wait-pid", ctx, { pid, checkpointId: "" }, async () => {
+    return trackOperation(kit, "wait-pid", ctx, { pid, checkpointId: "" }, async () => {
       // waitpid() would read 0 and negative pids as "any child" and process groups.
       if (!Number.isInteger(pid) || pid <= 0) throw invalidArgument(`pid must be a positive pid, not ${pid}`);
       if (!(await pathExists(`/proc/${pid}`)))

@@ -208,6 +208,54 @@ export function checkpointKindToJSON(object: CheckpointKind): string {
   }
 }
 
+/** Whether CRIU confirmed the dump that made a checkpoint. */
+export enum CheckpointState {
+  CHECKPOINT_STATE_UNSPECIFIED = 0,
+  /** CHECKPOINT_STATE_COMPLETE - CRIU answered that the dump succeeded (and every kind other than a dump). */
+  CHECKPOINT_STATE_COMPLETE = 1,
+  /**
+   * CHECKPOINT_STATE_UNCONFIRMED - A dump without leave_running that passed its point of no return (the gateway let CRIU stop
+   * the processes) but was not confirmed: the gateway or its CRIU worker stopped before CRIU
+   * answered. Its images and records were complete and on disk when CRIU was let go on, and
+   * Restore accepts it; the processes may be gone (then it is all that is left of them) or may
+   * have run on (if CRIU rolled back at the end). Kept until DeleteCheckpoint removes it.
+   */
+  CHECKPOINT_STATE_UNCONFIRMED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function checkpointStateFromJSON(object: any): CheckpointState {
+  switch (object) {
+    case 0:
+    case "CHECKPOINT_STATE_UNSPECIFIED":
+      return CheckpointState.CHECKPOINT_STATE_UNSPECIFIED;
+    case 1:
+    case "CHECKPOINT_STATE_COMPLETE":
+      return CheckpointState.CHECKPOINT_STATE_COMPLETE;
+    case 2:
+    case "CHECKPOINT_STATE_UNCONFIRMED":
+      return CheckpointState.CHECKPOINT_STATE_UNCONFIRMED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CheckpointState.UNRECOGNIZED;
+  }
+}
+
+export function checkpointStateToJSON(object: CheckpointState): string {
+  switch (object) {
+    case CheckpointState.CHECKPOINT_STATE_UNSPECIFIED:
+      return "CHECKPOINT_STATE_UNSPECIFIED";
+    case CheckpointState.CHECKPOINT_STATE_COMPLETE:
+      return "CHECKPOINT_STATE_COMPLETE";
+    case CheckpointState.CHECKPOINT_STATE_UNCONFIRMED:
+      return "CHECKPOINT_STATE_UNCONFIRMED";
+    case CheckpointState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What kind of operation an event belongs to. */
 export enum OperationKind {
   OPERATION_KIND_UNSPECIFIED = 0,
@@ -790,6 +838,8 @@ export interface Checkpoint {
    * images into the page server's checkpoint (ImportImages) and restore that one.
    */
   pagesSentTo: string;
+  /** Whether CRIU confirmed the dump; see CheckpointState. */
+  state: CheckpointState;
 }
 
 export interface ListCheckpointsRequest {
@@ -3967,6 +4017,7 @@ function createBaseCheckpoint(): Checkpoint {
     kind: 0,
     dumpStatistics: undefined,
     pagesSentTo: "",
+    state: 0,
   };
 }
 
@@ -4001,6 +4052,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.pagesSentTo !== "") {
       writer.uint32(82).string(message.pagesSentTo);
+    }
+    if (message.state !== 0) {
+      writer.uint32(88).int32(message.state);
     }
     return writer;
   },
@@ -4098,6 +4152,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.pagesSentTo = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4158,6 +4220,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         : isSet(object.pages_sent_to)
         ? globalThis.String(object.pages_sent_to)
         : "",
+      state: isSet(object.state) ? checkpointStateFromJSON(object.state) : 0,
     };
   },
 
@@ -4193,6 +4256,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     if (message.pagesSentTo !== "") {
       obj.pagesSentTo = message.pagesSentTo;
     }
+    if (message.state !== 0) {
+      obj.state = checkpointStateToJSON(message.state);
+    }
     return obj;
   },
 
@@ -4213,6 +4279,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
       ? DumpStatistics.fromPartial(object.dumpStatistics)
       : undefined;
     message.pagesSentTo = object.pagesSentTo ?? "";
+    message.state = object.state ?? 0;
     return message;
   },
 };

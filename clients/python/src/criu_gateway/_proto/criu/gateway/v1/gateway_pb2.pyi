@@ -17,6 +17,9 @@ CHECKPOINT_LOG_KIND_PAGE_SERVER: CheckpointLogKind
 CHECKPOINT_LOG_KIND_PRE_DUMP: CheckpointLogKind
 CHECKPOINT_LOG_KIND_RESTORE: CheckpointLogKind
 CHECKPOINT_LOG_KIND_UNSPECIFIED: CheckpointLogKind
+CHECKPOINT_STATE_COMPLETE: CheckpointState
+CHECKPOINT_STATE_UNCONFIRMED: CheckpointState
+CHECKPOINT_STATE_UNSPECIFIED: CheckpointState
 CRIU_CG_MODE_CG_NONE: CriuCgMode
 CRIU_CG_MODE_DEFAULT: CriuCgMode
 CRIU_CG_MODE_FULL: CriuCgMode
@@ -98,7 +101,7 @@ class CheckResponse(_message.Message):
     def __init__(self, findings: _Optional[_Iterable[_Union[HostFinding, _Mapping]]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ["checkpoint_id", "create_time", "criu_version", "dump_statistics", "kind", "leave_running", "pages_sent_to", "parent_checkpoint_id", "root_pid", "size_bytes"]
+    __slots__ = ["checkpoint_id", "create_time", "criu_version", "dump_statistics", "kind", "leave_running", "pages_sent_to", "parent_checkpoint_id", "root_pid", "size_bytes", "state"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CRIU_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +112,7 @@ class Checkpoint(_message.Message):
     PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     create_time: _timestamp_pb2.Timestamp
     criu_version: str
@@ -119,7 +123,8 @@ class Checkpoint(_message.Message):
     parent_checkpoint_id: str
     root_pid: int
     size_bytes: int
-    def __init__(self, checkpoint_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., root_pid: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., criu_version: _Optional[str] = ..., leave_running: bool = ..., kind: _Optional[_Union[CheckpointKind, str]] = ..., dump_statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ..., pages_sent_to: _Optional[str] = ...) -> None: ...
+    state: CheckpointState
+    def __init__(self, checkpoint_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., root_pid: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., criu_version: _Optional[str] = ..., leave_running: bool = ..., kind: _Optional[_Union[CheckpointKind, str]] = ..., dump_statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ..., pages_sent_to: _Optional[str] = ..., state: _Optional[_Union[CheckpointState, str]] = ...) -> None: ...
 
 class CpuinfoCheckRequest(_message.Message):
     __slots__ = ["checkpoint_id", "options"]
@@ -912,6 +917,9 @@ class CheckpointLogKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CheckpointKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class CheckpointState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class OperationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

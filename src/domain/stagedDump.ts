@@ -1,0 +1,175 @@
+// A dump being written into a staged directory of the image store, and its point of no return.
+//
+// Until secure() the directory is scratch: any failure removes it and CRIU rolls the processes
+// back. secure() records the gateway's own files durably just before CRIU is let go on from
+// post-dump; for a dump that stops its processes that is the point of no return, marked on disk
+// (UNCONFIRMED_MARKER). From there the images may be all that is left of the processes, and no
+// path removes them: they end published, or kept as an unconfirmed checkpoint.
+
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { closeQuietly, FILE_MODE, replaceFile, syncDir, syncTree } from "./durableFiles.js";
+import { GatewayError } from "./errors.js";
+import type { CheckpointInfo, CheckpointMeta, OpenDirectory } from "./imageStore.js";
+import { META_FILE, metaFileText } from "./metaFile.js";
+
+/** The file whose presence says a dump passed its point of no return unconfirmed by CRIU. */
+export const UNCONFIRMED_MARKER = ".unconfirmed";
+
+/** A dump past its point of no return that could not be finished: where it was kept. */
+export interface KeptDump {
+  id: string;
+  /** Published under its id (as unconfirmed); false: left staged, its id being taken. */
+  listed: boolean;
+}
+
+export interface StagedDump extends OpenDirectory {
+  /** CRIU's parent_img for an incremental dump, relative to the images directory. */
+  readonly parentImg: string | undefined;
+  /**
+   * Makes the gateway's own records durable before CRIU is let past post-dump: meta.json, every
+   * image fsynced, and for a dump that stops its processes (leaveRunning false) the marker of
+   * the point of no return. Throws (ENOSPC, …) for the caller to veto the dump, which CRIU then
+   * rolls back.
+   */
+  secure(meta: CheckpointMeta): Promise<void>;
+  /** CRIU answered that the dump failed, and so resumed the processes: discard() may remove it. */
+  rolledBack(): void;
+  /**
+   * Makes the dump visible under its id, durably, and closes the directory. Past the point of
+   * no return a failure keeps the dump (see discard) before it throws.
+   */
+  publish(meta: CheckpointMeta): Promise<CheckpointInfo>;
+  /**
+   * Removes everything the dump wrote and closes the directory; past the point of no return it
+   * keeps the dump instead, as an unconfirmed checkpoint, and says where. Never throws.
+   */
+  discard(): Promise<KeptDump | undefined>;
+}
+
+/** What a staged dump needs from its store. */
+export interface StagingHost {
+  readonly root: string;
+  exists(id: string): Promise<boolean>;
+  get(id: string): Promise<CheckpointInfo>;
+  /** Whether images in the parent's chain were imported (a child inherits the mark). */
+  parentImported(): Promise<boolean>;
+  /** Gives back the id (and the parent) the stage reserved. */
+  release(): void;
+}
+
+export class StagedDir implements StagedDump {
+  #done = false;
+  #secured = false;
+  /** Past the point of no return, and CRIU has not said it rolled back. */
+  #precious = false;
+  #kept: KeptDump | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly parentImg: string | undefined,
+    private readonly id: string,
+    private readonly host: StagingHost,
+  ) {}
+
+  async secure(meta: CheckpointMeta): Promise<void> {
+    if (this.#done) throw new Error("staged dump already finished");
+    const text = metaFileText(meta, await this.host.parentImported());
+    await naming(join(this.path, META_FILE), (file) => fs.writeFile(file, text, { mode: FILE_MODE }));
+    if (!meta.leaveRunning) {
+      await naming(join(this.path, UNCONFIRMED_MARKER), (file) =>
+        fs.writeFile(file, "", { mode: FILE_MODE }),
+      );
+    }
+    await naming(this.path, syncTree);
+    this.#secured = true;
+    this.#precious = !meta.leaveRunning;
+  }
+
+  rolledBack(): void {
+    this.#precious = false;
+  }
+
+  async publish(meta: CheckpointMeta): Promise<CheckpointInfo> {
+    if (this.#done) throw new Error("staged dump already finished");
+    this.#done = true;
+    const target = join(this.host.root, this.id);
+    try {
+      const text = metaFileText(meta, await this.host.parentImported());
+      if (!this.#secured) {
+        await fs.writeFile(join(this.path, META_FILE), text, { mode: FILE_MODE });
+      } else {
+        // Now with CRIU's statistics; they are a report, so the secured meta.json may stand.
+        await replaceFile(this.path, META_FILE, text).catch(() => {});
+      }
+      await syncTree(this.path);
+      closeQuietly(this.fd);
+      if (await this.host.exists(this.id)) {
+        throw new GatewayError(
+          "ALREADY_EXISTS",
+          `checkpoint ${this.id} appeared while dumping; not replaced`,
+        );
+      }
+      await fs.rename(this.path, target);
+      await syncDir(this.host.root);
+    } catch (err) {
+      if (this.#precious) this.#kept = await this.#keep();
+      else await this.#remove();
+      this.host.release();
+      throw err;
+    }
+    this.host.release();
+    // Renamed first and unmarked after: a crash in between leaves it listed, as unconfirmed.
+    if (this.#precious) await unmark(target);
+    return this.host.get(this.id);
+  }
+
+  async discard(): Promise<KeptDump | undefined> {
+    if (this.#done) return this.#kept;
+    this.#done = true;
+    if (this.#precious) this.#kept = await this.#keep();
+    else await this.#remove();
+    this.host.release();
+    return this.#kept;
+  }
+
+  async #remove(): Promise<void> {
+    closeQuietly(this.fd);
+    await fs.rm(this.path, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /** Publishes the dump as it is, marked unconfirmed; left staged when even that fails. */
+  async #keep(): Promise<KeptDump> {
+    closeQuietly(this.fd);
+    try {
+      if (!(await this.host.exists(this.id))) {
+        await fs.rename(this.path, join(this.host.root, this.id));
+        await syncDir(this.host.root);
+        return { id: this.id, listed: true };
+      }
+    } catch {
+      // Left where it is: the next start's recovery tries again.
+    }
+    return { id: this.id, listed: false };
+  }
+}
+
+/** Runs `write` on `path`; a failure that names no path (write(2) errors do not) gets this one. */
+async function naming(path: string, write: (path: string) => Promise<void>): Promise<void> {
+  try {
+    await write(path);
+  } catch (err) {
+    if (typeof err === "object" && err !== null && !("path" in err)) Object.assign(err, { path });
+    throw err;
+  }
+}
+
+async function unmark(dir: string): Promise<void> {
+  try {
+    await fs.rm(join(dir, UNCONFIRMED_MARKER), { force: true });
+    await syncDir(dir);
+  } catch {
+    // It stays marked unconfirmed, which is safe.
+  }
+}
