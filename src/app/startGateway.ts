@@ -153,6 +153,8 @@ export async function startGateway(
     listeners = await openListeners(server, config, tls, unixPeers, logger);
   } catch (err) {
     server.forceShutdown();
+    // Nothing may outlive a start that failed: no worker, no listener, no open file.
+    await operations.drain();
     await telemetry.close();
     audit.close();
     throw err;
