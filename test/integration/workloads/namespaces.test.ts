@@ -130,14 +130,22 @@ async function namespaced(name: string): Promise<{ w: Workload; root: number; fi
 }
 
 /** Waits for the copy in network namespace `net` to make more loopback round trips (two reports of its own). */
-async function runsOn(file: string, net: string, what: string): Promise<void> {
+/**
+ * Waits until the tree in network namespace `net` writes the status file, and goes on doing so;
+ * returns what it wrote last. With leave_running the original writes the same file too, so only a
+ * status written from `net` says anything about the copy.
+ */
+async function runsOn(file: string, net: string, what: string): Promise<ReturnType<typeof readNsStatus>> {
   let first = -1;
+  let last: ReturnType<typeof readNsStatus> | undefined;
   await waitFor(() => {
     const now = readNsStatus(file);
     if (now.net !== net) return false;
+    last = now;
     if (first < 0) first = now.trips;
     return now.trips > first + 3;
   }, what);
+  return last as ReturnType<typeof readNsStatus>;
 }
 
 function dumpStart(id: string, pid: number, leaveRunning: boolean) {
@@ -221,8 +229,8 @@ describe.each(ENDINGS)("a tree in its own namespaces, dumped and %s on a Session
     // Its own pid 1 again, with the host name and ipc setting of its namespaces, its loopback
     // connection carrying on.
     const net = namespacesOf(pid).net;
-    await runsOn(file, net, "the restored tree to run on");
-    expect(readNsStatus(file)).toMatchObject({ pid: 1, hostname: "criu-ns-test", msgmax: "54321", net });
+    const status = await runsOn(file, net, "the restored tree to run on");
+    expect(status).toMatchObject({ pid: 1, hostname: "criu-ns-test", msgmax: "54321", net });
     if (ending === "leave_running") await runsOn(file, before.net, "the original to run on beside its copy");
   });
 });
