@@ -47,6 +47,22 @@ export interface GatewayConfig {
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
+  /**
+   * Gateways PushCheckpoint may send to, exactly as callers name them: "unix:/abs/path" or
+   * "host:port" (always TLS). Empty: this gateway pushes nowhere. A list rather than any address
+   * a caller names, because the gateway connects with its own identity.
+   */
+  pushTargets: string[];
+  /** TLS for pushes to "host:port" targets: the CA that signs the targets' certificates, and the
+   * certificate and key this gateway shows them (the target's policy judges that identity). */
+  pushTls:
+    | {
+        caFile: string;
+        certFile: string | undefined;
+        keyFile: string | undefined;
+        serverName: string | undefined;
+      }
+    | undefined;
 }
 
 export const DEFAULT_SOCKET = "/run/criu-gateway/gateway.sock";
@@ -86,6 +102,8 @@ export function defaultConfig(): GatewayConfig {
     maxReceiveMessageBytes: 4 * 1024 * 1024,
     idleWorkerMs: 0,
     logLevel: "info",
+    pushTargets: [],
+    pushTls: undefined,
   };
 }
 
@@ -155,10 +173,31 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
   ) {
     throw new ConfigError(`unix-socket-mode: ${config.unixSocketMode} is not a file mode`);
   }
+  validatePushSettings(config);
   if (!["debug", "info", "warn", "error"].includes(config.logLevel)) {
     throw new ConfigError(`log-level: ${config.logLevel} is not one of debug, info, warn, error`);
   }
   return config;
+}
+
+function validatePushSettings(config: GatewayConfig): void {
+  for (const target of config.pushTargets) {
+    let parsed: ListenAddress;
+    try {
+      parsed = parseListenAddress(target);
+    } catch (err) {
+      throw new ConfigError(`push-target: ${(err as Error).message.replace(/^listen: /, "")}`);
+    }
+    if (parsed.kind === "tcp" && !config.pushTls) {
+      throw new ConfigError(
+        `push-target: ${target} is TCP, which needs --push-tls-ca (and a client certificate, --push-tls-cert and --push-tls-key, for a target with mutual TLS)`,
+      );
+    }
+  }
+  const tls = config.pushTls;
+  if (tls && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new ConfigError("push-tls: --push-tls-cert and --push-tls-key go together");
+  }
 }
 
 export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };

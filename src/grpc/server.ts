@@ -15,6 +15,7 @@ import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
 import { createCriuService } from "./criuService.js";
 import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
+import { createMigrationService } from "./migrationHandlers.js";
 import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
@@ -161,6 +162,7 @@ export async function startGateway(
       maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
     }),
     subscribe: createSubscribeHandler({ events, logger, gatekeeper, maxSubscribers: config.maxSubscribers }),
+    ...createMigrationService({ operations, store, logger, gatekeeper, targets: config }),
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);

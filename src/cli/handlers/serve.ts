@@ -67,6 +67,16 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     tlsReloadIntervalMs: optionalInteger("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
     insecure: values.insecure,
     idleWorkerMs: optionalInteger("--idle-worker-ms", values["idle-worker-ms"]),
+    pushTargets: values["push-target"],
+    pushTls:
+      values["push-tls-ca"] === undefined
+        ? undefined
+        : {
+            caFile: values["push-tls-ca"],
+            certFile: values["push-tls-cert"],
+            keyFile: values["push-tls-key"],
+            serverName: values["push-tls-server-name"],
+          },
   } satisfies Partial<GatewayConfig>;
 }
 

@@ -1,0 +1,135 @@
+// The source gateway as a client of the target's AcceptMigration: one connection per migration,
+// to a target the configuration lists, with the gateway's own TLS identity; the caller's
+// certificate identity forwarded for a target whose policy trusts this gateway to speak for it.
+import { readFileSync } from "node:fs";
+import {
+  Client,
+  type ClientDuplexStream,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
+import {
+  type AcceptMigrationRequest,
+  type AcceptMigrationResponse,
+  CriuServiceService,
+} from "../../gen/criu/gateway/v1/gateway.js";
+import type { GatewayConfig } from "../config.js";
+import { type ErrorCode, GatewayError } from "../domain/errors.js";
+import type { Identity } from "../domain/identity.js";
+import type { TargetLink } from "../domain/migration/targetLink.js";
+import { statusCodeOf } from "./errorStatus.js";
+import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
+import { StreamQueue, writeWithDrain } from "./streamQueue.js";
+
+export type TargetSettings = Pick<GatewayConfig, "pushTargets" | "pushTls">;
+
+/** The header a policy's forwarded_identity reads by default (Envoy's XFCC form). */
+const FORWARDED_HEADER = "x-forwarded-client-cert";
+
+/** FAILED_PRECONDITION unless `target` is one this gateway is configured to connect to. */
+export function checkMigrationTarget(settings: TargetSettings, target: string): void {
+  if (settings.pushTargets.includes(target)) return;
+  const allowed =
+    settings.pushTargets.length === 0
+      ? "none (its --push-target list is empty)"
+      : settings.pushTargets.join(", ");
+  throw new GatewayError(
+    "FAILED_PRECONDITION",
+    `this gateway is not configured to connect to ${JSON.stringify(target.slice(0, 200))}; the gateways it may connect to: ${allowed}`,
+  );
+}
+
+/** Opens AcceptMigration on the target, speaking for `caller` where that can be said. */
+export function connectTarget(settings: TargetSettings, target: string, caller: Identity): TargetLink {
+  const client = new Client(target, targetCredentials(settings, target), {
+    ...(settings.pushTls?.serverName ? { "grpc.ssl_target_name_override": settings.pushTls.serverName } : {}),
+  });
+  const method = CriuServiceService.acceptMigration;
+  const metadata = new Metadata();
+  const forwarded = forwardedValue(caller);
+  if (forwarded) metadata.set(FORWARDED_HEADER, forwarded);
+  const call: ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse> =
+    client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
+  const replies = new StreamQueue<AcceptMigrationResponse>(call);
+  // The queue owns the call's error: it is the target's status, reported by the next read.
+  call.on("error", (err: ServiceError) => replies.fail(fromTarget(target, err)));
+  return {
+    send: (message) =>
+      writeWithDrain(call, acceptRequestOf(message)).catch(async (err: unknown) => {
+        // A write fails because the call ended: the target's status says why.
+        await replies.next();
+        throw err;
+      }),
+    async next() {
+      const reply = await replies.next();
+      if (!reply)
+        throw new GatewayError("UNAVAILABLE", `target ${target} ended the migration without an answer`);
+      return fromTargetOf(reply);
+    },
+    abort() {
+      call.cancel();
+      client.close();
+    },
+    close() {
+      call.end();
+      client.close();
+    },
+  };
+}
+
+/** The caller's names in the XFCC form the target's policy parses; none for a unix caller. */
+function forwardedValue(caller: Identity): string | undefined {
+  const names = caller.kind === "certificate" ? caller.sans : caller.kind === "forwarded" ? caller.names : [];
+  const parts = names.map((n) => xfccPart(n.includes("://") ? "URI" : "DNS", n));
+  if (caller.kind === "certificate" && caller.commonName) {
+    parts.push(xfccPart("Subject", `CN=${caller.commonName.replace(/,/g, "\\,")}`));
+  }
+  return parts.length > 0 ? parts.join(";") : undefined;
+}
+
+function xfccPart(key: string, value: string): string {
+  return `${key}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+function targetCredentials(settings: TargetSettings, target: string) {
+  if (target.startsWith("unix:")) return credentials.createInsecure();
+  const tls = settings.pushTls;
+  if (!tls)
+    throw new GatewayError(
+      "FAILED_PRECONDITION",
+      `connecting to ${target} needs TLS settings (--push-tls-ca)`,
+    );
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new GatewayError(
+        "FAILED_PRECONDITION",
+        `the gateway's ${what} for outgoing calls cannot be read; see its log`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
+  };
+  return credentials.createSsl(
+    read("CA file", tls.caFile),
+    tls.keyFile === undefined ? null : read("key file", tls.keyFile),
+    tls.certFile === undefined ? null : read("certificate file", tls.certFile),
+  );
+}
+
+/** The target's status as ours, its message prefixed with where it came from. */
+function fromTarget(target: string, err: ServiceError): GatewayError {
+  const name = status[err.code] as ErrorCode | undefined;
+  let code: ErrorCode = "UNAVAILABLE";
+  try {
+    if (name !== undefined && statusCodeOf(name) === err.code) code = name;
+  } catch {
+    // A status the gateway's errors do not name (UNKNOWN, OUT_OF_RANGE): the target failed.
+  }
+  return new GatewayError(code, `target ${target}: ${err.details || status[err.code]}`);
+}
