@@ -52,9 +52,10 @@ export function connectTarget(settings: TargetSettings, target: string, caller: 
   if (forwarded) metadata.set(FORWARDED_HEADER, forwarded);
   const call: ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse> =
     client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
-  const replies = new StreamQueue<AcceptMigrationResponse>(call);
-  // The queue owns the call's error: it is the target's status, reported by the next read.
-  call.on("error", (err: ServiceError) => replies.fail(fromTarget(target, err)));
+  // The call's error is the target's status, reported by the next read.
+  const replies = new StreamQueue<AcceptMigrationResponse>(call, undefined, (err) =>
+    fromTarget(target, err as ServiceError),
+  );
   return {
     send: (message) =>
       writeWithDrain(call, acceptRequestOf(message)).catch(async (err: unknown) => {

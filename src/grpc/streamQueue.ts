@@ -8,7 +8,12 @@ export class StreamQueue<T> {
   #ended = false;
   #error: unknown;
 
-  constructor(stream: Readable, decode: (raw: unknown) => T = (raw) => raw as T) {
+  constructor(
+    stream: Readable,
+    decode: (raw: unknown) => T = (raw) => raw as T,
+    /** What a stream error becomes for the reader (a client call's: the peer's status). */
+    mapError: (err: unknown) => unknown = (err) => err,
+  ) {
     stream.on("data", (raw: unknown) => {
       let item: T;
       try {
@@ -22,7 +27,7 @@ export class StreamQueue<T> {
       else this.#items.push(item);
     });
     stream.on("end", () => this.#end());
-    stream.on("error", (err: unknown) => this.fail(err));
+    stream.on("error", (err: unknown) => this.fail(mapError(err)));
   }
 
   next(): Promise<T | undefined> {

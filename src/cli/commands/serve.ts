@@ -63,7 +63,12 @@ export const SERVE_OPTIONS = {
     value: "unix:PATH|HOST:PORT",
     help: "a gateway this one may connect to, to migrate processes there (TCP needs --push-tls-ca)",
   },
-  "push-tls-ca": { type: "string", value: "FILE", complete: "file", help: "the CA of push targets' certificates" },
+  "push-tls-ca": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "the CA of push targets' certificates",
+  },
   "push-tls-cert": {
     type: "string",
     value: "FILE",
@@ -71,7 +76,11 @@ export const SERVE_OPTIONS = {
     help: "the certificate this gateway shows push targets (with --push-tls-key)",
   },
   "push-tls-key": { type: "string", value: "FILE", complete: "file", help: "its key" },
-  "push-tls-server-name": { type: "string", value: "NAME", help: "the name push targets' certificates carry" },
+  "push-tls-server-name": {
+    type: "string",
+    value: "NAME",
+    help: "the name push targets' certificates carry",
+  },
   "idle-worker-ms": {
     type: "string",
     value: "MS",
