@@ -1,6 +1,8 @@
 // Migrate between two gateways on two "hosts" (namespaces made by the test, test/support/twoHosts):
 // the tree moves and runs on the target, and every failure before the switch leaves it running on
 // the source, untouched.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
@@ -90,6 +92,29 @@ describe("failures before the switch leave the process running on the source", (
 });
 
 describe("modes this host cannot do are refused before anything is frozen", () => {
+  it("POST_COPY with fs.pipe-max-size below 4 MiB: FAILED_PRECONDITION naming the setting", async () => {
+    const { a, b } = hosts;
+    const counter = await startHostCounter(a, "postcopy");
+    const setting = "/proc/sys/fs/pipe-max-size";
+    const before = readFileSync(setting, "utf8");
+    // The kernel's default; CRIU's page server needs about 3.2 MiB.
+    writeFileSync(setting, "1048576");
+    try {
+      const outcome = await migrate(a.client, {
+        pid: counter.nsPid,
+        target: b.address,
+        mode: MigrationMode.MIGRATION_MODE_POST_COPY,
+      });
+      expect(outcome.error?.code).toBe(status.FAILED_PRECONDITION);
+      expect(outcome.error?.details).toContain("/proc/sys/fs/pipe-max-size");
+      expect(outcome.events).toEqual([]);
+    } finally {
+      writeFileSync(setting, before);
+    }
+    await expectCounting(counter.read, "the counter to count on");
+    process.kill(counter.pid, "SIGKILL");
+  });
+
   it("PRE_COPY without dirty-memory tracking: FAILED_PRECONDITION naming mem_track", async () => {
     const { a, b } = hosts;
     const counter = await startHostCounter(a, "precopy");
@@ -102,6 +127,40 @@ describe("modes this host cannot do are refused before anything is frozen", () =
     expect(outcome.error?.details).toContain("mem_track");
     expect(outcome.events).toEqual([]);
     await expectCounting(counter.read, "the counter to count on");
+    process.kill(counter.pid, "SIGKILL");
+  });
+});
+
+describe("authorization across the two gateways", () => {
+  let strict: TwoHosts;
+  beforeAll(async () => {
+    // b's policy lets root (the source gateway, on b's unix socket) do nothing but Version.
+    strict = await startTwoHosts({
+      extraServeArgs: (name, dir) => {
+        if (name === "a") return [];
+        const file = join(dir, "b-policy.json");
+        writeFileSync(
+          file,
+          JSON.stringify({ grants: [{ name: "probe", identities: [{ unix_uid: 0 }], rpcs: ["Version"] }] }),
+        );
+        return ["--policy", file];
+      },
+    });
+  });
+  afterAll(async () => {
+    await strict?.close();
+  });
+
+  it("a target whose policy does not grant the source gateway AcceptMigration refuses, and the tree runs on at the source", async () => {
+    const { a, b } = strict;
+    const counter = await startHostCounter(a, "denied");
+    const outcome = await migrate(a.client, { pid: counter.nsPid, target: b.address });
+    expect(outcome.error?.code).toBe(status.PERMISSION_DENIED);
+    expect(outcome.error?.details).toContain(`target ${b.address}`);
+    expect(outcome.error?.details).toContain("AcceptMigration");
+    expect(eventNames(outcome.events)).not.toContain("restored");
+    expect(procState(counter.pid)).not.toBe("T");
+    await expectCounting(counter.read, "the counter to count on the source again");
     process.kill(counter.pid, "SIGKILL");
   });
 });
