@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
+import { bin, run } from "../support/cliGateway.js";
 import { eventNames, expectCounting, migrate, procState, startHostCounter } from "../support/migration.js";
 import { startTwoHosts, type TwoHosts } from "../support/twoHosts.js";
 import { waitFor } from "../support/workload.js";
@@ -55,6 +56,43 @@ describe("STOP_AND_COPY", () => {
       expect(list).toEqual([]);
     }
     process.kill(moved ?? 0, "SIGKILL");
+  });
+});
+
+describe("criu-gateway migrate", () => {
+  it("moves the tree and prints its pid on the target; a refusal is a message and exit status 1", async () => {
+    const { a, b } = hosts;
+    const counter = await startHostCounter(a, "cli");
+    const moved = await run(process.execPath, [
+      bin,
+      "migrate",
+      "--pid",
+      String(counter.nsPid),
+      "--to",
+      b.address,
+      "--addr",
+      a.address,
+    ]);
+    expect(moved.stderr).toBe("");
+    expect(moved.stdout).toContain(`now runs on ${b.address} as pid ${counter.nsPid}`);
+    expect(moved.code).toBe(0);
+    await expectCounting(counter.read, "the counter to count on the target");
+    process.kill(b.hostPidOf(counter.nsPid) ?? 0, "SIGKILL");
+
+    const refused = await run(process.execPath, [
+      bin,
+      "migrate",
+      "--pid",
+      "1",
+      "--to",
+      b.address,
+      "--mode",
+      "pre-copy",
+      "--addr",
+      a.address,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("mem_track");
   });
 });
 
