@@ -3,6 +3,7 @@
 import type { NotifyAnswer } from "../../criu/swrkWorker.js";
 import type { OptionClass } from "../criuOptions.js";
 import type { EventBus } from "../eventBus.js";
+import type { HostReaders } from "../hostDoctor.js";
 import type { ImageStore } from "../imageStore.js";
 import type { OperationGuard } from "../operationGuard.js";
 
@@ -23,6 +24,8 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** Where host preconditions (hostDoctor.ts) are read; the real host when absent. */
+  hostReaders?: HostReaders;
 }
 
 /** A callback put to an interactive caller. */
