@@ -7,7 +7,14 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
 import { bin, run } from "../support/cliGateway.js";
-import { eventNames, expectCounting, migrate, procState, startHostCounter } from "../support/migration.js";
+import {
+  eventNames,
+  expectCounting,
+  migrate,
+  procState,
+  startHostCounter,
+  startHostRedis,
+} from "../support/migration.js";
 import { startTwoHosts, type TwoHosts } from "../support/twoHosts.js";
 import { waitFor } from "../support/workload.js";
 
@@ -56,6 +63,25 @@ describe("STOP_AND_COPY", () => {
       expect(list).toEqual([]);
     }
     process.kill(moved ?? 0, "SIGKILL");
+  });
+});
+
+describe("redis-server", () => {
+  it("migrates with its keys and answers on the target, across the veth pair too", async () => {
+    const { a, b } = hosts;
+    const port = "6390";
+    const redis = await startHostRedis(a, Number(port));
+    expect((await a.exec("redis-cli", "-p", port, "set", "greeting", "moved")).stdout.trim()).toBe("OK");
+    const outcome = await migrate(a.client, { pid: redis.nsPid, target: b.address });
+    expect(outcome.error?.details).toBeUndefined();
+    expect(outcome.events.at(-1)?.done?.targetPid).toBe(redis.nsPid);
+    await waitFor(() => procState(redis.pid) === "gone", "redis to be gone from the source");
+    expect((await b.exec("redis-cli", "-p", port, "get", "greeting")).stdout.trim()).toBe("moved");
+    // From the source host's namespace, over the veth pair, to its new home.
+    expect((await a.exec("redis-cli", "-h", b.ip, "-p", port, "get", "greeting")).stdout.trim()).toBe(
+      "moved",
+    );
+    process.kill(b.hostPidOf(redis.nsPid) ?? 0, "SIGKILL");
   });
 });
 

@@ -120,3 +120,26 @@ export async function expectCounting(read: () => number, what: string, more = 5)
   const from = read();
   await waitFor(() => read() >= from + more, what);
 }
+
+/**
+ * redis-server in `host`, leading its own session, with a pid above WORKLOAD_PID_BASE. Not in
+ * protected mode, so the other host answers over the veth pair (which nothing outside reaches).
+ */
+export async function startHostRedis(host: Host, port: number): Promise<{ nsPid: number; pid: number }> {
+  const pidfile = join(host.dir, `redis-${port}.pid`);
+  host.spawn(
+    "bash",
+    "-c",
+    `echo ${WORKLOAD_PID_BASE + 500} > /proc/sys/kernel/ns_last_pid && setsid /usr/bin/redis-server --port "$0" --save "" --appendonly no --protected-mode no --pidfile "$1" </dev/null >/dev/null 2>&1 & wait`,
+    String(port),
+    pidfile,
+  );
+  await waitFor(
+    async () => (await host.exec("redis-cli", "-p", String(port), "ping")).stdout.trim() === "PONG",
+    "redis to answer",
+  );
+  const nsPid = Number(readFileSync(pidfile, "utf8"));
+  const pid = host.hostPidOf(nsPid);
+  if (pid === undefined) throw new Error(`redis: no process is pid ${nsPid} in host ${host.name}`);
+  return { nsPid, pid };
+}
