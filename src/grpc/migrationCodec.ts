@@ -55,7 +55,8 @@ export function acceptRequestOf(message: ToTarget): AcceptMigrationRequest {
     case "header":
       return { header: { ...message.header, mode: MODE_TO_API[message.header.mode] } };
     case "chunk":
-      return { chunk: { ...message.chunk, data: Buffer.from(message.chunk.data) } };
+      // The chunks are Buffers already (read from disk): no copy of up to 1 GiB of images.
+      return { chunk: { ...message.chunk, data: asBuffer(message.chunk.data) } };
     case "images-end":
       return { imagesEnd: {} };
     case "commit":
@@ -87,4 +88,8 @@ export function fromTargetOf(res: AcceptMigrationResponse): FromTarget {
   }
   if (res.running) return { kind: "running", targetPid: res.running.targetPid };
   throw invalidArgument("the target answered a message with neither restored nor running");
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

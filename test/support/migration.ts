@@ -18,7 +18,7 @@ import { waitFor } from "./workload.js";
 const COUNTER = `
 import os, sys, time
 os.setsid()
-path, pidfile, n = sys.argv[1], sys.argv[2], 0
+path, pidfile, n = sys.argv[1], sys.argv[-1], 0
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 with open(pidfile + ".tmp", "w") as f: f.write(str(os.getpid()))
 os.rename(pidfile + ".tmp", pidfile)
@@ -46,32 +46,38 @@ export interface HostCounter {
 /** Starts the counter in `host`, with a pid above WORKLOAD_PID_BASE that the other host has free. */
 export async function startHostCounter(host: Host, name: string): Promise<HostCounter> {
   const file = join(host.dir, `${name}.txt`);
+  const started = await startHostPython(host, name, COUNTER, [file]);
+  await waitFor(() => existsSync(file) && Number(readFileSync(file, "utf8")) >= 3, `counter ${name} to count`);
+  return { ...started, file, read: () => Number(readFileSync(file, "utf8")) };
+}
+
+/**
+ * Runs a Python program in `host` with its pid file as argv[1] after `args`' last: the program
+ * writes its pid there (atomically) once it is ready. Its pid is WORKLOAD_PID_BASE or above.
+ */
+export async function startHostPython(
+  host: Host,
+  name: string,
+  program: string,
+  args: readonly string[],
+): Promise<Omit<HostCounter, "file" | "read">> {
   const pidfile = join(host.dir, `${name}.pid`);
-  // The bash reaps the counter when it dies; the pid base leaves the low pids to each host's
+  // The bash reaps the program when it dies; the pid base leaves the low pids to each host's
   // gateway. Its stdio is opened inside the namespace: CRIU looks files up in its own mounts.
   const launcher = host.spawn(
     "bash",
     "-c",
-    `echo ${WORKLOAD_PID_BASE} > /proc/sys/kernel/ns_last_pid && /usr/bin/python3 -c "$0" "$1" "$2" </dev/null >/dev/null 2>&1 & wait`,
-    COUNTER,
-    file,
+    `echo ${WORKLOAD_PID_BASE} > /proc/sys/kernel/ns_last_pid && /usr/bin/python3 -c "$@" </dev/null >/dev/null 2>&1 & wait`,
+    "launch",
+    program,
+    ...args,
     pidfile,
   );
-  await waitFor(
-    () => existsSync(pidfile) && existsSync(file) && Number(readFileSync(file, "utf8")) >= 3,
-    `counter ${name} to count`,
-  );
+  await waitFor(() => existsSync(pidfile), `${name} to start`, 60_000);
   const nsPid = Number(readFileSync(pidfile, "utf8"));
   const pid = host.hostPidOf(nsPid);
-  if (pid === undefined) throw new Error(`counter ${name}: no process is pid ${nsPid} in host ${host.name}`);
-  return {
-    nsPid,
-    pid,
-    file,
-    launcher,
-    read: () => Number(readFileSync(file, "utf8")),
-    state: () => procState(pid),
-  };
+  if (pid === undefined) throw new Error(`${name}: no process is pid ${nsPid} in host ${host.name}`);
+  return { nsPid, pid, launcher, state: () => procState(pid) };
 }
 
 export function procState(pid: number): string {
