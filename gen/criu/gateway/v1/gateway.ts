@@ -11549,7 +11549,8 @@ export const CriuServiceService = {
    * process never depends on two hosts at once: until the target runs it, the source keeps it
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
-   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track).
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -11560,11 +11561,11 @@ export const CriuServiceService = {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY: once the tree runs on the target, its memory still lives partly on this host.
-   *   Losing this gateway, its CRIU page server or the link before all of it has moved loses the
-   *   process: the target kills the half-restored tree (rather than leave it blocked on a page that
-   *   will never come), `process_lost` is sent when this side sees it, and the call fails with
-   *   DATA_LOSS.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -11736,7 +11737,8 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * process never depends on two hosts at once: until the target runs it, the source keeps it
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
-   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track).
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -11747,11 +11749,11 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY: once the tree runs on the target, its memory still lives partly on this host.
-   *   Losing this gateway, its CRIU page server or the link before all of it has moved loses the
-   *   process: the target kills the half-restored tree (rather than leave it blocked on a page that
-   *   will never come), `process_lost` is sent when this side sees it, and the call fails with
-   *   DATA_LOSS.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -12161,7 +12163,8 @@ export interface CriuServiceClient extends Client {
    * process never depends on two hosts at once: until the target runs it, the source keeps it
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
-   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track).
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -12172,11 +12175,11 @@ export interface CriuServiceClient extends Client {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY: once the tree runs on the target, its memory still lives partly on this host.
-   *   Losing this gateway, its CRIU page server or the link before all of it has moved loses the
-   *   process: the target kills the half-restored tree (rather than leave it blocked on a page that
-   *   will never come), `process_lost` is sent when this side sees it, and the call fails with
-   *   DATA_LOSS.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
