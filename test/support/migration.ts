@@ -47,7 +47,10 @@ export interface HostCounter {
 export async function startHostCounter(host: Host, name: string): Promise<HostCounter> {
   const file = join(host.dir, `${name}.txt`);
   const started = await startHostPython(host, name, COUNTER, [file]);
-  await waitFor(() => existsSync(file) && Number(readFileSync(file, "utf8")) >= 3, `counter ${name} to count`);
+  await waitFor(
+    () => existsSync(file) && Number(readFileSync(file, "utf8")) >= 3,
+    `counter ${name} to count`,
+  );
   return { ...started, file, read: () => Number(readFileSync(file, "utf8")) };
 }
 
