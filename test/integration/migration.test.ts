@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
+import { CriuOptions, MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
 import { bin, run } from "../support/cliGateway.js";
 import {
   eventNames,
@@ -140,6 +140,27 @@ describe("failures before the switch leave the process running on the source", (
     expect(procState(counter.pid)).not.toBe("T");
     await expectCounting(counter.read, "the counter to count on the source again");
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
+    process.kill(counter.pid, "SIGKILL");
+  });
+
+  it("a restore that fails on the target: the tree continues on the source, nothing stays on the target", async () => {
+    const { a, b } = hosts;
+    const counter = await startHostCounter(a, "unrestorable");
+    const outcome = await migrate(a.client, {
+      pid: counter.nsPid,
+      target: b.address,
+      // A namespace file that is not there: CRIU fails the restore after the images have arrived.
+      restoreOptions: CriuOptions.fromPartial({ joinNs: [{ ns: "net", nsFile: "/nonexistent-netns" }] }),
+    });
+    expect(outcome.error?.details).toContain(`target ${b.address}`);
+    expect(eventNames(outcome.events)).toEqual(["frozen", "imagesSent"]);
+    expect(procState(counter.pid)).not.toBe("T");
+    await expectCounting(counter.read, "the counter to count on the source again");
+    expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
+    const left = await new Promise<unknown[]>((resolve, reject) =>
+      b.client.listCheckpoints({}, (err, res) => (err ? reject(err) : resolve(res?.checkpoints ?? []))),
+    );
+    expect(left).toEqual([]);
     process.kill(counter.pid, "SIGKILL");
   });
 
