@@ -10,6 +10,7 @@ import { check, features, version } from "./commands/probes.js";
 import { restore } from "./commands/restore.js";
 import { doctor, policyCheck, serve } from "./commands/serve.js";
 import { completion, help } from "./commands/shell.js";
+import { copy, exportCheckpoint, importCheckpoint } from "./commands/transfer.js";
 import { watch } from "./commands/watch.js";
 
 export const COMMANDS: readonly Command[] = [
@@ -34,6 +35,9 @@ export const COMMANDS: readonly Command[] = [
   ls,
   get,
   rm,
+  copy,
+  exportCheckpoint,
+  importCheckpoint,
   help,
   completion,
 ];

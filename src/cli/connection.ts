@@ -20,7 +20,7 @@ export function connect(values: ConnectionValues, addr?: string): CriuServiceCli
 }
 
 /** Plain for unix sockets and --insecure loopback; TLS when a CA or client certificate is given. */
-function channel(values: ConnectionValues): { creds: ChannelCredentials; options: ChannelOptions } {
+export function channel(values: ConnectionValues): { creds: ChannelCredentials; options: ChannelOptions } {
   const env = process.env;
   const ca = values["tls-ca"] ?? env.CRIU_GATEWAY_TLS_CA;
   const cert = values["tls-cert"] ?? env.CRIU_GATEWAY_TLS_CERT;

@@ -15,6 +15,9 @@ export const OPERATION_KINDS = {
   "cpuinfo-check": "OPERATION_KIND_CPUINFO_CHECK",
   "page-server": "OPERATION_KIND_PAGE_SERVER",
   "iterative-dump": "OPERATION_KIND_ITERATIVE_DUMP",
+  export: "OPERATION_KIND_EXPORT",
+  import: "OPERATION_KIND_IMPORT",
+  push: "OPERATION_KIND_PUSH",
 } as const satisfies Record<string, keyof typeof OperationKind>;
 
 /** `log --kind`: the operations whose log a checkpoint keeps. */

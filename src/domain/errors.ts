@@ -15,7 +15,8 @@ export type ErrorCode =
   | "ABORTED"
   | "UNIMPLEMENTED"
   | "INTERNAL"
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  | "DATA_LOSS";
 
 /** What CRIU said, when a failure came from CRIU or its worker. Sent to the client in the details. */
 export interface CriuFailureDetail {

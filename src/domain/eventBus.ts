@@ -14,7 +14,10 @@ export type OperationKind =
   | "cpuinfo-dump"
   | "cpuinfo-check"
   | "page-server"
-  | "iterative-dump";
+  | "iterative-dump"
+  | "export"
+  | "import"
+  | "push";
 
 export type AnsweredBy = "caller" | "gateway" | "timeout" | "cancelled";
 
@@ -29,7 +32,8 @@ export type EventPayload =
     }
   | { type: "callback"; sequence: number; script: string; pid: number | undefined }
   | { type: "callback-answered"; sequence: number; script: string; success: boolean; answeredBy: AnsweredBy }
-  | { type: "finished"; code: ErrorCode | "OK"; message: string; durationMs: number; restoredPid: number };
+  | { type: "finished"; code: ErrorCode | "OK"; message: string; durationMs: number; restoredPid: number }
+  | { type: "progress"; bytesDone: number; bytesTotal: number };
 
 export interface GatewayEvent {
   operationId: string;

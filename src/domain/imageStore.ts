@@ -93,6 +93,8 @@ export type CheckpointMeta = Omit<
   dumpStatistics?: DumpStatistics;
   processes?: ProcessRecord[];
   pagesSentTo?: string;
+  /** The images came from a caller (ImportCheckpoint), not from CRIU on this host. */
+  importedImages?: boolean;
 };
 
 /** One of CRIU's image files, as ExportImages and ImportImages move them. */
@@ -233,7 +235,7 @@ export class ImageStore {
             ...(meta.dumpStatistics === undefined ? {} : { dumpStatistics: meta.dumpStatistics }),
             ...(meta.processes === undefined ? {} : { processes: meta.processes }),
             ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
-            ...(parent?.importedImages ? { importedImages: true as const } : {}),
+            ...(parent?.importedImages || meta.importedImages ? { importedImages: true as const } : {}),
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,

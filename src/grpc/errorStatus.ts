@@ -21,6 +21,7 @@ const CODES: Record<ErrorCode, status> = {
   UNIMPLEMENTED: status.UNIMPLEMENTED,
   INTERNAL: status.INTERNAL,
   UNAVAILABLE: status.UNAVAILABLE,
+  DATA_LOSS: status.DATA_LOSS,
 };
 
 export function statusCodeOf(code: ErrorCode): status {

@@ -1,45 +1,24 @@
 // The source gateway as a client of the target's AcceptMigration: one connection per migration,
 // to a target the configuration lists, with the gateway's own TLS identity; the caller's
 // certificate identity forwarded for a target whose policy trusts this gateway to speak for it.
-import { readFileSync } from "node:fs";
-import {
-  Client,
-  type ClientDuplexStream,
-  credentials,
-  Metadata,
-  type ServiceError,
-  status,
-} from "@grpc/grpc-js";
+import { Client, type ClientDuplexStream, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   type AcceptMigrationRequest,
   type AcceptMigrationResponse,
   CriuServiceService,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import type { GatewayConfig } from "../config.js";
-import { type ErrorCode, GatewayError } from "../domain/errors.js";
+import { GatewayError } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
 import type { TargetLink } from "../domain/migration/targetLink.js";
-import { statusCodeOf } from "./errorStatus.js";
 import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
+import { fromTarget, targetCredentials } from "./pushClient.js";
 import { StreamQueue, writeWithDrain } from "./streamQueue.js";
 
 export type TargetSettings = Pick<GatewayConfig, "pushTargets" | "pushTls">;
 
 /** The header a policy's forwarded_identity reads by default (Envoy's XFCC form). */
 const FORWARDED_HEADER = "x-forwarded-client-cert";
-
-/** FAILED_PRECONDITION unless `target` is one this gateway is configured to connect to. */
-export function checkMigrationTarget(settings: TargetSettings, target: string): void {
-  if (settings.pushTargets.includes(target)) return;
-  const allowed =
-    settings.pushTargets.length === 0
-      ? "none (its --push-target list is empty)"
-      : settings.pushTargets.join(", ");
-  throw new GatewayError(
-    "FAILED_PRECONDITION",
-    `this gateway is not configured to connect to ${JSON.stringify(target.slice(0, 200))}; the gateways it may connect to: ${allowed}`,
-  );
-}
 
 /** Opens AcceptMigration on the target, speaking for `caller` where that can be said. */
 export function connectTarget(settings: TargetSettings, target: string, caller: Identity): TargetLink {
@@ -92,45 +71,4 @@ function forwardedValue(caller: Identity): string | undefined {
 
 function xfccPart(key: string, value: string): string {
   return `${key}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
-
-function targetCredentials(settings: TargetSettings, target: string) {
-  if (target.startsWith("unix:")) return credentials.createInsecure();
-  const tls = settings.pushTls;
-  if (!tls)
-    throw new GatewayError(
-      "FAILED_PRECONDITION",
-      `connecting to ${target} needs TLS settings (--push-tls-ca)`,
-    );
-  const read = (what: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new GatewayError(
-        "FAILED_PRECONDITION",
-        `the gateway's ${what} for outgoing calls cannot be read; see its log`,
-        undefined,
-        {
-          cause: err,
-        },
-      );
-    }
-  };
-  return credentials.createSsl(
-    read("CA file", tls.caFile),
-    tls.keyFile === undefined ? null : read("key file", tls.keyFile),
-    tls.certFile === undefined ? null : read("certificate file", tls.certFile),
-  );
-}
-
-/** The target's status as ours, its message prefixed with where it came from. */
-function fromTarget(target: string, err: ServiceError): GatewayError {
-  const name = status[err.code] as ErrorCode | undefined;
-  let code: ErrorCode = "UNAVAILABLE";
-  try {
-    if (name !== undefined && statusCodeOf(name) === err.code) code = name;
-  } catch {
-    // A status the gateway's errors do not name (UNKNOWN, OUT_OF_RANGE): the target failed.
-  }
-  return new GatewayError(code, `target ${target}: ${err.details || status[err.code]}`);
 }

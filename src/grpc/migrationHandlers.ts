@@ -24,8 +24,9 @@ import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall, operationContext } from "./handleUnary.js";
-import { checkMigrationTarget, connectTarget, type TargetSettings } from "./migrationClient.js";
+import { connectTarget, type TargetSettings } from "./migrationClient.js";
 import { acceptResponseOf, migrateResponseOf, modeFromApi, toTargetOf } from "./migrationCodec.js";
+import { checkPushTarget } from "./pushClient.js";
 import { StreamQueue, writeWithDrain } from "./streamQueue.js";
 import { assertDecoded, wireBytes } from "./undecodable.js";
 
@@ -109,7 +110,7 @@ export function createMigrateHandler(
           dump: deps.operations.dump,
           featureCheck: deps.operations.featureCheck,
           host: kernelLimits,
-          checkTarget: (target) => checkMigrationTarget(deps.targets, target),
+          checkTarget: (target) => checkPushTarget(deps.targets, target),
           connect: (target) => connectTarget(deps.targets, target, identity),
         },
         context,

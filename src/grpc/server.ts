@@ -17,6 +17,7 @@ import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
 import { takeListenFds } from "../systemd/listenFds.js";
+import { TransferStats } from "./boundedWriter.js";
 import { createCriuService } from "./criuService.js";
 import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
 import { serveInherited } from "./inheritedListeners.js";
@@ -25,6 +26,8 @@ import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
 import { ReloadingTlsCredentials } from "./tlsCredentials.js";
+import { withTransferCodecs } from "./transferCodec.js";
+import { createTransferService } from "./transferService.js";
 import { withTotalDeserializers } from "./undecodable.js";
 import { listenUnix, type UnixListener, UnixPeers } from "./unixListener.js";
 
@@ -39,6 +42,8 @@ export interface RunningGateway {
   workerPids(): number[];
   /** Subscribe streams open now. */
   subscriberCount(): number;
+  /** Chunks the transfer calls hold now and at most so far (for tests and benchmarks). */
+  transferStats(): TransferStats;
   /**
    * Re-reads the policy file and the TLS files and reopens the audit log (as SIGHUP does). A
    * policy with a mistake is refused and the one in force stays; the result says what changed
@@ -173,7 +178,8 @@ export async function startGateway(
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
   });
-  server.addService(withTotalDeserializers(CriuServiceService), {
+  const transferStats = new TransferStats();
+  server.addService(withTotalDeserializers(withTransferCodecs(CriuServiceService)), {
     ...createCriuService({
       operations,
       store,
@@ -190,6 +196,7 @@ export async function startGateway(
       maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
     }),
     subscribe: createSubscribeHandler({ events, logger, gatekeeper, maxSubscribers: config.maxSubscribers }),
+    ...createTransferService({ store, events, logger, gatekeeper, stats: transferStats, config }),
     ...createMigrationService({ operations, store, logger, gatekeeper, targets: config }),
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
@@ -265,6 +272,7 @@ export async function startGateway(
     addresses,
     workerPids: operations.workerPids,
     subscriberCount: () => events.subscriberCount,
+    transferStats: () => transferStats,
     policy: () => gatekeeper.policy,
     async reload() {
       audit.reopen();

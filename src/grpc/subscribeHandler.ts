@@ -37,6 +37,9 @@ const KIND_FROM_API: Partial<Record<ApiKind, OperationKind>> = {
   [ApiKind.OPERATION_KIND_CPUINFO_CHECK]: "cpuinfo-check",
   [ApiKind.OPERATION_KIND_PAGE_SERVER]: "page-server",
   [ApiKind.OPERATION_KIND_ITERATIVE_DUMP]: "iterative-dump",
+  [ApiKind.OPERATION_KIND_EXPORT]: "export",
+  [ApiKind.OPERATION_KIND_IMPORT]: "import",
+  [ApiKind.OPERATION_KIND_PUSH]: "push",
 };
 
 const KIND_TO_API: Record<OperationKind, ApiKind> = {
@@ -51,6 +54,9 @@ const KIND_TO_API: Record<OperationKind, ApiKind> = {
   "cpuinfo-check": ApiKind.OPERATION_KIND_CPUINFO_CHECK,
   "page-server": ApiKind.OPERATION_KIND_PAGE_SERVER,
   "iterative-dump": ApiKind.OPERATION_KIND_ITERATIVE_DUMP,
+  export: ApiKind.OPERATION_KIND_EXPORT,
+  import: ApiKind.OPERATION_KIND_IMPORT,
+  push: ApiKind.OPERATION_KIND_PUSH,
 };
 
 export function toApiEvent(e: GatewayEvent): Event {
@@ -90,6 +96,8 @@ export function toApiEvent(e: GatewayEvent): Event {
           restoredPid: p.restoredPid,
         },
       };
+    case "progress":
+      return { ...base, transferProgress: { bytesDone: p.bytesDone, bytesTotal: p.bytesTotal } };
   }
 }
 

@@ -169,7 +169,7 @@ describe("failures before the switch leave the process running on the source", (
     const counter = await startHostCounter(a, "unlisted");
     const outcome = await migrate(a.client, { pid: counter.nsPid, target: "unix:/nowhere.sock" });
     expect(outcome.error?.code).toBe(status.FAILED_PRECONDITION);
-    expect(outcome.error?.details).toContain("not configured to connect to");
+    expect(outcome.error?.details).toContain("not configured to push to");
     expect(outcome.events).toEqual([]);
     await expectCounting(counter.read, "the counter to count on");
     process.kill(counter.pid, "SIGKILL");

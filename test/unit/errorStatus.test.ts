@@ -28,6 +28,7 @@ const ALL_CODES: Record<ErrorCode, true> = {
   UNIMPLEMENTED: true,
   INTERNAL: true,
   UNAVAILABLE: true,
+  DATA_LOSS: true,
 };
 const codes = Object.keys(ALL_CODES) as ErrorCode[];
 
@@ -71,6 +72,7 @@ describe("GatewayError", () => {
       UNIMPLEMENTED: 12,
       INTERNAL: 13,
       UNAVAILABLE: 14,
+      DATA_LOSS: 15,
     });
   });
 

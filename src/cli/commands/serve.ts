@@ -57,34 +57,39 @@ export const SERVE_OPTIONS = {
   },
   "tls-reload-interval-ms": { type: "string", value: "MS", help: "how often to re-read the TLS files" },
   insecure: { type: "boolean", help: "allow plain TCP on loopback" },
+  "idle-worker-ms": {
+    type: "string",
+    value: "MS",
+    help: "keep a CRIU worker this long for the next probe; 0 = never",
+  },
   "push-target": {
     type: "string",
     multiple: true,
     value: "unix:PATH|HOST:PORT",
-    help: "a gateway this one may connect to, to migrate processes there (TCP needs --push-tls-ca)",
+    help: "a gateway PushCheckpoint (criu-gateway copy) and Migrate may send to; TCP targets over TLS",
   },
   "push-tls-ca": {
     type: "string",
     value: "FILE",
     complete: "file",
-    help: "the CA of push targets' certificates",
+    help: "pushes: the CA of the targets' certificates",
   },
   "push-tls-cert": {
     type: "string",
     value: "FILE",
     complete: "file",
-    help: "the certificate this gateway shows push targets (with --push-tls-key)",
+    help: "pushes: the certificate this gateway shows its targets, which their policies judge",
   },
-  "push-tls-key": { type: "string", value: "FILE", complete: "file", help: "its key" },
+  "push-tls-key": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "pushes: the key of --push-tls-cert",
+  },
   "push-tls-server-name": {
     type: "string",
     value: "NAME",
-    help: "the name push targets' certificates carry",
-  },
-  "idle-worker-ms": {
-    type: "string",
-    value: "MS",
-    help: "keep a CRIU worker this long for the next probe; 0 = never",
+    help: "pushes: the name to expect in the targets' certificates",
   },
 } as const;
 

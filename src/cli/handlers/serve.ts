@@ -70,17 +70,25 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     tlsReloadIntervalMs: optionalInteger("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
     insecure: values.insecure,
     idleWorkerMs: optionalInteger("--idle-worker-ms", values["idle-worker-ms"]),
-    pushTargets: values["push-target"],
+    ...pushSettings(values),
+  } satisfies Partial<GatewayConfig>;
+}
+
+/** The push settings of `serve`'s options; resolveConfig validates them. */
+function pushSettings(values: Args<ServeOptions>["values"]): Pick<GatewayConfig, "pushTargets" | "pushTls"> {
+  const ca = values["push-tls-ca"];
+  return {
+    pushTargets: values["push-target"] ?? [],
     pushTls:
-      values["push-tls-ca"] === undefined
+      ca === undefined
         ? undefined
         : {
-            caFile: values["push-tls-ca"],
+            caFile: ca,
             certFile: values["push-tls-cert"],
             keyFile: values["push-tls-key"],
             serverName: values["push-tls-server-name"],
           },
-  } satisfies Partial<GatewayConfig>;
+  };
 }
 
 export async function policyCheck({ positionals }: { positionals: readonly string[] }): Promise<number> {

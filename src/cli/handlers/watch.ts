@@ -62,6 +62,10 @@ function formatEvent(e: Event): string {
     const outcome = f.code === 0 ? "OK" : `${status[f.code] ?? f.code}: ${f.message}`;
     return `${head} finished in ${f.durationMs} ms: ${outcome}${f.restoredPid ? ` (restored pid ${f.restoredPid})` : ""}`;
   }
+  if (e.transferProgress) {
+    const { bytesDone, bytesTotal } = e.transferProgress;
+    return `${head} transferred ${bytesDone} of ${bytesTotal} bytes`;
+  }
   if (e.eventsLost) return `${head} (${e.eventsLost.count} events lost: this watcher fell behind)`;
   return head;
 }

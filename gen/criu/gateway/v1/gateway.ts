@@ -14,7 +14,9 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
   type handleBidiStreamingCall,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -222,6 +224,10 @@ export enum OperationKind {
   OPERATION_KIND_PAGE_SERVER = 10,
   /** OPERATION_KIND_ITERATIVE_DUMP - A Session's iterative dump: its pre-dumps and final dump. */
   OPERATION_KIND_ITERATIVE_DUMP = 11,
+  /** OPERATION_KIND_EXPORT - ExportCheckpoint, ImportCheckpoint and PushCheckpoint, with TransferProgressEvent events. */
+  OPERATION_KIND_EXPORT = 12,
+  OPERATION_KIND_IMPORT = 13,
+  OPERATION_KIND_PUSH = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -263,6 +269,15 @@ export function operationKindFromJSON(object: any): OperationKind {
     case 11:
     case "OPERATION_KIND_ITERATIVE_DUMP":
       return OperationKind.OPERATION_KIND_ITERATIVE_DUMP;
+    case 12:
+    case "OPERATION_KIND_EXPORT":
+      return OperationKind.OPERATION_KIND_EXPORT;
+    case 13:
+    case "OPERATION_KIND_IMPORT":
+      return OperationKind.OPERATION_KIND_IMPORT;
+    case 14:
+    case "OPERATION_KIND_PUSH":
+      return OperationKind.OPERATION_KIND_PUSH;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -296,6 +311,12 @@ export function operationKindToJSON(object: OperationKind): string {
       return "OPERATION_KIND_PAGE_SERVER";
     case OperationKind.OPERATION_KIND_ITERATIVE_DUMP:
       return "OPERATION_KIND_ITERATIVE_DUMP";
+    case OperationKind.OPERATION_KIND_EXPORT:
+      return "OPERATION_KIND_EXPORT";
+    case OperationKind.OPERATION_KIND_IMPORT:
+      return "OPERATION_KIND_IMPORT";
+    case OperationKind.OPERATION_KIND_PUSH:
+      return "OPERATION_KIND_PUSH";
     case OperationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -448,6 +469,55 @@ export function criuPreDumpModeToJSON(object: CriuPreDumpMode): string {
     case CriuPreDumpMode.CRIU_PRE_DUMP_MODE_VM_READ:
       return "CRIU_PRE_DUMP_MODE_VM_READ";
     case CriuPreDumpMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * How chunks travel. Compression is per chunk (one zstd frame each), so each chunk can be
+ * checked and written on its own; a chunk that does not shrink is sent as it is.
+ */
+export enum TransferCompression {
+  /**
+   * TRANSFER_COMPRESSION_UNSPECIFIED - The gateway's default: ZSTD. Checkpoints mostly move between hosts, over links slower than
+   * zstd at level 1, where memory images shrink by several times; on one host or a fast link,
+   * ask for NONE (zstd then costs more CPU time than it saves on the wire).
+   */
+  TRANSFER_COMPRESSION_UNSPECIFIED = 0,
+  TRANSFER_COMPRESSION_NONE = 1,
+  /** TRANSFER_COMPRESSION_ZSTD - Zstandard (RFC 8878), level 1. */
+  TRANSFER_COMPRESSION_ZSTD = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function transferCompressionFromJSON(object: any): TransferCompression {
+  switch (object) {
+    case 0:
+    case "TRANSFER_COMPRESSION_UNSPECIFIED":
+      return TransferCompression.TRANSFER_COMPRESSION_UNSPECIFIED;
+    case 1:
+    case "TRANSFER_COMPRESSION_NONE":
+      return TransferCompression.TRANSFER_COMPRESSION_NONE;
+    case 2:
+    case "TRANSFER_COMPRESSION_ZSTD":
+      return TransferCompression.TRANSFER_COMPRESSION_ZSTD;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TransferCompression.UNRECOGNIZED;
+  }
+}
+
+export function transferCompressionToJSON(object: TransferCompression): string {
+  switch (object) {
+    case TransferCompression.TRANSFER_COMPRESSION_UNSPECIFIED:
+      return "TRANSFER_COMPRESSION_UNSPECIFIED";
+    case TransferCompression.TRANSFER_COMPRESSION_NONE:
+      return "TRANSFER_COMPRESSION_NONE";
+    case TransferCompression.TRANSFER_COMPRESSION_ZSTD:
+      return "TRANSFER_COMPRESSION_ZSTD";
+    case TransferCompression.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -935,6 +1005,14 @@ export interface Event {
   callbackAnswered?: CallbackAnsweredEvent | undefined;
   finished?: OperationFinishedEvent | undefined;
   eventsLost?: EventsLost | undefined;
+  transferProgress?: TransferProgressEvent | undefined;
+}
+
+/** How far a checkpoint transfer (export, import, push) has come; sent after every few MiB. */
+export interface TransferProgressEvent {
+  /** Bytes of the checkpoint's files done so far, and in all (before compression). */
+  bytesDone: number;
+  bytesTotal: number;
 }
 
 export interface OperationStartedEvent {
@@ -1354,6 +1432,140 @@ export interface ImportImagesRequest {
 
 export interface ImportImagesResponse {
   checkpoint: Checkpoint | undefined;
+}
+
+export interface ExportCheckpointRequest {
+  checkpointId: string;
+  /**
+   * Send the checkpoint's parent chain too (oldest first), for a receiver that has none of it.
+   * Without it, a checkpoint with a parent can be imported only where that parent already is.
+   */
+  includeParents: boolean;
+  compression: TransferCompression;
+}
+
+export interface ExportCheckpointResponse {
+  /** The first message, and only the first. */
+  manifest?: TransferManifest | undefined;
+  chunk?: TransferChunk | undefined;
+}
+
+/** What a transfer carries, sent before any file's bytes. */
+export interface TransferManifest {
+  /** The layout of the stream; 1 for this one. A receiver refuses versions it does not know. */
+  formatVersion: number;
+  /**
+   * The checkpoints sent, oldest first: the parent chain (with include_parents), then the
+   * checkpoint asked for, last. Each one's parent is the one before it, or, for the first, a
+   * checkpoint that must already exist on the receiver (its parent_checkpoint_id; empty for a
+   * full dump).
+   */
+  checkpoints: TransferCheckpoint[];
+  /** How the chunks are encoded. */
+  compression: TransferCompression;
+  /** The most bytes of a file one chunk carries (before compression): 1 MiB. */
+  chunkBytes: number;
+  /** The sum of every file's size_bytes. */
+  totalBytes: number;
+}
+
+export interface TransferCheckpoint {
+  /**
+   * The checkpoint's metadata on the sender (its size_bytes counts the files sent and the
+   * sender's own metadata file).
+   */
+  checkpoint:
+    | Checkpoint
+    | undefined;
+  /** Its files, in the order their chunks come. */
+  files: TransferFile[];
+}
+
+export interface TransferFile {
+  /**
+   * A plain name ("pages-1.img", "dump.log"): no directories; at most 128 characters from
+   * A-Z a-z 0-9 . _ -, starting with a letter or digit.
+   */
+  name: string;
+  sizeBytes: number;
+  /**
+   * The file's permission bits on the sender (informational: the receiver's image store keeps
+   * every file private to the gateway, 0600).
+   */
+  mode: number;
+  /** SHA-256 of the file's bytes, 32 bytes. */
+  sha256: Buffer;
+}
+
+/** A piece of one file. */
+export interface TransferChunk {
+  /** The file's position in the manifest, counting the files of every checkpoint in order from 0. */
+  fileIndex: number;
+  /**
+   * Where data starts in the file (before compression). Chunks of a file come in order, without
+   * gaps; an empty file has no chunk.
+   */
+  offset: number;
+  /** The bytes: as they are, or one zstd frame when zstd is set. */
+  data: Buffer;
+  /** data is a zstd frame. */
+  zstd: boolean;
+  /** With zstd: the size of data once decompressed, at most manifest.chunk_bytes. */
+  rawBytes: number;
+}
+
+export interface ImportCheckpointRequest {
+  /** The first message, and only the first. */
+  header?:
+    | ImportCheckpointHeader
+    | undefined;
+  /**
+   * Same field number as ExportCheckpointResponse.chunk: the bytes of an exported chunk
+   * message are a valid request.
+   */
+  chunk?: TransferChunk | undefined;
+}
+
+export interface ImportCheckpointHeader {
+  /**
+   * The id for the last checkpoint of the manifest (the one exported); empty keeps its id.
+   * Parents sent along keep their ids.
+   */
+  checkpointId: string;
+  manifest: TransferManifest | undefined;
+}
+
+export interface ImportCheckpointResponse {
+  /** The imported checkpoint, as published here. */
+  checkpoint:
+    | Checkpoint
+    | undefined;
+  /** Parents imported with it, oldest first. */
+  parents: Checkpoint[];
+  /** Bytes of files received (before compression) and on the wire (chunk data as sent). */
+  bytes: number;
+  wireBytes: number;
+}
+
+export interface PushCheckpointRequest {
+  checkpointId: string;
+  /**
+   * The gateway to push to, exactly as this gateway's configuration lists it (--push-target):
+   * "host:port" (TLS) or "unix:/path".
+   */
+  target: string;
+  /** The id on the target; empty keeps the id. */
+  targetCheckpointId: string;
+  includeParents: boolean;
+  compression: TransferCompression;
+}
+
+export interface PushCheckpointResponse {
+  progress?:
+    | TransferProgressEvent
+    | undefined;
+  /** The last message: what the target answered. */
+  result?: ImportCheckpointResponse | undefined;
 }
 
 export interface MigrateRequest {
@@ -5637,6 +5849,7 @@ function createBaseEvent(): Event {
     callbackAnswered: undefined,
     finished: undefined,
     eventsLost: undefined,
+    transferProgress: undefined,
   };
 }
 
@@ -5662,6 +5875,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.eventsLost !== undefined) {
       EventsLost.encode(message.eventsLost, writer.uint32(58).fork()).join();
+    }
+    if (message.transferProgress !== undefined) {
+      TransferProgressEvent.encode(message.transferProgress, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -5735,6 +5951,14 @@ export const Event: MessageFns<Event> = {
             message.eventsLost = EventsLost.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.transferProgress = TransferProgressEvent.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5768,6 +5992,11 @@ export const Event: MessageFns<Event> = {
         : isSet(object.events_lost)
         ? EventsLost.fromJSON(object.events_lost)
         : undefined,
+      transferProgress: isSet(object.transferProgress)
+        ? TransferProgressEvent.fromJSON(object.transferProgress)
+        : isSet(object.transfer_progress)
+        ? TransferProgressEvent.fromJSON(object.transfer_progress)
+        : undefined,
     };
   },
 
@@ -5794,6 +6023,9 @@ export const Event: MessageFns<Event> = {
     if (message.eventsLost !== undefined) {
       obj.eventsLost = EventsLost.toJSON(message.eventsLost);
     }
+    if (message.transferProgress !== undefined) {
+      obj.transferProgress = TransferProgressEvent.toJSON(message.transferProgress);
+    }
     return obj;
   },
 
@@ -5819,6 +6051,102 @@ export const Event: MessageFns<Event> = {
     message.eventsLost = (object.eventsLost !== undefined && object.eventsLost !== null)
       ? EventsLost.fromPartial(object.eventsLost)
       : undefined;
+    message.transferProgress = (object.transferProgress !== undefined && object.transferProgress !== null)
+      ? TransferProgressEvent.fromPartial(object.transferProgress)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransferProgressEvent(): TransferProgressEvent {
+  return { bytesDone: 0, bytesTotal: 0 };
+}
+
+export const TransferProgressEvent: MessageFns<TransferProgressEvent> = {
+  encode(message: TransferProgressEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytesDone !== 0) {
+      writer.uint32(8).uint64(message.bytesDone);
+    }
+    if (message.bytesTotal !== 0) {
+      writer.uint32(16).uint64(message.bytesTotal);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferProgressEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferProgressEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytesDone = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytesTotal = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferProgressEvent {
+    return {
+      bytesDone: isSet(object.bytesDone)
+        ? globalThis.Number(object.bytesDone)
+        : isSet(object.bytes_done)
+        ? globalThis.Number(object.bytes_done)
+        : 0,
+      bytesTotal: isSet(object.bytesTotal)
+        ? globalThis.Number(object.bytesTotal)
+        : isSet(object.bytes_total)
+        ? globalThis.Number(object.bytes_total)
+        : 0,
+    };
+  },
+
+  toJSON(message: TransferProgressEvent): unknown {
+    const obj: any = {};
+    if (message.bytesDone !== 0) {
+      obj.bytesDone = Math.round(message.bytesDone);
+    }
+    if (message.bytesTotal !== 0) {
+      obj.bytesTotal = Math.round(message.bytesTotal);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferProgressEvent>): TransferProgressEvent {
+    return TransferProgressEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferProgressEvent>): TransferProgressEvent {
+    const message = createBaseTransferProgressEvent();
+    message.bytesDone = object.bytesDone ?? 0;
+    message.bytesTotal = object.bytesTotal ?? 0;
     return message;
   },
 };
@@ -9426,6 +9754,1237 @@ export const ImportImagesResponse: MessageFns<ImportImagesResponse> = {
   },
 };
 
+function createBaseExportCheckpointRequest(): ExportCheckpointRequest {
+  return { checkpointId: "", includeParents: false, compression: 0 };
+}
+
+export const ExportCheckpointRequest: MessageFns<ExportCheckpointRequest> = {
+  encode(message: ExportCheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.includeParents !== false) {
+      writer.uint32(16).bool(message.includeParents);
+    }
+    if (message.compression !== 0) {
+      writer.uint32(24).int32(message.compression);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportCheckpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportCheckpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeParents = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.compression = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportCheckpointRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      includeParents: isSet(object.includeParents)
+        ? globalThis.Boolean(object.includeParents)
+        : isSet(object.include_parents)
+        ? globalThis.Boolean(object.include_parents)
+        : false,
+      compression: isSet(object.compression) ? transferCompressionFromJSON(object.compression) : 0,
+    };
+  },
+
+  toJSON(message: ExportCheckpointRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.includeParents !== false) {
+      obj.includeParents = message.includeParents;
+    }
+    if (message.compression !== 0) {
+      obj.compression = transferCompressionToJSON(message.compression);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportCheckpointRequest>): ExportCheckpointRequest {
+    return ExportCheckpointRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportCheckpointRequest>): ExportCheckpointRequest {
+    const message = createBaseExportCheckpointRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.includeParents = object.includeParents ?? false;
+    message.compression = object.compression ?? 0;
+    return message;
+  },
+};
+
+function createBaseExportCheckpointResponse(): ExportCheckpointResponse {
+  return { manifest: undefined, chunk: undefined };
+}
+
+export const ExportCheckpointResponse: MessageFns<ExportCheckpointResponse> = {
+  encode(message: ExportCheckpointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.manifest !== undefined) {
+      TransferManifest.encode(message.manifest, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      TransferChunk.encode(message.chunk, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportCheckpointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportCheckpointResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.manifest = TransferManifest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = TransferChunk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportCheckpointResponse {
+    return {
+      manifest: isSet(object.manifest) ? TransferManifest.fromJSON(object.manifest) : undefined,
+      chunk: isSet(object.chunk) ? TransferChunk.fromJSON(object.chunk) : undefined,
+    };
+  },
+
+  toJSON(message: ExportCheckpointResponse): unknown {
+    const obj: any = {};
+    if (message.manifest !== undefined) {
+      obj.manifest = TransferManifest.toJSON(message.manifest);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = TransferChunk.toJSON(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportCheckpointResponse>): ExportCheckpointResponse {
+    return ExportCheckpointResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportCheckpointResponse>): ExportCheckpointResponse {
+    const message = createBaseExportCheckpointResponse();
+    message.manifest = (object.manifest !== undefined && object.manifest !== null)
+      ? TransferManifest.fromPartial(object.manifest)
+      : undefined;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? TransferChunk.fromPartial(object.chunk)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransferManifest(): TransferManifest {
+  return { formatVersion: 0, checkpoints: [], compression: 0, chunkBytes: 0, totalBytes: 0 };
+}
+
+export const TransferManifest: MessageFns<TransferManifest> = {
+  encode(message: TransferManifest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.formatVersion !== 0) {
+      writer.uint32(8).uint32(message.formatVersion);
+    }
+    for (const v of message.checkpoints) {
+      TransferCheckpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.compression !== 0) {
+      writer.uint32(24).int32(message.compression);
+    }
+    if (message.chunkBytes !== 0) {
+      writer.uint32(32).uint32(message.chunkBytes);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferManifest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferManifest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.formatVersion = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checkpoints.push(TransferCheckpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.compression = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.chunkBytes = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferManifest {
+    return {
+      formatVersion: isSet(object.formatVersion)
+        ? globalThis.Number(object.formatVersion)
+        : isSet(object.format_version)
+        ? globalThis.Number(object.format_version)
+        : 0,
+      checkpoints: globalThis.Array.isArray(object?.checkpoints)
+        ? object.checkpoints.map((e: any) => TransferCheckpoint.fromJSON(e))
+        : [],
+      compression: isSet(object.compression) ? transferCompressionFromJSON(object.compression) : 0,
+      chunkBytes: isSet(object.chunkBytes)
+        ? globalThis.Number(object.chunkBytes)
+        : isSet(object.chunk_bytes)
+        ? globalThis.Number(object.chunk_bytes)
+        : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: TransferManifest): unknown {
+    const obj: any = {};
+    if (message.formatVersion !== 0) {
+      obj.formatVersion = Math.round(message.formatVersion);
+    }
+    if (message.checkpoints?.length) {
+      obj.checkpoints = message.checkpoints.map((e) => TransferCheckpoint.toJSON(e));
+    }
+    if (message.compression !== 0) {
+      obj.compression = transferCompressionToJSON(message.compression);
+    }
+    if (message.chunkBytes !== 0) {
+      obj.chunkBytes = Math.round(message.chunkBytes);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferManifest>): TransferManifest {
+    return TransferManifest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferManifest>): TransferManifest {
+    const message = createBaseTransferManifest();
+    message.formatVersion = object.formatVersion ?? 0;
+    message.checkpoints = object.checkpoints?.map((e) => TransferCheckpoint.fromPartial(e)) || [];
+    message.compression = object.compression ?? 0;
+    message.chunkBytes = object.chunkBytes ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseTransferCheckpoint(): TransferCheckpoint {
+  return { checkpoint: undefined, files: [] };
+}
+
+export const TransferCheckpoint: MessageFns<TransferCheckpoint> = {
+  encode(message: TransferCheckpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.files) {
+      TransferFile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferCheckpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferCheckpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(TransferFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferCheckpoint {
+    return {
+      checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined,
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => TransferFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TransferCheckpoint): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => TransferFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferCheckpoint>): TransferCheckpoint {
+    return TransferCheckpoint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferCheckpoint>): TransferCheckpoint {
+    const message = createBaseTransferCheckpoint();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    message.files = object.files?.map((e) => TransferFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTransferFile(): TransferFile {
+  return { name: "", sizeBytes: 0, mode: 0, sha256: Buffer.alloc(0) };
+}
+
+export const TransferFile: MessageFns<TransferFile> = {
+  encode(message: TransferFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(16).uint64(message.sizeBytes);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(24).uint32(message.mode);
+    }
+    if (message.sha256.length !== 0) {
+      writer.uint32(34).bytes(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+      sha256: isSet(object.sha256) ? Buffer.from(bytesFromBase64(object.sha256)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: TransferFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    if (message.sha256.length !== 0) {
+      obj.sha256 = base64FromBytes(message.sha256);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferFile>): TransferFile {
+    return TransferFile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferFile>): TransferFile {
+    const message = createBaseTransferFile();
+    message.name = object.name ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.mode = object.mode ?? 0;
+    message.sha256 = object.sha256 ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseTransferChunk(): TransferChunk {
+  return { fileIndex: 0, offset: 0, data: Buffer.alloc(0), zstd: false, rawBytes: 0 };
+}
+
+export const TransferChunk: MessageFns<TransferChunk> = {
+  encode(message: TransferChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fileIndex !== 0) {
+      writer.uint32(8).uint32(message.fileIndex);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    if (message.zstd !== false) {
+      writer.uint32(32).bool(message.zstd);
+    }
+    if (message.rawBytes !== 0) {
+      writer.uint32(40).uint32(message.rawBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.fileIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.zstd = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rawBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferChunk {
+    return {
+      fileIndex: isSet(object.fileIndex)
+        ? globalThis.Number(object.fileIndex)
+        : isSet(object.file_index)
+        ? globalThis.Number(object.file_index)
+        : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      zstd: isSet(object.zstd) ? globalThis.Boolean(object.zstd) : false,
+      rawBytes: isSet(object.rawBytes)
+        ? globalThis.Number(object.rawBytes)
+        : isSet(object.raw_bytes)
+        ? globalThis.Number(object.raw_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: TransferChunk): unknown {
+    const obj: any = {};
+    if (message.fileIndex !== 0) {
+      obj.fileIndex = Math.round(message.fileIndex);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.zstd !== false) {
+      obj.zstd = message.zstd;
+    }
+    if (message.rawBytes !== 0) {
+      obj.rawBytes = Math.round(message.rawBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferChunk>): TransferChunk {
+    return TransferChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferChunk>): TransferChunk {
+    const message = createBaseTransferChunk();
+    message.fileIndex = object.fileIndex ?? 0;
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.zstd = object.zstd ?? false;
+    message.rawBytes = object.rawBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseImportCheckpointRequest(): ImportCheckpointRequest {
+  return { header: undefined, chunk: undefined };
+}
+
+export const ImportCheckpointRequest: MessageFns<ImportCheckpointRequest> = {
+  encode(message: ImportCheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ImportCheckpointHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      TransferChunk.encode(message.chunk, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportCheckpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportCheckpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ImportCheckpointHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = TransferChunk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportCheckpointRequest {
+    return {
+      header: isSet(object.header) ? ImportCheckpointHeader.fromJSON(object.header) : undefined,
+      chunk: isSet(object.chunk) ? TransferChunk.fromJSON(object.chunk) : undefined,
+    };
+  },
+
+  toJSON(message: ImportCheckpointRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ImportCheckpointHeader.toJSON(message.header);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = TransferChunk.toJSON(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportCheckpointRequest>): ImportCheckpointRequest {
+    return ImportCheckpointRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportCheckpointRequest>): ImportCheckpointRequest {
+    const message = createBaseImportCheckpointRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ImportCheckpointHeader.fromPartial(object.header)
+      : undefined;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? TransferChunk.fromPartial(object.chunk)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImportCheckpointHeader(): ImportCheckpointHeader {
+  return { checkpointId: "", manifest: undefined };
+}
+
+export const ImportCheckpointHeader: MessageFns<ImportCheckpointHeader> = {
+  encode(message: ImportCheckpointHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.manifest !== undefined) {
+      TransferManifest.encode(message.manifest, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportCheckpointHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportCheckpointHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manifest = TransferManifest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportCheckpointHeader {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      manifest: isSet(object.manifest) ? TransferManifest.fromJSON(object.manifest) : undefined,
+    };
+  },
+
+  toJSON(message: ImportCheckpointHeader): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.manifest !== undefined) {
+      obj.manifest = TransferManifest.toJSON(message.manifest);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportCheckpointHeader>): ImportCheckpointHeader {
+    return ImportCheckpointHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportCheckpointHeader>): ImportCheckpointHeader {
+    const message = createBaseImportCheckpointHeader();
+    message.checkpointId = object.checkpointId ?? "";
+    message.manifest = (object.manifest !== undefined && object.manifest !== null)
+      ? TransferManifest.fromPartial(object.manifest)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImportCheckpointResponse(): ImportCheckpointResponse {
+  return { checkpoint: undefined, parents: [], bytes: 0, wireBytes: 0 };
+}
+
+export const ImportCheckpointResponse: MessageFns<ImportCheckpointResponse> = {
+  encode(message: ImportCheckpointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpoint !== undefined) {
+      Checkpoint.encode(message.checkpoint, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.parents) {
+      Checkpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.wireBytes !== 0) {
+      writer.uint32(32).uint64(message.wireBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportCheckpointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportCheckpointResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpoint = Checkpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.parents.push(Checkpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.wireBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportCheckpointResponse {
+    return {
+      checkpoint: isSet(object.checkpoint) ? Checkpoint.fromJSON(object.checkpoint) : undefined,
+      parents: globalThis.Array.isArray(object?.parents) ? object.parents.map((e: any) => Checkpoint.fromJSON(e)) : [],
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      wireBytes: isSet(object.wireBytes)
+        ? globalThis.Number(object.wireBytes)
+        : isSet(object.wire_bytes)
+        ? globalThis.Number(object.wire_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImportCheckpointResponse): unknown {
+    const obj: any = {};
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = Checkpoint.toJSON(message.checkpoint);
+    }
+    if (message.parents?.length) {
+      obj.parents = message.parents.map((e) => Checkpoint.toJSON(e));
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.wireBytes !== 0) {
+      obj.wireBytes = Math.round(message.wireBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportCheckpointResponse>): ImportCheckpointResponse {
+    return ImportCheckpointResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportCheckpointResponse>): ImportCheckpointResponse {
+    const message = createBaseImportCheckpointResponse();
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? Checkpoint.fromPartial(object.checkpoint)
+      : undefined;
+    message.parents = object.parents?.map((e) => Checkpoint.fromPartial(e)) || [];
+    message.bytes = object.bytes ?? 0;
+    message.wireBytes = object.wireBytes ?? 0;
+    return message;
+  },
+};
+
+function createBasePushCheckpointRequest(): PushCheckpointRequest {
+  return { checkpointId: "", target: "", targetCheckpointId: "", includeParents: false, compression: 0 };
+}
+
+export const PushCheckpointRequest: MessageFns<PushCheckpointRequest> = {
+  encode(message: PushCheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.targetCheckpointId !== "") {
+      writer.uint32(26).string(message.targetCheckpointId);
+    }
+    if (message.includeParents !== false) {
+      writer.uint32(32).bool(message.includeParents);
+    }
+    if (message.compression !== 0) {
+      writer.uint32(40).int32(message.compression);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushCheckpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushCheckpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.targetCheckpointId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.includeParents = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.compression = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushCheckpointRequest {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      targetCheckpointId: isSet(object.targetCheckpointId)
+        ? globalThis.String(object.targetCheckpointId)
+        : isSet(object.target_checkpoint_id)
+        ? globalThis.String(object.target_checkpoint_id)
+        : "",
+      includeParents: isSet(object.includeParents)
+        ? globalThis.Boolean(object.includeParents)
+        : isSet(object.include_parents)
+        ? globalThis.Boolean(object.include_parents)
+        : false,
+      compression: isSet(object.compression) ? transferCompressionFromJSON(object.compression) : 0,
+    };
+  },
+
+  toJSON(message: PushCheckpointRequest): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.targetCheckpointId !== "") {
+      obj.targetCheckpointId = message.targetCheckpointId;
+    }
+    if (message.includeParents !== false) {
+      obj.includeParents = message.includeParents;
+    }
+    if (message.compression !== 0) {
+      obj.compression = transferCompressionToJSON(message.compression);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PushCheckpointRequest>): PushCheckpointRequest {
+    return PushCheckpointRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PushCheckpointRequest>): PushCheckpointRequest {
+    const message = createBasePushCheckpointRequest();
+    message.checkpointId = object.checkpointId ?? "";
+    message.target = object.target ?? "";
+    message.targetCheckpointId = object.targetCheckpointId ?? "";
+    message.includeParents = object.includeParents ?? false;
+    message.compression = object.compression ?? 0;
+    return message;
+  },
+};
+
+function createBasePushCheckpointResponse(): PushCheckpointResponse {
+  return { progress: undefined, result: undefined };
+}
+
+export const PushCheckpointResponse: MessageFns<PushCheckpointResponse> = {
+  encode(message: PushCheckpointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.progress !== undefined) {
+      TransferProgressEvent.encode(message.progress, writer.uint32(10).fork()).join();
+    }
+    if (message.result !== undefined) {
+      ImportCheckpointResponse.encode(message.result, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushCheckpointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushCheckpointResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.progress = TransferProgressEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = ImportCheckpointResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushCheckpointResponse {
+    return {
+      progress: isSet(object.progress) ? TransferProgressEvent.fromJSON(object.progress) : undefined,
+      result: isSet(object.result) ? ImportCheckpointResponse.fromJSON(object.result) : undefined,
+    };
+  },
+
+  toJSON(message: PushCheckpointResponse): unknown {
+    const obj: any = {};
+    if (message.progress !== undefined) {
+      obj.progress = TransferProgressEvent.toJSON(message.progress);
+    }
+    if (message.result !== undefined) {
+      obj.result = ImportCheckpointResponse.toJSON(message.result);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PushCheckpointResponse>): PushCheckpointResponse {
+    return PushCheckpointResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PushCheckpointResponse>): PushCheckpointResponse {
+    const message = createBasePushCheckpointResponse();
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? TransferProgressEvent.fromPartial(object.progress)
+      : undefined;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? ImportCheckpointResponse.fromPartial(object.result)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseMigrateRequest(): MigrateRequest {
   return { pid: 0, target: "", mode: 0, dumpOptions: undefined, restoreOptions: undefined, checkpointId: "" };
 }
@@ -11538,6 +13097,79 @@ export const CriuServiceService = {
     responseDeserialize: (value: Buffer): ImportImagesResponse => ImportImagesResponse.decode(value),
   },
   /**
+   * Streams a whole checkpoint out of the image store, for ImportCheckpoint on this or another
+   * gateway, or for a file (see ImportCheckpoint). The first message is the manifest: the
+   * checkpoint's metadata, each file's name, size, mode and SHA-256, and the parent chain it
+   * depends on. Then come the files' bytes in chunks of at most manifest.chunk_bytes (1 MiB), in
+   * manifest order, each file's chunks in order. Files are CRIU's images and logs; the gateway's
+   * own metadata travels in the manifest. The stream is paced by the reader: the gateway reads
+   * the next chunk from disk only when the previous ones have left, so a slow reader costs it no
+   * memory. Needs read access to the checkpoint (and to every parent, with include_parents).
+   */
+  exportCheckpoint: {
+    path: "/criu.gateway.v1.CriuService/ExportCheckpoint" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportCheckpointRequest): Buffer =>
+      Buffer.from(ExportCheckpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportCheckpointRequest => ExportCheckpointRequest.decode(value),
+    responseSerialize: (value: ExportCheckpointResponse): Buffer =>
+      Buffer.from(ExportCheckpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportCheckpointResponse => ExportCheckpointResponse.decode(value),
+  },
+  /**
+   * Receives an exported checkpoint into a new checkpoint id. The first message is a header
+   * (the new id and the manifest); the others are the chunks, exactly as ExportCheckpoint sent
+   * them. Files are staged in a temporary directory, every file's size and SHA-256 verified, and
+   * published under the new id only when all is well: otherwise nothing is left. Statuses:
+   * ALREADY_EXISTS (the id, or a parent's id sent along, is taken), FAILED_PRECONDITION (the
+   * checkpoint's parent is not on this gateway: import it first or export with include_parents),
+   * INVALID_ARGUMENT (a manifest that does not hold together: a file name with a directory or
+   * "..", a duplicate, a chunk beyond a file's declared size or out of order), DATA_LOSS (a
+   * file's bytes do not match its SHA-256, or the stream ended before every file was complete),
+   * CANCELLED (the client went away). Imported checkpoints are marked as imported, like
+   * ImportImages' (the mark passes to their descendants): they hold what a caller supplied, not
+   * what CRIU made here, so only administrators may restore them or dump on top of them. Needs
+   * write access to the new id (and to every parent sent along) and read access to a parent
+   * already here.
+   *
+   * A file made by `criu-gateway export` is this stream: each ExportCheckpointResponse as a
+   * varint length followed by the message (protobuf's length-delimited form). Its chunk messages
+   * are byte for byte ImportCheckpointRequest chunk messages (field 2 in both), so a relay can
+   * forward them without decoding.
+   */
+  importCheckpoint: {
+    path: "/criu.gateway.v1.CriuService/ImportCheckpoint" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportCheckpointRequest): Buffer =>
+      Buffer.from(ImportCheckpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportCheckpointRequest => ImportCheckpointRequest.decode(value),
+    responseSerialize: (value: ImportCheckpointResponse): Buffer =>
+      Buffer.from(ImportCheckpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportCheckpointResponse => ImportCheckpointResponse.decode(value),
+  },
+  /**
+   * Copies a checkpoint to another gateway without the client in the data path: this gateway
+   * connects to the target (one of the addresses its configuration allows, with its own TLS
+   * client certificate; the target judges that identity by its own policy) and streams the
+   * checkpoint into the target's ImportCheckpoint. Progress messages follow the transfer (also
+   * published on Subscribe); the last message is the result. The target's status is passed on
+   * with its message prefixed by the target's address. Needs read access to the checkpoint here;
+   * FAILED_PRECONDITION when the target is not one this gateway is configured to push to.
+   */
+  pushCheckpoint: {
+    path: "/criu.gateway.v1.CriuService/PushCheckpoint" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: PushCheckpointRequest): Buffer =>
+      Buffer.from(PushCheckpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PushCheckpointRequest => PushCheckpointRequest.decode(value),
+    responseSerialize: (value: PushCheckpointResponse): Buffer =>
+      Buffer.from(PushCheckpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushCheckpointResponse => PushCheckpointResponse.decode(value),
+  },
+  /**
    * Moves a running process tree (options.pid and its descendants) from this gateway's host to
    * the host of another gateway, `target`, one of the gateways this one is configured to connect
    * to (--push-target). This gateway dumps the tree, connects to the target with its own
@@ -11725,6 +13357,49 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * FAILED_PRECONDITION for a checkpoint of any other kind.
    */
   importImages: handleUnaryCall<ImportImagesRequest, ImportImagesResponse>;
+  /**
+   * Streams a whole checkpoint out of the image store, for ImportCheckpoint on this or another
+   * gateway, or for a file (see ImportCheckpoint). The first message is the manifest: the
+   * checkpoint's metadata, each file's name, size, mode and SHA-256, and the parent chain it
+   * depends on. Then come the files' bytes in chunks of at most manifest.chunk_bytes (1 MiB), in
+   * manifest order, each file's chunks in order. Files are CRIU's images and logs; the gateway's
+   * own metadata travels in the manifest. The stream is paced by the reader: the gateway reads
+   * the next chunk from disk only when the previous ones have left, so a slow reader costs it no
+   * memory. Needs read access to the checkpoint (and to every parent, with include_parents).
+   */
+  exportCheckpoint: handleServerStreamingCall<ExportCheckpointRequest, ExportCheckpointResponse>;
+  /**
+   * Receives an exported checkpoint into a new checkpoint id. The first message is a header
+   * (the new id and the manifest); the others are the chunks, exactly as ExportCheckpoint sent
+   * them. Files are staged in a temporary directory, every file's size and SHA-256 verified, and
+   * published under the new id only when all is well: otherwise nothing is left. Statuses:
+   * ALREADY_EXISTS (the id, or a parent's id sent along, is taken), FAILED_PRECONDITION (the
+   * checkpoint's parent is not on this gateway: import it first or export with include_parents),
+   * INVALID_ARGUMENT (a manifest that does not hold together: a file name with a directory or
+   * "..", a duplicate, a chunk beyond a file's declared size or out of order), DATA_LOSS (a
+   * file's bytes do not match its SHA-256, or the stream ended before every file was complete),
+   * CANCELLED (the client went away). Imported checkpoints are marked as imported, like
+   * ImportImages' (the mark passes to their descendants): they hold what a caller supplied, not
+   * what CRIU made here, so only administrators may restore them or dump on top of them. Needs
+   * write access to the new id (and to every parent sent along) and read access to a parent
+   * already here.
+   *
+   * A file made by `criu-gateway export` is this stream: each ExportCheckpointResponse as a
+   * varint length followed by the message (protobuf's length-delimited form). Its chunk messages
+   * are byte for byte ImportCheckpointRequest chunk messages (field 2 in both), so a relay can
+   * forward them without decoding.
+   */
+  importCheckpoint: handleClientStreamingCall<ImportCheckpointRequest, ImportCheckpointResponse>;
+  /**
+   * Copies a checkpoint to another gateway without the client in the data path: this gateway
+   * connects to the target (one of the addresses its configuration allows, with its own TLS
+   * client certificate; the target judges that identity by its own policy) and streams the
+   * checkpoint into the target's ImportCheckpoint. Progress messages follow the transfer (also
+   * published on Subscribe); the last message is the result. The target's status is passed on
+   * with its message prefixed by the target's address. Needs read access to the checkpoint here;
+   * FAILED_PRECONDITION when the target is not one this gateway is configured to push to.
+   */
+  pushCheckpoint: handleServerStreamingCall<PushCheckpointRequest, PushCheckpointResponse>;
   /**
    * Moves a running process tree (options.pid and its descendants) from this gateway's host to
    * the host of another gateway, `target`, one of the gateways this one is configured to connect
@@ -12151,6 +13826,80 @@ export interface CriuServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ImportImagesResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams a whole checkpoint out of the image store, for ImportCheckpoint on this or another
+   * gateway, or for a file (see ImportCheckpoint). The first message is the manifest: the
+   * checkpoint's metadata, each file's name, size, mode and SHA-256, and the parent chain it
+   * depends on. Then come the files' bytes in chunks of at most manifest.chunk_bytes (1 MiB), in
+   * manifest order, each file's chunks in order. Files are CRIU's images and logs; the gateway's
+   * own metadata travels in the manifest. The stream is paced by the reader: the gateway reads
+   * the next chunk from disk only when the previous ones have left, so a slow reader costs it no
+   * memory. Needs read access to the checkpoint (and to every parent, with include_parents).
+   */
+  exportCheckpoint(
+    request: ExportCheckpointRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportCheckpointResponse>;
+  exportCheckpoint(
+    request: ExportCheckpointRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportCheckpointResponse>;
+  /**
+   * Receives an exported checkpoint into a new checkpoint id. The first message is a header
+   * (the new id and the manifest); the others are the chunks, exactly as ExportCheckpoint sent
+   * them. Files are staged in a temporary directory, every file's size and SHA-256 verified, and
+   * published under the new id only when all is well: otherwise nothing is left. Statuses:
+   * ALREADY_EXISTS (the id, or a parent's id sent along, is taken), FAILED_PRECONDITION (the
+   * checkpoint's parent is not on this gateway: import it first or export with include_parents),
+   * INVALID_ARGUMENT (a manifest that does not hold together: a file name with a directory or
+   * "..", a duplicate, a chunk beyond a file's declared size or out of order), DATA_LOSS (a
+   * file's bytes do not match its SHA-256, or the stream ended before every file was complete),
+   * CANCELLED (the client went away). Imported checkpoints are marked as imported, like
+   * ImportImages' (the mark passes to their descendants): they hold what a caller supplied, not
+   * what CRIU made here, so only administrators may restore them or dump on top of them. Needs
+   * write access to the new id (and to every parent sent along) and read access to a parent
+   * already here.
+   *
+   * A file made by `criu-gateway export` is this stream: each ExportCheckpointResponse as a
+   * varint length followed by the message (protobuf's length-delimited form). Its chunk messages
+   * are byte for byte ImportCheckpointRequest chunk messages (field 2 in both), so a relay can
+   * forward them without decoding.
+   */
+  importCheckpoint(
+    callback: (error: ServiceError | null, response: ImportCheckpointResponse) => void,
+  ): ClientWritableStream<ImportCheckpointRequest>;
+  importCheckpoint(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportCheckpointResponse) => void,
+  ): ClientWritableStream<ImportCheckpointRequest>;
+  importCheckpoint(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportCheckpointResponse) => void,
+  ): ClientWritableStream<ImportCheckpointRequest>;
+  importCheckpoint(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportCheckpointResponse) => void,
+  ): ClientWritableStream<ImportCheckpointRequest>;
+  /**
+   * Copies a checkpoint to another gateway without the client in the data path: this gateway
+   * connects to the target (one of the addresses its configuration allows, with its own TLS
+   * client certificate; the target judges that identity by its own policy) and streams the
+   * checkpoint into the target's ImportCheckpoint. Progress messages follow the transfer (also
+   * published on Subscribe); the last message is the result. The target's status is passed on
+   * with its message prefixed by the target's address. Needs read access to the checkpoint here;
+   * FAILED_PRECONDITION when the target is not one this gateway is configured to push to.
+   */
+  pushCheckpoint(
+    request: PushCheckpointRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<PushCheckpointResponse>;
+  pushCheckpoint(
+    request: PushCheckpointRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<PushCheckpointResponse>;
   /**
    * Moves a running process tree (options.pid and its descendants) from this gateway's host to
    * the host of another gateway, `target`, one of the gateways this one is configured to connect

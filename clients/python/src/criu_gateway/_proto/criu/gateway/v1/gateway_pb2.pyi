@@ -44,14 +44,20 @@ OPERATION_KIND_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_DUMP: OperationKind
 OPERATION_KIND_DUMP: OperationKind
+OPERATION_KIND_EXPORT: OperationKind
 OPERATION_KIND_FEATURE_CHECK: OperationKind
+OPERATION_KIND_IMPORT: OperationKind
 OPERATION_KIND_ITERATIVE_DUMP: OperationKind
 OPERATION_KIND_PAGE_SERVER: OperationKind
 OPERATION_KIND_PRE_DUMP: OperationKind
+OPERATION_KIND_PUSH: OperationKind
 OPERATION_KIND_RESTORE: OperationKind
 OPERATION_KIND_UNSPECIFIED: OperationKind
 OPERATION_KIND_VERSION: OperationKind
 OPERATION_KIND_WAIT_PID: OperationKind
+TRANSFER_COMPRESSION_NONE: TransferCompression
+TRANSFER_COMPRESSION_UNSPECIFIED: TransferCompression
+TRANSFER_COMPRESSION_ZSTD: TransferCompression
 
 class AcceptMigrationHeader(_message.Message):
     __slots__ = ["checkpoint_id", "criu_version", "mode", "restore_options", "root_pid"]
@@ -386,7 +392,7 @@ class ErrorDetail(_message.Message):
     def __init__(self, request_type: _Optional[str] = ..., cr_errno: _Optional[int] = ..., cr_errmsg: _Optional[str] = ..., log_tail: _Optional[_Iterable[str]] = ..., worker_exit: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ["callback", "callback_answered", "events_lost", "finished", "operation_id", "started", "time"]
+    __slots__ = ["callback", "callback_answered", "events_lost", "finished", "operation_id", "started", "time", "transfer_progress"]
     CALLBACK_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
     EVENTS_LOST_FIELD_NUMBER: _ClassVar[int]
@@ -394,6 +400,7 @@ class Event(_message.Message):
     OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     callback: CallbackEvent
     callback_answered: CallbackAnsweredEvent
     events_lost: EventsLost
@@ -401,13 +408,32 @@ class Event(_message.Message):
     operation_id: str
     started: OperationStartedEvent
     time: _timestamp_pb2.Timestamp
-    def __init__(self, operation_id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[OperationStartedEvent, _Mapping]] = ..., callback: _Optional[_Union[CallbackEvent, _Mapping]] = ..., callback_answered: _Optional[_Union[CallbackAnsweredEvent, _Mapping]] = ..., finished: _Optional[_Union[OperationFinishedEvent, _Mapping]] = ..., events_lost: _Optional[_Union[EventsLost, _Mapping]] = ...) -> None: ...
+    transfer_progress: TransferProgressEvent
+    def __init__(self, operation_id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[OperationStartedEvent, _Mapping]] = ..., callback: _Optional[_Union[CallbackEvent, _Mapping]] = ..., callback_answered: _Optional[_Union[CallbackAnsweredEvent, _Mapping]] = ..., finished: _Optional[_Union[OperationFinishedEvent, _Mapping]] = ..., events_lost: _Optional[_Union[EventsLost, _Mapping]] = ..., transfer_progress: _Optional[_Union[TransferProgressEvent, _Mapping]] = ...) -> None: ...
 
 class EventsLost(_message.Message):
     __slots__ = ["count"]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     count: int
     def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class ExportCheckpointRequest(_message.Message):
+    __slots__ = ["checkpoint_id", "compression", "include_parents"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    compression: TransferCompression
+    include_parents: bool
+    def __init__(self, checkpoint_id: _Optional[str] = ..., include_parents: bool = ..., compression: _Optional[_Union[TransferCompression, str]] = ...) -> None: ...
+
+class ExportCheckpointResponse(_message.Message):
+    __slots__ = ["chunk", "manifest"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    chunk: TransferChunk
+    manifest: TransferManifest
+    def __init__(self, manifest: _Optional[_Union[TransferManifest, _Mapping]] = ..., chunk: _Optional[_Union[TransferChunk, _Mapping]] = ...) -> None: ...
 
 class ExportImagesRequest(_message.Message):
     __slots__ = ["checkpoint_id"]
@@ -496,6 +522,34 @@ class ImageFile(_message.Message):
     data: bytes
     name: str
     def __init__(self, name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportCheckpointHeader(_message.Message):
+    __slots__ = ["checkpoint_id", "manifest"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    manifest: TransferManifest
+    def __init__(self, checkpoint_id: _Optional[str] = ..., manifest: _Optional[_Union[TransferManifest, _Mapping]] = ...) -> None: ...
+
+class ImportCheckpointRequest(_message.Message):
+    __slots__ = ["chunk", "header"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    chunk: TransferChunk
+    header: ImportCheckpointHeader
+    def __init__(self, header: _Optional[_Union[ImportCheckpointHeader, _Mapping]] = ..., chunk: _Optional[_Union[TransferChunk, _Mapping]] = ...) -> None: ...
+
+class ImportCheckpointResponse(_message.Message):
+    __slots__ = ["bytes", "checkpoint", "parents", "wire_bytes"]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_FIELD_NUMBER: _ClassVar[int]
+    WIRE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    bytes: int
+    checkpoint: Checkpoint
+    parents: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    wire_bytes: int
+    def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., parents: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., bytes: _Optional[int] = ..., wire_bytes: _Optional[int] = ...) -> None: ...
 
 class ImportImagesRequest(_message.Message):
     __slots__ = ["checkpoint_id", "files", "root_pid"]
@@ -777,6 +831,28 @@ class PreDumpResponse(_message.Message):
     statistics: DumpStatistics
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ...) -> None: ...
 
+class PushCheckpointRequest(_message.Message):
+    __slots__ = ["checkpoint_id", "compression", "include_parents", "target", "target_checkpoint_id"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    compression: TransferCompression
+    include_parents: bool
+    target: str
+    target_checkpoint_id: str
+    def __init__(self, checkpoint_id: _Optional[str] = ..., target: _Optional[str] = ..., target_checkpoint_id: _Optional[str] = ..., include_parents: bool = ..., compression: _Optional[_Union[TransferCompression, str]] = ...) -> None: ...
+
+class PushCheckpointResponse(_message.Message):
+    __slots__ = ["progress", "result"]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: TransferProgressEvent
+    result: ImportCheckpointResponse
+    def __init__(self, progress: _Optional[_Union[TransferProgressEvent, _Mapping]] = ..., result: _Optional[_Union[ImportCheckpointResponse, _Mapping]] = ...) -> None: ...
+
 class RestoreRequest(_message.Message):
     __slots__ = ["checkpoint_id", "options"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -887,6 +963,62 @@ class SubscribeResponse(_message.Message):
     event: Event
     def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
+class TransferCheckpoint(_message.Message):
+    __slots__ = ["checkpoint", "files"]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: Checkpoint
+    files: _containers.RepeatedCompositeFieldContainer[TransferFile]
+    def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., files: _Optional[_Iterable[_Union[TransferFile, _Mapping]]] = ...) -> None: ...
+
+class TransferChunk(_message.Message):
+    __slots__ = ["data", "file_index", "offset", "raw_bytes", "zstd"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FILE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    RAW_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ZSTD_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    file_index: int
+    offset: int
+    raw_bytes: int
+    zstd: bool
+    def __init__(self, file_index: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., zstd: bool = ..., raw_bytes: _Optional[int] = ...) -> None: ...
+
+class TransferFile(_message.Message):
+    __slots__ = ["mode", "name", "sha256", "size_bytes"]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    mode: int
+    name: str
+    sha256: bytes
+    size_bytes: int
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., mode: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class TransferManifest(_message.Message):
+    __slots__ = ["checkpoints", "chunk_bytes", "compression", "format_version", "total_bytes"]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[TransferCheckpoint]
+    chunk_bytes: int
+    compression: TransferCompression
+    format_version: int
+    total_bytes: int
+    def __init__(self, format_version: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[TransferCheckpoint, _Mapping]]] = ..., compression: _Optional[_Union[TransferCompression, str]] = ..., chunk_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class TransferProgressEvent(_message.Message):
+    __slots__ = ["bytes_done", "bytes_total"]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    bytes_done: int
+    bytes_total: int
+    def __init__(self, bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ...) -> None: ...
+
 class UnixSocket(_message.Message):
     __slots__ = ["inode"]
     INODE_FIELD_NUMBER: _ClassVar[int]
@@ -958,6 +1090,9 @@ class CriuNetworkLockMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CriuPreDumpMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class TransferCompression(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MigrationMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

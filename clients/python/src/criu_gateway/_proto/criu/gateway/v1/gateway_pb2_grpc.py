@@ -115,6 +115,21 @@ class CriuServiceStub(object):
                 request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesRequest.SerializeToString,
                 response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesResponse.FromString,
                 )
+        self.ExportCheckpoint = channel.unary_stream(
+                '/criu.gateway.v1.CriuService/ExportCheckpoint',
+                request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointRequest.SerializeToString,
+                response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointResponse.FromString,
+                )
+        self.ImportCheckpoint = channel.stream_unary(
+                '/criu.gateway.v1.CriuService/ImportCheckpoint',
+                request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointRequest.SerializeToString,
+                response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointResponse.FromString,
+                )
+        self.PushCheckpoint = channel.unary_stream(
+                '/criu.gateway.v1.CriuService/PushCheckpoint',
+                request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.SerializeToString,
+                response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.FromString,
+                )
         self.Migrate = channel.unary_stream(
                 '/criu.gateway.v1.CriuService/Migrate',
                 request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateRequest.SerializeToString,
@@ -312,6 +327,63 @@ class CriuServiceServicer(object):
         """Adds image files to a PAGES checkpoint (one a page server received), never replacing one it
         holds. When the files include CRIU's inventory.img, the checkpoint becomes a restorable DUMP.
         FAILED_PRECONDITION for a checkpoint of any other kind.
+
+        ExportImages and ImportImages stay beside the streamed calls below, for the page-server flow:
+        they merge CRIU's non-memory images into a PAGES checkpoint that already exists on the
+        receiver, whereas ImportCheckpoint only ever creates new checkpoints, all at once or not at
+        all. Folding the merge into ImportCheckpoint would give it a second, non-atomic mode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCheckpoint(self, request, context):
+        """Streams a whole checkpoint out of the image store, for ImportCheckpoint on this or another
+        gateway, or for a file (see ImportCheckpoint). The first message is the manifest: the
+        checkpoint's metadata, each file's name, size, mode and SHA-256, and the parent chain it
+        depends on. Then come the files' bytes in chunks of at most manifest.chunk_bytes (1 MiB), in
+        manifest order, each file's chunks in order. Files are CRIU's images and logs; the gateway's
+        own metadata travels in the manifest. The stream is paced by the reader: the gateway reads
+        the next chunk from disk only when the previous ones have left, so a slow reader costs it no
+        memory. Needs read access to the checkpoint (and to every parent, with include_parents).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportCheckpoint(self, request_iterator, context):
+        """Receives an exported checkpoint into a new checkpoint id. The first message is a header
+        (the new id and the manifest); the others are the chunks, exactly as ExportCheckpoint sent
+        them. Files are staged in a temporary directory, every file's size and SHA-256 verified, and
+        published under the new id only when all is well: otherwise nothing is left. Statuses:
+        ALREADY_EXISTS (the id, or a parent's id sent along, is taken), FAILED_PRECONDITION (the
+        checkpoint's parent is not on this gateway: import it first or export with include_parents),
+        INVALID_ARGUMENT (a manifest that does not hold together: a file name with a directory or
+        "..", a duplicate, a chunk beyond a file's declared size or out of order), DATA_LOSS (a
+        file's bytes do not match its SHA-256, or the stream ended before every file was complete),
+        CANCELLED (the client went away). Imported checkpoints are marked as imported, like
+        ImportImages' (the mark passes to their descendants): they hold what a caller supplied, not
+        what CRIU made here, so only administrators may restore them or dump on top of them. Needs
+        write access to the new id (and to every parent sent along) and read access to a parent
+        already here.
+
+        A file made by `criu-gateway export` is this stream: each ExportCheckpointResponse as a
+        varint length followed by the message (protobuf's length-delimited form). Its chunk messages
+        are byte for byte ImportCheckpointRequest chunk messages (field 2 in both), so a relay can
+        forward them without decoding.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushCheckpoint(self, request, context):
+        """Copies a checkpoint to another gateway without the client in the data path: this gateway
+        connects to the target (one of the addresses its configuration allows, with its own TLS
+        client certificate; the target judges that identity by its own policy) and streams the
+        checkpoint into the target's ImportCheckpoint. Progress messages follow the transfer (also
+        published on Subscribe); the last message is the result. The target's status is passed on
+        with its message prefixed by the target's address. Needs read access to the checkpoint here;
+        FAILED_PRECONDITION when the target is not one this gateway is configured to push to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -478,6 +550,21 @@ def add_CriuServiceServicer_to_server(servicer, server):
                     servicer.ImportImages,
                     request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesRequest.FromString,
                     response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesResponse.SerializeToString,
+            ),
+            'ExportCheckpoint': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportCheckpoint,
+                    request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointRequest.FromString,
+                    response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointResponse.SerializeToString,
+            ),
+            'ImportCheckpoint': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportCheckpoint,
+                    request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointRequest.FromString,
+                    response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointResponse.SerializeToString,
+            ),
+            'PushCheckpoint': grpc.unary_stream_rpc_method_handler(
+                    servicer.PushCheckpoint,
+                    request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.FromString,
+                    response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.SerializeToString,
             ),
             'Migrate': grpc.unary_stream_rpc_method_handler(
                     servicer.Migrate,
@@ -837,6 +924,57 @@ class CriuService(object):
         return grpc.experimental.unary_unary(request, target, '/criu.gateway.v1.CriuService/ImportImages',
             criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesRequest.SerializeToString,
             criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportImagesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ExportCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/criu.gateway.v1.CriuService/ExportCheckpoint',
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointRequest.SerializeToString,
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.ExportCheckpointResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ImportCheckpoint(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(request_iterator, target, '/criu.gateway.v1.CriuService/ImportCheckpoint',
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointRequest.SerializeToString,
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.ImportCheckpointResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PushCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/criu.gateway.v1.CriuService/PushCheckpoint',
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.SerializeToString,
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

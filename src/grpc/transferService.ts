@@ -1,0 +1,28 @@
+// The transfer calls of CriuService, built from their dependencies (for the composition root).
+import type { GatewayConfig } from "../config.js";
+import { FileHashes } from "../domain/checkpointTransfer/fileHashes.js";
+import type { EventBus } from "../domain/eventBus.js";
+import type { ImageStore } from "../domain/imageStore.js";
+import type { Logger } from "../log.js";
+import type { TransferStats } from "./boundedWriter.js";
+import type { Gatekeeper } from "./gatekeeper.js";
+import { createPushHandler } from "./pushHandler.js";
+import { createExportHandler, createImportHandler } from "./transferHandlers.js";
+
+export interface TransferServiceDeps {
+  store: ImageStore;
+  events: EventBus;
+  logger: Logger;
+  gatekeeper: Gatekeeper;
+  stats: TransferStats;
+  config: Pick<GatewayConfig, "pushTargets" | "pushTls">;
+}
+
+export function createTransferService(deps: TransferServiceDeps) {
+  const shared = { ...deps, hashes: new FileHashes() };
+  return {
+    exportCheckpoint: createExportHandler(shared),
+    importCheckpoint: createImportHandler(shared),
+    pushCheckpoint: createPushHandler(shared),
+  };
+}

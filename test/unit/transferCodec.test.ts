@@ -1,0 +1,113 @@
+// The transfer's wire forms: chunks encoded in place decode as the generated code decodes them,
+// as export responses and as import requests alike; export files split at any byte boundary.
+import { describe, expect, it } from "vitest";
+import { ExportCheckpointResponse, ImportCheckpointRequest } from "../../gen/criu/gateway/v1/gateway.js";
+import { ConfigError, resolveConfig } from "../../src/config.js";
+import {
+  CHUNK_HEADROOM,
+  decodeChunkRequest,
+  delimited,
+  encodeChunk,
+  preEncodedBytes,
+  readDelimited,
+} from "../../src/grpc/transferCodec.js";
+
+function withHeadroom(data: Buffer): Buffer {
+  const buffer = Buffer.alloc(CHUNK_HEADROOM + data.length);
+  data.copy(buffer, CHUNK_HEADROOM);
+  return buffer.subarray(CHUNK_HEADROOM);
+}
+
+describe("chunks encoded in place", () => {
+  it.each([
+    { fileIndex: 0, offset: 0, size: 1 },
+    { fileIndex: 3, offset: 5 * 1024 * 1024, size: 1024 * 1024 },
+    { fileIndex: 70_000, offset: 2 ** 40 + 7, size: 300 },
+  ])(
+    "decode to the same chunk with the generated code and the copy-free reader ($size bytes at $offset)",
+    (c) => {
+      const data = withHeadroom(Buffer.from(Array.from({ length: c.size }, (_, i) => i % 251)));
+      for (const rawBytes of [undefined, c.size * 3]) {
+        const bytes = preEncodedBytes(
+          encodeChunk({ fileIndex: c.fileIndex, offset: c.offset, data, rawBytes }),
+        );
+        const expected = {
+          fileIndex: c.fileIndex,
+          offset: c.offset,
+          zstd: rawBytes !== undefined,
+          rawBytes: rawBytes ?? 0,
+        };
+        const asResponse = ExportCheckpointResponse.decode(bytes).chunk;
+        const asRequest = ImportCheckpointRequest.decode(bytes).chunk;
+        const fast = decodeChunkRequest(bytes)?.chunk;
+        for (const chunk of [asResponse, asRequest, fast]) {
+          expect(chunk).toMatchObject(expected);
+          expect(Buffer.from(chunk?.data ?? []).equals(data)).toBe(true);
+        }
+        // The copy-free reader's data is a view of the received bytes.
+        expect(fast?.data.buffer).toBe(bytes.buffer);
+      }
+    },
+  );
+
+  it("leaves messages that are not a lone chunk to the generated decoder", () => {
+    const header = Buffer.from(
+      ImportCheckpointRequest.encode({ header: { checkpointId: "x", manifest: undefined } }).finish(),
+    );
+    expect(decodeChunkRequest(header)).toBeUndefined();
+    const truncated = preEncodedBytes(
+      encodeChunk({ fileIndex: 1, offset: 0, data: withHeadroom(Buffer.alloc(10)) }),
+    );
+    expect(() => decodeChunkRequest(truncated.subarray(0, truncated.length - 3))).not.toThrow();
+    expect(decodeChunkRequest(truncated.subarray(0, truncated.length - 3))).toBeUndefined();
+  });
+});
+
+describe("export files", () => {
+  it("are read back message by message however the bytes are split", async () => {
+    const messages = [Buffer.alloc(0), Buffer.from("a"), Buffer.alloc(200, 7), Buffer.alloc(70_000, 9)];
+    const file = Buffer.concat(messages.flatMap((m) => delimited(m)));
+    for (const pieceBytes of [1, 3, 64, 65_536, file.length]) {
+      async function* pieces() {
+        for (let i = 0; i < file.length; i += pieceBytes) yield file.subarray(i, i + pieceBytes);
+      }
+      const read: Buffer[] = [];
+      for await (const m of readDelimited(pieces(), 1 << 20)) read.push(Buffer.from(m));
+      expect(read).toEqual(messages);
+    }
+  });
+
+  it("refuse a file cut inside a message and a message larger than allowed", async () => {
+    const file = Buffer.concat(delimited(Buffer.alloc(100, 1)));
+    async function* once(b: Buffer) {
+      yield b;
+    }
+    const all = async (b: Buffer, max: number) => {
+      for await (const _ of readDelimited(once(b), max));
+    };
+    await expect(all(file.subarray(0, 50), 1000)).rejects.toThrow("cut short");
+    await expect(all(file, 99)).rejects.toThrow("a message of 100 bytes");
+  });
+});
+
+describe("push settings", () => {
+  it("refuse a TCP target without TLS, and a certificate without its key", () => {
+    const base = { imagesRoot: "/tmp/x" };
+    expect(() => resolveConfig({ ...base, pushTargets: ["gw-b.example:7443"] })).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, pushTargets: ["nowhere"] })).toThrow(/push-target/);
+    expect(() =>
+      resolveConfig({
+        ...base,
+        pushTargets: ["gw-b.example:7443"],
+        pushTls: { caFile: "/ca.pem", certFile: "/a.pem", keyFile: undefined, serverName: undefined },
+      }),
+    ).toThrow(/go together/);
+    expect(
+      resolveConfig({
+        ...base,
+        pushTargets: ["unix:/run/b.sock", "gw-b.example:7443"],
+        pushTls: { caFile: "/ca.pem", certFile: undefined, keyFile: undefined, serverName: undefined },
+      }).pushTargets,
+    ).toEqual(["unix:/run/b.sock", "gw-b.example:7443"]);
+  });
+});
