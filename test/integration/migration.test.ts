@@ -141,6 +141,9 @@ describe("failures before the switch leave the process running on the source", (
     await expectCounting(counter.read, "the counter to count on the source again");
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
     process.kill(counter.pid, "SIGKILL");
+    await new Promise<void>((resolve, reject) =>
+      b.client.deleteCheckpoint({ checkpointId: "taken" }, (err) => (err ? reject(err) : resolve())),
+    );
   });
 
   it("a restore that fails on the target: the tree continues on the source, nothing stays on the target", async () => {
