@@ -1,6 +1,6 @@
 // Migrate between two gateways on two "hosts" (namespaces made by the test, test/support/twoHosts):
 // the tree moves and runs on the target, and every failure before the switch leaves it running on
-// the source, untouched.
+// the source, untouched. Security claim 32 (docs/security.md).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
