@@ -81,3 +81,16 @@ if [ "$for_tests" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >&2
   fi
 fi
+
+# 6. Test-only: a real Prometheus, which the metrics test starts itself (never the system service).
+if [ "$for_tests" = 1 ] && [ ! -x /usr/bin/prometheus ]; then
+  log "installing prometheus for the metrics test"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  # policy-rc.d 101: the package must not start its own service; the test starts its own server.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi

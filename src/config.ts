@@ -66,6 +66,11 @@ export interface GatewayConfig {
         serverName: string | undefined;
       }
     | undefined;
+  /**
+   * Where Prometheus scrapes GET /metrics: "unix:/path" or "host:port"; undefined: no metrics
+   * listener. Plain HTTP on a unix socket or loopback; elsewhere HTTPS with the TLS files.
+   */
+  metricsListen: string | undefined;
 }
 
 export const DEFAULT_SOCKET = "/run/criu-gateway/gateway.sock";
@@ -107,6 +112,7 @@ export function defaultConfig(): GatewayConfig {
     logLevel: "info",
     pushTargets: [],
     pushTls: undefined,
+    metricsListen: undefined,
   };
 }
 
@@ -134,6 +140,7 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
       );
     }
   }
+  checkMetricsListen(config);
   if (config.tls && config.insecure) {
     throw new ConfigError(
       "insecure: --insecure and TLS files exclude each other; TCP listeners use TLS when it is given",
@@ -203,6 +210,26 @@ function validatePushSettings(config: GatewayConfig): void {
   const tls = config.pushTls;
   if (tls && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     throw new ConfigError("push-tls: --push-tls-cert and --push-tls-key go together");
+  }
+}
+
+function checkMetricsListen(config: GatewayConfig): void {
+  if (config.metricsListen === undefined) return;
+  let parsed: ListenAddress;
+  try {
+    parsed = parseListenAddress(config.metricsListen);
+  } catch (err) {
+    throw new ConfigError(`metrics-${(err as Error).message}`);
+  }
+  if (parsed.kind === "systemd") {
+    throw new ConfigError(
+      `metrics-listen: ${config.metricsListen}: give unix:/path or host:port, not a systemd socket`,
+    );
+  }
+  if (parsed.kind === "tcp" && !isLoopback(parsed.host) && !config.tls) {
+    throw new ConfigError(
+      `metrics-listen: ${config.metricsListen}: plain HTTP is served on loopback or a unix socket only; elsewhere it needs the TLS files (--tls-cert, --tls-key)`,
+    );
   }
 }
 

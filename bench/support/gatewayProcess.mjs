@@ -4,8 +4,8 @@
 // {"rssBytes", "peakBytes", "maxBufferedChunks"}; stdin closing stops it.
 import { readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { startGateway } from "../../dist/src/app/startGateway.js";
 import { resolveConfig } from "../../dist/src/config.js";
-import { startGateway } from "../../dist/src/grpc/server.js";
 import { silentLogger } from "../../dist/src/log.js";
 
 const gateway = await startGateway(resolveConfig(JSON.parse(process.argv[2])), silentLogger);

@@ -5,6 +5,7 @@
 // close our end (CRIU exits when it reads end-of-stream) and wait for the process. Every path,
 // errors and cancellation included, ends with the process reaped: `close()` kills it if it lingers.
 import { type ChildProcess, spawn } from "node:child_process";
+import { inSpan } from "../observability/tracing.js";
 import { closeFd, type Datagram, SeqpacketSocket, seqpacketPair } from "./seqpacket.js";
 import {
   type CriuReq,
@@ -183,7 +184,16 @@ export class SwrkWorker {
    * Sends one request and returns CRIU's answer to it, answering NOTIFY callbacks in between.
    * A PRE_DUMP answer is returned like any other; the caller may then send the next request.
    */
-  async request(req: CriuReq, options: ExchangeOptions = {}): Promise<CriuResp> {
+  /** Sends one request and waits for CRIU's answer, answering its callbacks on the way. */
+  request(req: CriuReq, options: ExchangeOptions = {}): Promise<CriuResp> {
+    const typeName = requestTypeName(req.type);
+    // A span per CRIU request: the RPC's trace shows where a slow call spent its time.
+    return inSpan(`criu ${typeName}`, { "criu.request": typeName, "criu.worker.pid": this.pid ?? 0 }, () =>
+      this.#request(req, options),
+    );
+  }
+
+  async #request(req: CriuReq, options: ExchangeOptions): Promise<CriuResp> {
     const { signal, onNotify, abortMode = "kill", vetoGraceMs = 30_000 } = options;
     const typeName = requestTypeName(req.type);
     if (signal?.aborted) throw this.#failure("aborted", `${typeName} cancelled before it was sent`);

@@ -1,6 +1,7 @@
 // Operation events for observers. Publishing never waits: each subscriber has a bounded queue,
 // and a subscriber that falls behind loses events (counted, then reported in one EventsLost
 // marker) instead of slowing the operation that publishes them.
+import type { DumpStatistics, RestoreStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import type { ErrorCode } from "./errors.js";
 
 export type OperationKind =
@@ -32,7 +33,16 @@ export type EventPayload =
     }
   | { type: "callback"; sequence: number; script: string; pid: number | undefined }
   | { type: "callback-answered"; sequence: number; script: string; success: boolean; answeredBy: AnsweredBy }
-  | { type: "finished"; code: ErrorCode | "OK"; message: string; durationMs: number; restoredPid: number }
+  | {
+      type: "finished";
+      code: ErrorCode | "OK";
+      message: string;
+      durationMs: number;
+      restoredPid: number;
+      /** CRIU's own figures of a successful dump or restore, for the gateway's metrics. */
+      dumpStatistics?: DumpStatistics | undefined;
+      restoreStatistics?: RestoreStatistics | undefined;
+    }
   | { type: "progress"; bytesDone: number; bytesTotal: number };
 
 export interface GatewayEvent {
@@ -82,13 +92,13 @@ export class Subscription {
     return this.#totalLost;
   }
 
-  /** Called by the bus; never blocks. */
-  offer(event: GatewayEvent): void {
-    if (this.#closed) return;
+  /** Called by the bus; never blocks. False when the event was dropped because the queue is full. */
+  offer(event: GatewayEvent): boolean {
+    if (this.#closed) return true;
     if (this.#queue.length >= this.capacity) {
       this.#pendingLost++;
       this.#totalLost++;
-      return;
+      return false;
     }
     if (this.#pendingLost > 0) {
       this.#queue.push({ lost: this.#pendingLost });
@@ -96,6 +106,7 @@ export class Subscription {
     }
     this.#queue.push({ event });
     this.#poke();
+    return true;
   }
 
   /** The next delivery, or undefined once the subscription is closed. */
@@ -133,8 +144,22 @@ export class EventBus {
   readonly #subscriptions = new Set<Subscription>();
   /** What filters need to know of operations in flight (callback events carry no pid). */
   readonly #operations = new Map<string, OperationFacts>();
+  /** The gateway's own observers (metrics): called for every event, synchronously. */
+  readonly #observers = new Set<(event: GatewayEvent) => void>();
+  #dropped = 0;
 
   constructor(readonly capacityPerSubscriber = 1024) {}
+
+  /** Events dropped so far, over every subscriber, because a subscriber fell behind. */
+  get droppedTotal(): number {
+    return this.#dropped;
+  }
+
+  /** Calls `observer` with every event from now on, before subscribers get it; returns the way to stop. */
+  observe(observer: (event: GatewayEvent) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
 
   get subscriberCount(): number {
     return this.#subscriptions.size;
@@ -165,8 +190,9 @@ export class EventBus {
     if (payload.type === "finished") this.#operations.delete(operationId);
     if (!facts) return;
     const event: GatewayEvent = { operationId, time: new Date(), payload };
+    for (const observe of this.#observers) observe(event);
     for (const s of this.#subscriptions) {
-      if (matches(s.filter, facts)) s.offer(event);
+      if (matches(s.filter, facts) && !s.offer(event)) this.#dropped++;
     }
   }
 }

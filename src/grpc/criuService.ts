@@ -1,137 +1,121 @@
-// criu.gateway.v1.CriuService: translates between the API's messages and the domain's operations.
+// criu.gateway.v1.CriuService: each RPC as what it touches (for admission) and what it does, in the
+// domain's terms; the call pipeline does everything around that.
 import {
-  type Checkpoint,
-  CheckpointKind,
-  CheckpointLogKind,
-  type CriuOptions,
   type CriuServiceServer,
   type GetCheckpointLogRequest,
-  type PageServer,
+  SessionRequest,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import type { CriuOperations, LogKind, PageServerInfo } from "../domain/criuOperations.js";
+import type { AccessRequest } from "../auth/admission.js";
+import type { Gatekeeper } from "../auth/gatekeeper.js";
+import type { CriuOperations } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
+import type { EventBus } from "../domain/eventBus.js";
 import type { HostFinding } from "../domain/hostFindings.js";
-import { type CheckpointInfo, type CheckpointKind as DomainKind, ImageStore } from "../domain/imageStore.js";
-import type { Logger } from "../log.js";
-import type { AccessRequest, Gatekeeper } from "./gatekeeper.js";
-import { type GuardDeps, handleUnary, type UnaryHandler } from "./handleUnary.js";
+import { ImageStore } from "../domain/imageStore.js";
+import {
+  LOG_KIND_FROM_API,
+  toCheckpoint,
+  toDumpInput,
+  toDumpResponse,
+  toExportImagesResponse,
+  toPageServer,
+  toPreDumpResponse,
+  toVersionResponse,
+} from "./apiMessages.js";
+import type { CallPipeline } from "./callPipeline.js";
 import { hostFindingMessage } from "./hostFindingMessage.js";
+import { dumpAccess, readAccess, restoreAccess, sessionAccess, writeAccess } from "./methodAccess.js";
+import { createSession } from "./session.js";
+import { createSubscribe } from "./subscribe.js";
 
 export interface CriuServiceDeps {
+  pipeline: CallPipeline;
   operations: CriuOperations;
   store: ImageStore;
-  gatewayVersion: string;
-  logger: Logger;
+  events: EventBus;
   gatekeeper: Gatekeeper;
+  gatewayVersion: string;
+  /** Default and maximum time a Session's callback waits for the caller's answer. */
+  callbackTimeoutMs: number;
+  maxCallbackTimeoutMs: number;
+  maxSubscribers: number;
   /** The host doctor's findings, for Check (hostDoctor.ts). */
   hostFindings: () => Promise<HostFinding[]>;
+  /** ExportCheckpoint, ImportCheckpoint and PushCheckpoint (transferService.ts). */
+  transfers: Pick<CriuServiceServer, "exportCheckpoint" | "importCheckpoint" | "pushCheckpoint">;
+  /** Migrate and AcceptMigration (migrationHandlers.ts). */
+  migrations: Pick<CriuServiceServer, "migrate" | "acceptMigration">;
 }
 
-const KIND_TO_API: Record<DomainKind, CheckpointKind> = {
-  dump: CheckpointKind.CHECKPOINT_KIND_DUMP,
-  "pre-dump": CheckpointKind.CHECKPOINT_KIND_PRE_DUMP,
-  cpuinfo: CheckpointKind.CHECKPOINT_KIND_CPUINFO,
-  pages: CheckpointKind.CHECKPOINT_KIND_PAGES,
-};
-
-const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_UNSPECIFIED]: "creation",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_DUMP]: "dump",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_RESTORE]: "restore",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_PRE_DUMP]: "pre-dump",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_DUMP]: "cpuinfo-dump",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_CPUINFO_CHECK]: "cpuinfo-check",
-  [CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER]: "page-server",
-};
-
-export function toCheckpoint(info: CheckpointInfo): Checkpoint {
+export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
+  const { pipeline } = deps;
   return {
-    checkpointId: info.id,
-    createTime: info.createTime,
-    sizeBytes: info.sizeBytes,
-    rootPid: info.rootPid,
-    parentCheckpointId: info.parentId ?? "",
-    criuVersion: info.criuVersion,
-    leaveRunning: info.leaveRunning,
-    kind: KIND_TO_API[info.kind],
-    dumpStatistics: info.dumpStatistics,
-    pagesSentTo: info.pagesSentTo ?? "",
+    ...operationRpcs(deps),
+    ...checkpointRpcs(deps),
+    ...pageServerRpcs(deps),
+    session: pipeline.bidiStreaming(
+      "Session",
+      sessionAccess,
+      createSession(deps),
+      SessionRequest.fromPartial({}),
+    ),
+    subscribe: pipeline.serverStreaming("Subscribe", () => judged({}), createSubscribe(deps)),
+    ...deps.transfers,
+    ...deps.migrations,
   };
 }
 
-function toPageServer(info: PageServerInfo): PageServer {
-  return {
-    checkpointId: info.checkpointId,
-    pid: info.pid,
-    address: info.address,
-    port: info.port,
-    startTime: info.startTime,
-  };
-}
+type Rpcs<K extends keyof CriuServiceServer> = Pick<CriuServiceServer, K>;
 
-export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer, "session" | "subscribe"> {
-  const { operations, store } = deps;
-  const guard: GuardDeps = { logger: deps.logger, gatekeeper: deps.gatekeeper };
-  const unary = <Req, Res>(
-    method: string,
-    access: (req: Req) => AccessRequest,
-    handler: UnaryHandler<Req, Res>,
-  ) => handleUnary(method, guard, access, handler);
-  const worker = () => ({ operation: true });
-  const read = (id: string): AccessRequest => ({ checkpoints: id ? [{ id, access: "read" }] : [] });
+const judged = (access: AccessRequest) => ({ access });
+
+/** A call that runs a CRIU worker and touches no checkpoint: counted against the limits. */
+const worker = () => judged({ operation: true });
+
+/** The RPCs that run a CRIU request, and the one that reads the log CRIU wrote. */
+function operationRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<
+  | "version"
+  | "check"
+  | "featureCheck"
+  | "dump"
+  | "preDump"
+  | "getCheckpointLog"
+  | "waitPid"
+  | "cpuinfoDump"
+  | "cpuinfoCheck"
+  | "restore"
+> {
+  const { operations, pipeline } = deps;
   return {
-    version: unary("Version", worker, async (_req, { operation }) => {
-      const v = await operations.version(operation);
-      return {
-        majorNumber: v.majorNumber,
-        minorNumber: v.minorNumber,
-        sublevel: v.sublevel,
-        extra: v.extra,
-        gitid: v.gitid,
-        name: v.name,
-        gatewayVersion: deps.gatewayVersion,
-      };
-    }),
-    check: unary(
+    version: pipeline.unary("Version", worker, async (_req, { operation }) =>
+      toVersionResponse(await operations.version(operation), deps.gatewayVersion),
+    ),
+    check: pipeline.unary(
       "Check",
-      (req) => ({ options: req.options, operation: true }),
+      (req) => judged({ options: req.options, operation: true }),
       async (req, { operation }) => {
         await operations.check(req.options, operation);
         return { findings: (await deps.hostFindings()).map(hostFindingMessage) };
       },
     ),
-    featureCheck: unary("FeatureCheck", worker, async (_req, { operation }) =>
+    featureCheck: pipeline.unary("FeatureCheck", worker, async (_req, { operation }) =>
       operations.featureCheck(operation),
     ),
-    dump: unary("Dump", dumpAccess, async (req, { operation }) => {
-      const result = await operations.dump(
-        {
-          checkpointId: req.checkpointId,
-          parentCheckpointId: req.parentCheckpointId || undefined,
-          options: req.options,
-        },
-        operation,
-      );
-      return {
-        checkpoint: toCheckpoint(result.checkpoint),
-        restored: result.restored,
-        statistics: result.statistics,
-      };
-    }),
-    preDump: unary("PreDump", dumpAccess, async (req, { operation }) => {
-      const result = await operations.preDump(
-        {
-          checkpointId: req.checkpointId,
-          parentCheckpointId: req.parentCheckpointId || undefined,
-          options: req.options,
-        },
-        operation,
-      );
-      return { checkpoint: toCheckpoint(result.checkpoint), statistics: result.statistics };
-    }),
-    getCheckpointLog: unary(
+    dump: pipeline.unary(
+      "Dump",
+      (req) => judged(dumpAccess(req)),
+      async (req, { operation }) => toDumpResponse(await operations.dump(toDumpInput(req), operation)),
+    ),
+    preDump: pipeline.unary(
+      "PreDump",
+      (req) => judged(dumpAccess(req)),
+      async (req, { operation }) => toPreDumpResponse(await operations.preDump(toDumpInput(req), operation)),
+    ),
+    getCheckpointLog: pipeline.unary(
       "GetCheckpointLog",
-      (req: GetCheckpointLogRequest) => read(req.checkpointId),
+      (req: GetCheckpointLogRequest) => judged(readAccess(req.checkpointId)),
       async (req) => {
         const kind = LOG_KIND_FROM_API[req.kind];
         if (kind === undefined) throw invalidArgument(`kind ${req.kind} is not a known log kind`);
@@ -139,56 +123,62 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         return { text: log.text, truncated: log.truncated, sizeBytes: log.sizeBytes };
       },
     ),
-    waitPid: unary(
+    waitPid: pipeline.unary(
       "WaitPid",
-      (req) => ({ pid: req.pid, operation: true }),
+      (req) => judged({ pid: req.pid, operation: true }),
       async (req, { operation }) => {
         const outcome = await operations.waitPid(req.pid, operation);
         return { exitCode: outcome.exitCode, signal: outcome.signal, rawStatus: outcome.rawStatus };
       },
     ),
-    cpuinfoDump: unary(
+    cpuinfoDump: pipeline.unary(
       "CpuinfoDump",
-      (req) => ({
-        checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [],
-        options: req.options,
-        operation: true,
-      }),
+      (req) => judged({ ...writeAccess(req.checkpointId), options: req.options, operation: true }),
       async (req, { operation }) => ({
         checkpoint: toCheckpoint(
           await operations.cpuinfoDump({ checkpointId: req.checkpointId, options: req.options }, operation),
         ),
       }),
     ),
-    cpuinfoCheck: unary(
+    cpuinfoCheck: pipeline.unary(
       "CpuinfoCheck",
-      (req) => ({ ...read(req.checkpointId), options: req.options, operation: true }),
+      (req) => judged({ ...readAccess(req.checkpointId), options: req.options, operation: true }),
       async (req, { operation }) => {
         await operations.cpuinfoCheck({ checkpointId: req.checkpointId, options: req.options }, operation);
         return {};
       },
     ),
-    restore: unary("Restore", restoreAccess, async (req, { operation }) =>
-      operations.restore({ checkpointId: req.checkpointId, options: req.options }, operation),
+    restore: pipeline.unary(
+      "Restore",
+      (req) => judged(restoreAccess(req)),
+      async (req, { operation }) =>
+        operations.restore({ checkpointId: req.checkpointId, options: req.options }, operation),
     ),
-    listCheckpoints: unary(
+  };
+}
+
+/** The RPCs on the image store's checkpoints. */
+function checkpointRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<"listCheckpoints" | "getCheckpoint" | "deleteCheckpoint" | "exportImages" | "importImages"> {
+  const { operations, store, pipeline } = deps;
+  return {
+    listCheckpoints: pipeline.unary(
       "ListCheckpoints",
-      () => ({}),
+      () => judged({}),
       async (_req, { admission }) => ({
         // Checkpoints outside the caller's namespaces are not shown at all.
         checkpoints: (await store.list()).filter((c) => admission.canRead(c.id)).map(toCheckpoint),
       }),
     ),
-    getCheckpoint: unary(
+    getCheckpoint: pipeline.unary(
       "GetCheckpoint",
-      (req) => read(req.checkpointId),
-      async (req) => ({
-        checkpoint: toCheckpoint(await store.get(req.checkpointId)),
-      }),
+      (req) => judged(readAccess(req.checkpointId)),
+      async (req) => ({ checkpoint: toCheckpoint(await store.get(req.checkpointId)) }),
     ),
-    deleteCheckpoint: unary(
+    deleteCheckpoint: pipeline.unary(
       "DeleteCheckpoint",
-      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "delete" }] : [] }),
+      (req) => judged({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "delete" }] : [] }),
       async (req, { admission }) => {
         ImageStore.validateId(req.checkpointId);
         // A refusal names only the children the caller may read: others' ids are not its to learn.
@@ -196,13 +186,30 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         return {};
       },
     ),
-    startPageServer: unary(
-      "StartPageServer",
-      (req) => ({
-        checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [],
-        options: req.options,
-        operation: true,
+    exportImages: pipeline.unary(
+      "ExportImages",
+      (req) => judged(readAccess(req.checkpointId)),
+      async (req) => toExportImagesResponse(await operations.exportImages(req.checkpointId)),
+    ),
+    importImages: pipeline.unary(
+      "ImportImages",
+      (req) => judged(writeAccess(req.checkpointId)),
+      async (req) => ({
+        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
       }),
+    ),
+  };
+}
+
+/** The RPCs on page servers, which outlive the call that starts them. */
+function pageServerRpcs(
+  deps: CriuServiceDeps,
+): Rpcs<"startPageServer" | "stopPageServer" | "listPageServers"> {
+  const { operations, pipeline } = deps;
+  return {
+    startPageServer: pipeline.unary(
+      "StartPageServer",
+      (req) => judged({ ...writeAccess(req.checkpointId), options: req.options, operation: true }),
       async (req, { operation, keepSlot }) => {
         // A running page server is an operation: it holds the caller's slot until it ends.
         const release = keepSlot();
@@ -218,17 +225,17 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         }
       },
     ),
-    stopPageServer: unary(
+    stopPageServer: pipeline.unary(
       "StopPageServer",
-      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [] }),
+      (req) => judged(writeAccess(req.checkpointId)),
       async (req) => {
         await operations.stopPageServer(req.checkpointId);
         return {};
       },
     ),
-    listPageServers: unary(
+    listPageServers: pipeline.unary(
       "ListPageServers",
-      () => ({}),
+      () => judged({}),
       async (_req, { admission }) => ({
         pageServers: operations
           .listPageServers()
@@ -236,54 +243,5 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
           .map(toPageServer),
       }),
     ),
-    exportImages: unary(
-      "ExportImages",
-      (req) => read(req.checkpointId),
-      async (req) => {
-        const exported = await operations.exportImages(req.checkpointId);
-        return { checkpoint: toCheckpoint(exported.checkpoint), files: exported.files };
-      },
-    ),
-    importImages: unary(
-      "ImportImages",
-      (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [] }),
-      async (req) => ({
-        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
-      }),
-    ),
-  };
-}
-
-/**
- * A dump writes its checkpoint, reads its parent (whose lineage the gatekeeper checks too), and
- * covers the tree under options.pid.
- */
-export function dumpAccess(req: {
-  checkpointId: string;
-  parentCheckpointId: string;
-  options?: CriuOptions | undefined;
-}): AccessRequest {
-  const checkpoints: { id: string; access: "read" | "write" }[] = [];
-  if (req.checkpointId) checkpoints.push({ id: req.checkpointId, access: "write" });
-  if (req.parentCheckpointId) checkpoints.push({ id: req.parentCheckpointId, access: "read" });
-  return {
-    checkpoints,
-    dumpRoot: req.options?.pid,
-    parent: req.parentCheckpointId || undefined,
-    options: req.options,
-    operation: true,
-  };
-}
-
-/** A restore reads its checkpoint and re-creates the processes recorded with it. */
-export function restoreAccess(req: {
-  checkpointId: string;
-  options?: CriuOptions | undefined;
-}): AccessRequest {
-  return {
-    checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "read" }] : [],
-    restoreOf: req.checkpointId || undefined,
-    options: req.options,
-    operation: true,
   };
 }

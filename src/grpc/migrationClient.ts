@@ -7,9 +7,9 @@ import {
   type AcceptMigrationResponse,
   CriuServiceService,
 } from "../../gen/criu/gateway/v1/gateway.js";
+import type { Identity } from "../auth/identity.js";
 import type { GatewayConfig } from "../config.js";
 import { GatewayError } from "../domain/errors.js";
-import type { Identity } from "../domain/identity.js";
 import type { TargetLink } from "../domain/migration/targetLink.js";
 import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
 import { fromTarget, targetCredentials } from "./pushClient.js";

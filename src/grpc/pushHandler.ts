@@ -3,11 +3,11 @@
 // when the target has taken the ones before it.
 import type { handleServerStreamingCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { PushCheckpointRequest, PushCheckpointResponse } from "../../gen/criu/gateway/v1/gateway.js";
+import { describeIdentity } from "../auth/identity.js";
 import type { GatewayConfig } from "../config.js";
 import type { ExportPlan } from "../domain/checkpointTransfer/exportPlan.js";
 import { trackTransfer } from "../domain/checkpointTransfer/progress.js";
 import { GatewayError } from "../domain/errors.js";
-import { describeIdentity } from "../domain/identity.js";
 import { BoundedWriter } from "./boundedWriter.js";
 import { checkPushTarget, type ImportStream, openImportStream } from "./pushClient.js";
 import { beginTransferCall } from "./transferCall.js";

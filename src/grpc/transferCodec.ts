@@ -17,7 +17,7 @@ import type { Compression } from "../domain/checkpointTransfer/compression.js";
 import type { ExportPlan } from "../domain/checkpointTransfer/exportPlan.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { CheckpointKind as DomainKind } from "../domain/imageStore.js";
-import { toCheckpoint } from "./criuService.js";
+import { toCheckpoint } from "./apiMessages.js";
 
 /** Bytes kept free in front of a chunk's data for its message header (at most 37 are used). */
 export const CHUNK_HEADROOM = 48;

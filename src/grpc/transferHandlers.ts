@@ -15,6 +15,8 @@ import type {
   ImportCheckpointResponse,
   TransferCompression,
 } from "../../gen/criu/gateway/v1/gateway.js";
+import type { Gatekeeper } from "../auth/gatekeeper.js";
+import { describeIdentity } from "../auth/identity.js";
 import { CheckpointImport } from "../domain/checkpointTransfer/checkpointImport.js";
 import { type Compression, compressChunk } from "../domain/checkpointTransfer/compression.js";
 import {
@@ -27,12 +29,10 @@ import type { FileHashes } from "../domain/checkpointTransfer/fileHashes.js";
 import { trackTransfer } from "../domain/checkpointTransfer/progress.js";
 import { GatewayError, invalidArgument, permissionDenied } from "../domain/errors.js";
 import type { EventBus } from "../domain/eventBus.js";
-import { describeIdentity } from "../domain/identity.js";
 import { type CheckpointInfo, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
+import { toCheckpoint } from "./apiMessages.js";
 import { BoundedWriter, type TransferStats } from "./boundedWriter.js";
-import { toCheckpoint } from "./criuService.js";
-import type { Gatekeeper } from "./gatekeeper.js";
 import { beginTransferCall, type TransferCall } from "./transferCall.js";
 import {
   CHUNK_HEADROOM,
@@ -43,6 +43,7 @@ import {
   toApiManifest,
 } from "./transferCodec.js";
 import { assertDecoded, wireBytes } from "./undecodable.js";
+import type { UnixPeers } from "./unixListener.js";
 
 /**
  * 1 MiB: large enough that grpc-js's and HTTP/2's cost per message is a few percent of moving
@@ -56,6 +57,7 @@ export interface TransferDeps {
   events: EventBus;
   logger: Logger;
   gatekeeper: Gatekeeper;
+  unixPeers: UnixPeers;
   stats: TransferStats;
   hashes: FileHashes;
 }

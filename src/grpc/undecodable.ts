@@ -4,6 +4,7 @@
 // The deserializer also notes each request's size on the wire, for the policy's per-caller limit.
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import { invalidArgument } from "../domain/errors.js";
+import type { CallHandler, CallMiddleware, IdentifiedContext } from "./callContext.js";
 
 const UNDECODABLE = Symbol("undecodable request");
 const WIRE_BYTES = Symbol("request size on the wire");
@@ -50,3 +51,18 @@ export function wireBytes(request: unknown): number | undefined {
   const size = (request as { [WIRE_BYTES]?: unknown })[WIRE_BYTES];
   return typeof size === "number" ? size : undefined;
 }
+
+/** The pipeline's decode check: the first message and every later one must have decoded. */
+export const checkDecoded: CallMiddleware<IdentifiedContext, IdentifiedContext> = <Req, Res>(
+  next: CallHandler<Req, Res, IdentifiedContext>,
+): CallHandler<Req, Res, IdentifiedContext> =>
+  async function* decoded(input, context) {
+    assertDecoded(input.first);
+    const rest = (async function* () {
+      for await (const message of input.rest) {
+        assertDecoded(message);
+        yield message;
+      }
+    })();
+    yield* next({ first: input.first, rest }, context);
+  };

@@ -6,8 +6,8 @@ import { promises as fs } from "node:fs";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import type { Server } from "@grpc/grpc-js";
 import { ServerCredentials } from "@grpc/grpc-js";
-import { type PeerCredentials, peerCredentials } from "../criu/seqpacket.js";
 import type { Logger } from "../log.js";
+import { type PeerCredentials, peerCredentials } from "./peerCredentials.js";
 
 const TAG_PREFIX = "unix-peer:";
 

@@ -93,7 +93,7 @@ describe("serve", () => {
   test("--insecure on loopback is logged as an insecure listener; anonymous callers get nothing", async () => {
     const gw = await serve(["--listen", "127.0.0.1:0", "--insecure"]);
     try {
-      expect(gw.log()).toMatch(/"level":"warn","msg":"INSECURE LISTENER: plain TCP without TLS/);
+      expect(gw.log()).toMatch(/"level":"warn".*"msg":"INSECURE LISTENER: plain TCP without TLS/);
       const denied = await run("version", "--addr", gw.tcp());
       expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/PERMISSION_DENIED: no grant of the gateway's policy matches anonymous/);

@@ -15,10 +15,10 @@ import {
   type StartPageServerResponse,
   type VersionResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
+import { startGateway } from "../../src/app/startGateway.js";
 import { resolveConfig } from "../../src/config.js";
 import { FINDING_NAMES, type HostFinding, kernelAtLeast } from "../../src/domain/hostFindings.js";
 import { errorDetailOf } from "../../src/grpc/errorStatus.js";
-import { startGateway } from "../../src/grpc/server.js";
 import { createLogger } from "../../src/log.js";
 import { packageRoot } from "../../src/packageRoot.js";
 import { fakeCriu, removeFakeCriuDirs } from "../support/fakeCriu.js";

@@ -9,6 +9,7 @@ import {
   CriuServiceClient,
   type Event,
   OperationKind,
+  type SessionResponse,
   type SubscribeResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { call, startTestGateway, type TestGateway } from "../support/gateway.js";
@@ -160,6 +161,46 @@ describe("notify callbacks on a Session", () => {
     expect(isAlive(c.pid)).toBe(true);
     const now = c.read();
     await waitFor(() => c.read() > now, "the process to run on after the cancellation");
+  });
+
+  // Issue #11: the veto a departure causes makes CRIU fail ("RPC client reported script error"),
+  // but the call's status is what the client's going made it.
+  it("a caller that goes away mid-dump is audited as CANCELLED, not as the failure that followed", async () => {
+    const c = await counter("gone");
+    const out = await runSession(gw.client, dumpStart("gone", c.pid), (cb) =>
+      cb.script === "query-ext-files" ? "cancel" : { success: true },
+    );
+    expect(out.error?.code).toBe(status.CANCELLED);
+    const line = () => gw.audit.find((r) => r.rpc === "Session" && r.checkpoint === "gone");
+    await waitFor(() => line() !== undefined, "the session's audit line");
+    expect(line()).toMatchObject({ result: "CANCELLED", error: "the call was cancelled by the client" });
+    await waitFor(() => gw.gateway.workerPids().length === 0, "the worker to be reaped");
+    expect(existsSync(join(gw.imagesRoot, "gone"))).toBe(false);
+    expect(isAlive(c.pid)).toBe(true);
+  });
+
+  it("a session whose deadline passes while a callback waits is audited as DEADLINE_EXCEEDED", async () => {
+    const c = await counter("late");
+    // The gateway waits 30 s for an answer; the caller's deadline comes first.
+    const deadline = new Date(Date.now() + 5_000);
+    const ended = await new Promise<{ code: number }>((resolve) => {
+      const session = gw.client.session({ deadline });
+      session.on("data", (res: SessionResponse) => {
+        if (res.callback && res.callback.script !== "post-dump") {
+          session.write({ notifyReply: { sequence: res.callback.sequence, success: true, external: [] } });
+        }
+      });
+      session.on("error", (err: { code: number }) => resolve(err));
+      session.write({ start: dumpStart("late", c.pid) });
+    });
+    expect(ended.code).toBe(status.DEADLINE_EXCEEDED);
+    const line = () => gw.audit.find((r) => r.rpc === "Session" && r.checkpoint === "late");
+    await waitFor(() => line() !== undefined, "the session's audit line");
+    expect(line()).toMatchObject({ result: "DEADLINE_EXCEEDED", error: "the call's deadline passed" });
+    await waitFor(() => gw.gateway.workerPids().length === 0, "the worker to be reaped");
+    expect(existsSync(join(gw.imagesRoot, "late"))).toBe(false);
+    const now = c.read();
+    await waitFor(() => c.read() > now, "the process to run on after the deadline");
   });
 
   it("answers for the caller when it did not ask for callbacks", async () => {

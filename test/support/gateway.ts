@@ -9,9 +9,9 @@ import {
   type DumpResponse,
   type RestoreResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
+import { type RunningGateway, startGateway } from "../../src/app/startGateway.js";
+import type { AuditRecord } from "../../src/auth/auditLog.js";
 import { type GatewayConfig, resolveConfig } from "../../src/config.js";
-import type { AuditRecord } from "../../src/grpc/gatekeeper.js";
-import { type RunningGateway, startGateway } from "../../src/grpc/server.js";
 import { silentLogger } from "../../src/log.js";
 import { packageRoot } from "../../src/packageRoot.js";
 

@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { describeIdentity, forwardedNames } from "../../src/domain/identity.js";
-import { parseSubjectAltNames } from "../../src/grpc/gatekeeper.js";
+import { describeIdentity } from "../../src/auth/identity.js";
+import { forwardedNames } from "../../src/grpc/forwardedNames.js";
+import { parseSubjectAltNames } from "../../src/grpc/subjectAltNames.js";
 import { issue, makeCa } from "../support/certs.js";
 
 describe("forwarded identity headers", () => {

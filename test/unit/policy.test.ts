@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import type { Identity } from "../../src/domain/identity.js";
+import type { Identity } from "../../src/auth/identity.js";
+import { PolicyError, parsePolicy } from "../../src/auth/parsePolicy.js";
 import {
   allowsCheckpoint,
   allowsRpc,
@@ -10,12 +11,10 @@ import {
   isTrustedForwarder,
   maxRequestBytes,
   type Policy,
-  PolicyError,
-  parsePolicy,
   privilegesBeyondUser,
   processDenial,
-} from "../../src/domain/policy.js";
-import { RPC_NAMES } from "../../src/grpc/server.js";
+} from "../../src/auth/policy.js";
+import { RPC_NAMES } from "../../src/grpc/rpcNames.js";
 import { packageRoot } from "../../src/packageRoot.js";
 
 const root: Identity = { kind: "unix", uid: 0, gid: 0, pid: 100 };

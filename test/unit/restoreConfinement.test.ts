@@ -5,6 +5,13 @@ import { join } from "node:path";
 import protobuf from "protobufjs";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  type Credentials,
+  checkImagesForConfinedRestore,
+  checkRestoredTree,
+  credentialsOf,
+  mayAccess,
+} from "../../src/auth/restoreConfinement.js";
+import {
   boundUnixSockets,
   encodeImage,
   FILES_MAGIC,
@@ -12,13 +19,6 @@ import {
   ImageFormatError,
 } from "../../src/criu/images.js";
 import { GatewayError } from "../../src/domain/errors.js";
-import {
-  type Credentials,
-  checkImagesForConfinedRestore,
-  checkRestoredTree,
-  credentialsOf,
-  mayAccess,
-} from "../../src/domain/restoreConfinement.js";
 
 const user: Credentials = { fsuid: 1000, fsgid: 1000, groups: [1000, 27], capEff: 0n };
 const file = (uid: number, gid: number, mode: number) => ({ uid, gid, mode, isDirectory: false });

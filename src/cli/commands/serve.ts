@@ -62,6 +62,16 @@ export const SERVE_OPTIONS = {
     value: "MS",
     help: "keep a CRIU worker this long for the next probe; 0 = never",
   },
+  "metrics-listen": {
+    type: "string",
+    value: "unix:PATH|HOST:PORT",
+    help: "serve Prometheus metrics at GET /metrics here (off by default; plain HTTP on loopback or unix)",
+  },
+  "shutdown-grace-ms": {
+    type: "string",
+    value: "MS",
+    help: "how long shutdown waits for calls in flight before cancelling them (default 30000)",
+  },
   "push-target": {
     type: "string",
     multiple: true,

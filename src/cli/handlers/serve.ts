@@ -1,7 +1,9 @@
 // serve and policy-check: the gateway's own side, loaded only by these two commands.
+
+import { loadPolicy } from "../../app/loadPolicy.js";
+import { startGateway } from "../../app/startGateway.js";
+import { PolicyError } from "../../auth/parsePolicy.js";
 import { type GatewayConfig, lookupGroup, lookupUser, resolveConfig } from "../../config.js";
-import { PolicyError } from "../../domain/policy.js";
-import { loadPolicy, startGateway } from "../../grpc/server.js";
 import { createLogger, type LogLevel } from "../../log.js";
 import { notifyReady, notifyStopping } from "../../systemd/notify.js";
 import { type Args, CommandError, UsageError } from "../command.js";
@@ -70,6 +72,8 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     tlsReloadIntervalMs: optionalInteger("--tls-reload-interval-ms", values["tls-reload-interval-ms"]),
     insecure: values.insecure,
     idleWorkerMs: optionalInteger("--idle-worker-ms", values["idle-worker-ms"]),
+    shutdownGraceMs: optionalInteger("--shutdown-grace-ms", values["shutdown-grace-ms"]),
+    metricsListen: values["metrics-listen"],
     ...pushSettings(values),
   } satisfies Partial<GatewayConfig>;
 }

@@ -5,6 +5,7 @@ import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { NotifyAnswer, NotifyEvent, SwrkWorker } from "../../criu/swrkWorker.js";
 import { WorkerFailure } from "../../criu/swrkWorker.js";
 import { type CriuReq, type CriuResp, requestTypeName } from "../../criu/wire.js";
+import { inSpan } from "../../observability/tracing.js";
 import { type FailureContext, workerFailed } from "../criuFailure.js";
 import { GatewayError } from "../errors.js";
 import type { AnsweredBy, EventPayload } from "../eventBus.js";
@@ -103,7 +104,15 @@ function notifyHandler(
 ) {
   let sequence = 0;
   const publish = (payload: EventPayload) => kit.deps.events.publish(operationId, payload);
-  return async (event: NotifyEvent): Promise<NotifyAnswer> => {
+  // A span per callback: its length is how long the gateway, or the caller, took to answer.
+  return (event: NotifyEvent): Promise<NotifyAnswer> =>
+    inSpan(`callback ${event.script}`, { "criu.callback": event.script }, (span) =>
+      answerCallback(event).then((given) => {
+        span.setAttribute("criu.callback.success", given.success);
+        return given;
+      }),
+    );
+  async function answerCallback(event: NotifyEvent): Promise<NotifyAnswer> {
     sequence++;
     const n = sequence;
     publish({ type: "callback", sequence: n, script: event.script, pid: event.pid });
@@ -149,7 +158,7 @@ function notifyHandler(
       answeredBy: by,
     });
     return answer;
-  };
+  }
 }
 
 /**

@@ -21,6 +21,7 @@ export function createDump(kit: OperationKit, probes: Probes) {
         const send = freshWorkerBridge(kit, operationId, ctx, input.options);
         return dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
       },
+      (result) => ({ dumpStatistics: result.statistics }),
     );
   return {
     dump: (input: DumpInput, ctx: OperationContext) => run("dump", input, ctx),

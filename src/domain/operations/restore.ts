@@ -70,7 +70,7 @@ export function createRestore(kit: OperationKit) {
       ctx,
       { pid: 0, checkpointId: input.checkpointId },
       (id) => restoreNow(input, ctx, id),
-      (r) => r.pid,
+      (r) => ({ restoredPid: r.pid, restoreStatistics: r.statistics }),
     );
   };
 }

@@ -1,6 +1,7 @@
 // A checkpoint made by CRIU into a staged directory: published once it is complete, removed when
 // anything before that fails.
 
+import { inSpan } from "../../observability/tracing.js";
 import type { CheckpointInfo, CheckpointMeta, ImageStore, StagedDump } from "../imageStore.js";
 
 /**
@@ -13,11 +14,11 @@ export async function intoStagedCheckpoint<T>(
   parentId: string | undefined,
   write: (staged: StagedDump) => Promise<{ meta: CheckpointMeta; extra: T }>,
 ): Promise<{ checkpoint: CheckpointInfo; extra: T }> {
-  const staged = await store.stage(id, parentId);
+  const staged = await inSpan("stage", { "checkpoint.id": id }, () => store.stage(id, parentId));
   let published = false;
   try {
     const { meta, extra } = await write(staged);
-    const checkpoint = await staged.publish(meta);
+    const checkpoint = await inSpan("publish", { "checkpoint.id": id }, () => staged.publish(meta));
     published = true;
     return { checkpoint, extra };
   } finally {

@@ -1,6 +1,7 @@
 // Every operation runs under an id, between a "started" and a "finished" event.
 
 import { randomBytes } from "node:crypto";
+import type { DumpStatistics, RestoreStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { type ErrorCode, GatewayError } from "../errors.js";
 import type { EventBus, OperationKind } from "../eventBus.js";
 import type { OperationContext } from "./operationContext.js";
@@ -10,11 +11,18 @@ export interface OperationTarget {
   checkpointId: string;
 }
 
+/** What a successful operation's "finished" event says beyond its success. */
+export interface Outcome {
+  restoredPid?: number;
+  dumpStatistics?: DumpStatistics | undefined;
+  restoreStatistics?: RestoreStatistics | undefined;
+}
+
 /** An operation that has started: its id, and how to say it ended. */
 export interface StartedOperation {
   readonly id: string;
   /** Publishes its end with success. */
-  succeeded(restoredPid?: number): void;
+  succeeded(outcome?: Outcome): void;
   /** Publishes its end with the code that `err` (or the caller's going away) stands for. */
   failed(err: unknown): void;
   /** Publishes its end with a given code. */
@@ -46,11 +54,19 @@ export function beginOperation(
     checkpointId: target.checkpointId,
     interactive: ctx.callbacks !== undefined,
   });
-  const publishEnd = (code: ErrorCode | "OK", message: string, restoredPid: number) =>
-    events.publish(id, { type: "finished", code, message, durationMs: Date.now() - started, restoredPid });
+  const publishEnd = (code: ErrorCode | "OK", message: string, restoredPid: number, outcome: Outcome = {}) =>
+    events.publish(id, {
+      type: "finished",
+      code,
+      message,
+      durationMs: Date.now() - started,
+      restoredPid,
+      dumpStatistics: outcome.dumpStatistics,
+      restoreStatistics: outcome.restoreStatistics,
+    });
   return {
     id,
-    succeeded: (restoredPid = 0) => publishEnd("OK", "", restoredPid),
+    succeeded: (outcome = {}) => publishEnd("OK", "", outcome.restoredPid ?? 0, outcome),
     finish: (code, message) => publishEnd(code, message, 0),
     failed(err) {
       // A caller that went away vetoes at CRIU's next callback, and CRIU then reports a failure
@@ -71,12 +87,12 @@ export async function trackOperation<T>(
   ctx: OperationContext,
   target: OperationTarget,
   run: (operationId: string) => Promise<T>,
-  restoredPid: (result: T) => number = () => 0,
+  outcome: (result: T) => Outcome = () => ({}),
 ): Promise<T> {
   const operation = beginOperation(events, kind, ctx, target);
   try {
     const result = await run(operation.id);
-    operation.succeeded(restoredPid(result));
+    operation.succeeded(outcome(result));
     return result;
   } catch (err) {
     operation.failed(err);

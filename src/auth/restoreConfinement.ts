@@ -15,8 +15,8 @@
 import { promises as fs, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import { boundUnixSockets, FILES_FILE, ImageFormatError } from "../criu/images.js";
-import { GatewayError, permissionDenied } from "./errors.js";
-import { type ProcessRecord, processTree } from "./processTree.js";
+import { GatewayError, permissionDenied } from "../domain/errors.js";
+import { type ProcessRecord, processTree } from "../domain/processTree.js";
 
 /** The credentials an open(2) is judged by. */
 export interface Credentials {

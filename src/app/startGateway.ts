@@ -1,0 +1,231 @@
+// The composition root: assembles the gateway from its configuration (image store, operations,
+// policy and audit log, the gRPC services, listeners) and its graceful shutdown, which cancels
+// what is still in flight after the grace period and waits for every worker.
+import { readFileSync } from "node:fs";
+import { release } from "node:os";
+import { join } from "node:path";
+import { Server } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
+import { type AuditLog, type AuditRecord, openAuditLog } from "../auth/auditLog.js";
+import { Gatekeeper } from "../auth/gatekeeper.js";
+import type { Policy } from "../auth/policy.js";
+import type { GatewayConfig } from "../config.js";
+import { type CriuOperations, type CriuVersion, createCriuOperations } from "../domain/criuOperations.js";
+import { EventBus } from "../domain/eventBus.js";
+import { hostDoctor, systemReaders } from "../domain/hostDoctor.js";
+import { inetSocketsFinding } from "../domain/hostFindings.js";
+import { ImageStore } from "../domain/imageStore.js";
+import { TransferStats } from "../grpc/boundedWriter.js";
+import type { CallInterceptor } from "../grpc/callContext.js";
+import { createCallPipeline } from "../grpc/callPipeline.js";
+import { createCriuService } from "../grpc/criuService.js";
+import { createMigrationService } from "../grpc/migrationHandlers.js";
+import { addReflectionServices } from "../grpc/reflectionService.js";
+import { ReloadingTlsCredentials } from "../grpc/tlsCredentials.js";
+import { withTransferCodecs } from "../grpc/transferCodec.js";
+import { createTransferService } from "../grpc/transferService.js";
+import { withTotalDeserializers } from "../grpc/undecodable.js";
+import { UnixPeers } from "../grpc/unixListener.js";
+import type { Logger } from "../log.js";
+import { packageRoot } from "../packageRoot.js";
+import { gatewayVersion } from "./gatewayVersion.js";
+import { loadPolicy } from "./loadPolicy.js";
+import { openListeners } from "./openListeners.js";
+import { shutdownGateway } from "./shutdownGateway.js";
+import { startTelemetry } from "./startTelemetry.js";
+
+export const SERVICE_NAME = "criu.gateway.v1.CriuService";
+
+export interface RunningGateway {
+  /** The bound addresses, with real ports for "host:0". */
+  addresses: string[];
+  /** Where Prometheus scrapes, with the real port for "host:0"; undefined without --metrics-listen. */
+  metricsAddress: string | undefined;
+  /** Stops accepting calls, cancels calls still running after the grace period, waits for workers. */
+  shutdown(graceMs?: number): Promise<void>;
+  /** Pids of CRIU workers running now (for tests and metrics). */
+  workerPids(): number[];
+  /** Subscribe streams open now. */
+  subscriberCount(): number;
+  /**
+   * Re-reads the policy file and the TLS files and reopens the audit log (as SIGHUP does). A
+   * policy with a mistake is refused and the one in force stays; the result says what changed
+   * or why not.
+   */
+  reload(): Promise<{ policy: "reloaded" | "unchanged" | string; tls: boolean }>;
+  /** The policy in force. */
+  policy(): Policy;
+  /** Chunks the transfer streams hold now and at most (for tests and benchmarks). */
+  transferStats(): TransferStats;
+}
+
+export interface GatewayHooks {
+  /** Where audit records go instead of the configured audit log (tests). */
+  audit?: (record: AuditRecord) => void;
+  /** Steps around every CriuService call, outermost first (metrics, tracing). */
+  interceptors?: readonly CallInterceptor[];
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  hooks: GatewayHooks = {},
+): Promise<RunningGateway> {
+  // Settings that can be wrong are checked before anything is opened or bound.
+  const policy = loadPolicy(config.policyFile);
+  const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
+  const store = await ImageStore.open(config.imagesRoot);
+  const events = new EventBus(config.subscriberBufferEvents);
+  const hostReaders = systemReaders(config.criuBin);
+  const operations = createCriuOperations({
+    hostReaders,
+    criuBin: config.criuBin,
+    store,
+    events,
+    logTailLines: config.logTailLines,
+    vetoGraceMs: config.vetoGraceMs,
+    idleWorkerMs: config.idleWorkerMs,
+    // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
+    allowedOptionClasses: new Set(["safe", "admin"]),
+  });
+  const criu = await criuAnswers(operations, config.criuBin);
+  warnAboutInetSockets(criu, logger);
+  const telemetry = await startTelemetry(config, { store, events, operations });
+  const auditLog: AuditLog = hooks.audit
+    ? { write: hooks.audit, reopen() {}, close() {} }
+    : openAuditLog(config.auditLog, logger);
+  const audit: AuditLog = {
+    ...auditLog,
+    write(record) {
+      telemetry.audited(record);
+      auditLog.write(record);
+    },
+  };
+  const unixPeers = new UnixPeers();
+  const gatekeeper = new Gatekeeper({
+    policy,
+    recordedProcesses: async (id) => (await store.get(id)).processes,
+    lineage: (id) => store.lineage(id),
+    audit: (record) => audit.write(record),
+  });
+  const server = new Server({
+    "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    interceptors: telemetry.interceptors,
+  });
+  const pipeline = createCallPipeline({ gatekeeper, unixPeers, logger, interceptors: hooks.interceptors });
+  const transferStats = new TransferStats();
+  server.addService(
+    withTotalDeserializers(withTransferCodecs(CriuServiceService)),
+    createCriuService({
+      pipeline,
+      operations,
+      store,
+      events,
+      gatekeeper,
+      gatewayVersion: gatewayVersion(),
+      callbackTimeoutMs: config.callbackTimeoutMs,
+      maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
+      maxSubscribers: config.maxSubscribers,
+      hostFindings: hostDoctor(hostReaders),
+      transfers: createTransferService({
+        store,
+        events,
+        logger,
+        gatekeeper,
+        unixPeers,
+        stats: transferStats,
+        config,
+      }),
+      migrations: createMigrationService({ pipeline, operations, store, targets: config }),
+    }),
+  );
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+  addReflectionServices(server, readFileSync(join(packageRoot, "gen", "descriptors.binpb")));
+  let listeners: Awaited<ReturnType<typeof openListeners>>;
+  try {
+    listeners = await openListeners(server, config, tls, unixPeers, logger);
+  } catch (err) {
+    server.forceShutdown();
+    await telemetry.close();
+    audit.close();
+    throw err;
+  }
+  tls?.watch(config.tlsReloadIntervalMs);
+  logger.log("info", "gateway listening", {
+    addresses: listeners.addresses,
+    metrics: telemetry.metricsAddress ?? "off",
+    imagesRoot: config.imagesRoot,
+    criu: config.criuBin,
+    criuVersion: `${criu.majorNumber}.${criu.minorNumber}${criu.sublevel === undefined ? "" : `.${criu.sublevel}`}`,
+    policy: policy.source,
+    tls: tls ? { fingerprint: tls.fingerprint, mutual: config.tls?.clientCaFile !== undefined } : "off",
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    addresses: listeners.addresses,
+    metricsAddress: telemetry.metricsAddress,
+    workerPids: operations.workerPids,
+    subscriberCount: () => events.subscriberCount,
+    policy: () => gatekeeper.policy,
+    transferStats: () => transferStats,
+    async reload() {
+      audit.reopen();
+      let policyResult: string;
+      try {
+        const next = loadPolicy(config.policyFile);
+        gatekeeper.setPolicy(next);
+        policyResult = config.policyFile === undefined ? "unchanged" : "reloaded";
+        logger.log("info", "policy reloaded", { policy: next.source });
+      } catch (err) {
+        policyResult = (err as Error).message;
+        logger.log("error", "policy not reloaded; the one in force stays", { error: policyResult });
+      }
+      return { policy: policyResult, tls: (await tls?.reload()) ?? false };
+    },
+    shutdown(graceMs = config.shutdownGraceMs) {
+      stopping ??= shutdownGateway(
+        {
+          server,
+          health,
+          serviceName: SERVICE_NAME,
+          listeners,
+          tls,
+          events,
+          operations,
+          audit,
+          telemetry,
+          logger,
+        },
+        graceMs,
+      );
+      return stopping;
+    },
+  };
+}
+
+/**
+ * CRIU older than 4.2 on Linux 6.16 or later fails on every process holding an inet socket: said
+ * at start-up, so that an operator reads it before the first failed dump (hostFindings.ts).
+ */
+function warnAboutInetSockets(criu: CriuVersion, logger: Logger): void {
+  const finding = inetSocketsFinding([criu.majorNumber, criu.minorNumber, criu.sublevel ?? 0], release());
+  if (finding.state === "ok") return;
+  logger.log("warn", `host finding ${finding.name} is ${finding.state}: ${finding.detail}`, {
+    blocks: finding.blocks,
+    fix: finding.fix,
+  });
+}
+
+/** Fails at start-up, not on the first call, when CRIU cannot run. */
+async function criuAnswers(operations: CriuOperations, criuBin: string): Promise<CriuVersion> {
+  try {
+    return await operations.version();
+  } catch (err) {
+    throw new Error(`CRIU at ${criuBin} does not answer a VERSION request: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
