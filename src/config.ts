@@ -227,6 +227,9 @@ function validatePushSettings(config: GatewayConfig): void {
     } catch (err) {
       throw new ConfigError(`push-target: ${(err as Error).message.replace(/^listen: /, "")}`);
     }
+    if (parsed.kind === "systemd") {
+      throw new ConfigError(`push-target: ${target} is a listening socket, not a gateway to connect to`);
+    }
     if (parsed.kind === "tcp" && !config.pushTls) {
       throw new ConfigError(
         `push-target: ${target} is TCP, which needs --push-tls-ca (and a client certificate, --push-tls-cert and --push-tls-key, for a target with mutual TLS)`,

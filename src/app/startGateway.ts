@@ -20,6 +20,7 @@ import { TransferStats } from "../grpc/boundedWriter.js";
 import type { CallInterceptor } from "../grpc/callContext.js";
 import { createCallPipeline } from "../grpc/callPipeline.js";
 import { createCriuService } from "../grpc/criuService.js";
+import { createMigrationService } from "../grpc/migrationHandlers.js";
 import { addReflectionServices } from "../grpc/reflectionService.js";
 import { ReloadingTlsCredentials } from "../grpc/tlsCredentials.js";
 import { withTransferCodecs } from "../grpc/transferCodec.js";
@@ -143,6 +144,7 @@ export async function startGateway(
         stats: transferStats,
         config,
       }),
+      migrations: createMigrationService({ pipeline, operations, store, targets: config }),
     }),
   );
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });

@@ -4,6 +4,7 @@ import type { Command } from "./command.js";
 import { get, log, ls, rm } from "./commands/checkpoints.js";
 import { cpuinfoCheck, cpuinfoDump } from "./commands/cpuinfo.js";
 import { dump, preDump } from "./commands/dump.js";
+import { migrate } from "./commands/migrate.js";
 import { copyImages, pageServerLs, pageServerStart, pageServerStop } from "./commands/pageServer.js";
 import { check, features, version } from "./commands/probes.js";
 import { restore } from "./commands/restore.js";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   dump,
   preDump,
   restore,
+  migrate,
   log,
   cpuinfoDump,
   cpuinfoCheck,

@@ -43,6 +43,8 @@ export interface CriuServiceDeps {
   hostFindings: () => Promise<HostFinding[]>;
   /** ExportCheckpoint, ImportCheckpoint and PushCheckpoint (transferService.ts). */
   transfers: Pick<CriuServiceServer, "exportCheckpoint" | "importCheckpoint" | "pushCheckpoint">;
+  /** Migrate and AcceptMigration (migrationHandlers.ts). */
+  migrations: Pick<CriuServiceServer, "migrate" | "acceptMigration">;
 }
 
 export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
@@ -59,6 +61,7 @@ export function createCriuService(deps: CriuServiceDeps): CriuServiceServer {
     ),
     subscribe: pipeline.serverStreaming("Subscribe", () => judged({}), createSubscribe(deps)),
     ...deps.transfers,
+    ...deps.migrations,
   };
 }
 

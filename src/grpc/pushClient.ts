@@ -61,7 +61,8 @@ export function openImportStream(config: Pick<GatewayConfig, "pushTls">, target:
   return { call, response, close: () => client.close() };
 }
 
-function targetCredentials(config: Pick<GatewayConfig, "pushTls">, target: string) {
+/** The credentials for a call to `target`: none over a unix socket, the push TLS settings over TCP. */
+export function targetCredentials(config: Pick<GatewayConfig, "pushTls">, target: string) {
   if (target.startsWith("unix:")) return credentials.createInsecure();
   const tls = config.pushTls;
   if (!tls)
@@ -86,7 +87,7 @@ function targetCredentials(config: Pick<GatewayConfig, "pushTls">, target: strin
 }
 
 /** The target's status as ours, its message prefixed with where it came from. */
-function fromTarget(target: string, err: ServiceError | null): GatewayError {
+export function fromTarget(target: string, err: ServiceError | null): GatewayError {
   if (!err) return new GatewayError("INTERNAL", `target ${target} answered nothing`);
   const name = status[err.code] as ErrorCode | undefined;
   let code: ErrorCode = "UNAVAILABLE";

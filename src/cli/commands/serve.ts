@@ -91,7 +91,7 @@ export const SERVE_OPTIONS = {
     type: "string",
     multiple: true,
     value: "unix:PATH|HOST:PORT",
-    help: "a gateway PushCheckpoint (criu-gateway copy) may send to; TCP targets over TLS",
+    help: "a gateway PushCheckpoint (criu-gateway copy) and Migrate may send to; TCP targets over TLS",
   },
   "push-tls-ca": {
     type: "string",

@@ -571,6 +571,62 @@ export function transferCompressionToJSON(object: TransferCompression): string {
   }
 }
 
+/** How Migrate moves a process. See Migrate for what each mode costs and risks. */
+export enum MigrationMode {
+  /** MIGRATION_MODE_UNSPECIFIED - STOP_AND_COPY, the default: the only mode in which the process never depends on two hosts. */
+  MIGRATION_MODE_UNSPECIFIED = 0,
+  /** MIGRATION_MODE_STOP_AND_COPY - Dump the tree, send every image, restore it on the target; frozen throughout. */
+  MIGRATION_MODE_STOP_AND_COPY = 1,
+  /**
+   * MIGRATION_MODE_POST_COPY - Dump without memory (CRIU's lazy_pages): the tree runs on the target at once and its memory
+   * follows, pulled from this host's CRIU page server by the target's lazy-pages daemon.
+   */
+  MIGRATION_MODE_POST_COPY = 2,
+  /**
+   * MIGRATION_MODE_PRE_COPY - Copy memory while the tree runs, repeatedly, then a short final dump. Needs dirty-memory
+   * tracking in the kernel (FeatureCheck.mem_track).
+   */
+  MIGRATION_MODE_PRE_COPY = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function migrationModeFromJSON(object: any): MigrationMode {
+  switch (object) {
+    case 0:
+    case "MIGRATION_MODE_UNSPECIFIED":
+      return MigrationMode.MIGRATION_MODE_UNSPECIFIED;
+    case 1:
+    case "MIGRATION_MODE_STOP_AND_COPY":
+      return MigrationMode.MIGRATION_MODE_STOP_AND_COPY;
+    case 2:
+    case "MIGRATION_MODE_POST_COPY":
+      return MigrationMode.MIGRATION_MODE_POST_COPY;
+    case 3:
+    case "MIGRATION_MODE_PRE_COPY":
+      return MigrationMode.MIGRATION_MODE_PRE_COPY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MigrationMode.UNRECOGNIZED;
+  }
+}
+
+export function migrationModeToJSON(object: MigrationMode): string {
+  switch (object) {
+    case MigrationMode.MIGRATION_MODE_UNSPECIFIED:
+      return "MIGRATION_MODE_UNSPECIFIED";
+    case MigrationMode.MIGRATION_MODE_STOP_AND_COPY:
+      return "MIGRATION_MODE_STOP_AND_COPY";
+    case MigrationMode.MIGRATION_MODE_POST_COPY:
+      return "MIGRATION_MODE_POST_COPY";
+    case MigrationMode.MIGRATION_MODE_PRE_COPY:
+      return "MIGRATION_MODE_PRE_COPY";
+    case MigrationMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface VersionRequest {
 }
 
@@ -1560,6 +1616,186 @@ export interface PushCheckpointResponse {
     | undefined;
   /** The last message: what the target answered. */
   result?: ImportCheckpointResponse | undefined;
+}
+
+export interface MigrateRequest {
+  /** The root of the tree to move, on this gateway's host. */
+  pid: number;
+  /**
+   * The gateway to move it to, exactly as this gateway's configuration lists it (--push-target):
+   * "host:port" (TLS) or "unix:/path".
+   */
+  target: string;
+  mode: MigrationMode;
+  /**
+   * CRIU's options for the dump (tcp_established, shell_job, file_locks, ...). pid comes from the
+   * request; leave_running, leave_stopped, lazy_pages, ps and track_mem are the mode's and
+   * refused here (INVALID_ARGUMENT).
+   */
+  dumpOptions:
+    | CriuOptions
+    | undefined;
+  /** CRIU's options for the restore on the target; the same fields are the mode's. */
+  restoreOptions:
+    | CriuOptions
+    | undefined;
+  /**
+   * The checkpoint id used on both gateways while the images travel (removed afterwards); empty
+   * makes one up ("migration-<pid>-<time>"). ALREADY_EXISTS when taken.
+   */
+  checkpointId: string;
+}
+
+/** One step of a migration. */
+export interface MigrateResponse {
+  /** The tree is frozen and dumped on this host. */
+  frozen?:
+    | MigrationFrozen
+    | undefined;
+  /** Every image is on the target. */
+  imagesSent?:
+    | MigrationImagesSent
+    | undefined;
+  /** The target restored the tree (stopped, in STOP_AND_COPY). */
+  restored?:
+    | MigrationRestored
+    | undefined;
+  /** POST_COPY: memory moved so far. */
+  memory?:
+    | MigrationMemoryProgress
+    | undefined;
+  /** The copy on this host is gone: the tree lives on the target only. */
+  sourceReleased?:
+    | MigrationSourceReleased
+    | undefined;
+  /**
+   * POST_COPY: the tree ran on the target but lost its source before all of its memory had
+   * moved; the target killed it. The call then ends with DATA_LOSS.
+   */
+  processLost?:
+    | MigrationProcessLost
+    | undefined;
+  /** The last message: the tree runs on the target. */
+  done?: MigrationDone | undefined;
+}
+
+export interface MigrationFrozen {
+  /** The processes of the tree, on this host. */
+  pids: number[];
+  /** CRIU's statistics of the dump. */
+  dumpStatistics: DumpStatistics | undefined;
+}
+
+export interface MigrationImagesSent {
+  /** Bytes and files of images sent. */
+  bytes: number;
+  files: number;
+}
+
+export interface MigrationRestored {
+  /** The pid of the tree's root on the target's host. */
+  targetPid: number;
+  restoreStatistics: RestoreStatistics | undefined;
+}
+
+export interface MigrationMemoryProgress {
+  /** Pages of memory moved to the target, and in all (4 KiB on x86_64). */
+  pagesMoved: number;
+  pagesTotal: number;
+}
+
+export interface MigrationSourceReleased {
+}
+
+export interface MigrationProcessLost {
+  /** Why, for a person. */
+  reason: string;
+}
+
+export interface MigrationDone {
+  /** The pid of the tree's root on the target's host. */
+  targetPid: number;
+  statistics: MigrationStatistics | undefined;
+}
+
+/** What a migration cost. Durations are microseconds measured by the source gateway. */
+export interface MigrationStatistics {
+  mode: MigrationMode;
+  /**
+   * How long the tree could not run: from the start of the dump request until the target
+   * confirmed it runs (an upper bound: it includes starting CRIU's worker).
+   */
+  frozenTimeUs: number;
+  /** The dump, the images' transfer, the restore on the target, and the whole call. */
+  dumpTimeUs: number;
+  transferTimeUs: number;
+  restoreTimeUs: number;
+  totalTimeUs: number;
+  /** Bytes of images sent to the target (POST_COPY: without the memory pulled later). */
+  imageBytes: number;
+  /** POST_COPY: pages pulled by the target after the tree ran there. */
+  lazyPages: number;
+}
+
+export interface AcceptMigrationRequest {
+  /** The first message, and only the first. */
+  header?:
+    | AcceptMigrationHeader
+    | undefined;
+  /** The images, file after file, each file's chunks in order. */
+  chunk?:
+    | MigrationChunk
+    | undefined;
+  /** Every image has been sent: publish and restore. */
+  imagesEnd?:
+    | MigrationImagesEnd
+    | undefined;
+  /** The source has the tree stopped and lets go of it: let it run. */
+  commit?: MigrationCommit | undefined;
+}
+
+export interface AcceptMigrationHeader {
+  /** The checkpoint id the images are staged under on the target. */
+  checkpointId: string;
+  mode: MigrationMode;
+  /** CRIU's options for the restore (MigrateRequest.restore_options). */
+  restoreOptions:
+    | CriuOptions
+    | undefined;
+  /** The pid of the dumped root on the source. */
+  rootPid: number;
+  /** CRIU's version on the source, recorded with the checkpoint. */
+  criuVersion: string;
+}
+
+export interface MigrationChunk {
+  /**
+   * A plain file name of CRIU's images ("pages-1.img"): no directories, not the gateway's
+   * metadata or logs.
+   */
+  name: string;
+  /** Where data starts in the file; a file's chunks come in order, without gaps. */
+  offset: number;
+  data: Buffer;
+}
+
+export interface MigrationImagesEnd {
+}
+
+export interface MigrationCommit {
+}
+
+export interface AcceptMigrationResponse {
+  /** The tree is restored (stopped, in STOP_AND_COPY), not yet running. */
+  restored?:
+    | MigrationRestored
+    | undefined;
+  /** The tree runs on the target; the last message. */
+  running?: MigrationRunning | undefined;
+}
+
+export interface MigrationRunning {
+  targetPid: number;
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -10816,6 +11052,1823 @@ export const PushCheckpointResponse: MessageFns<PushCheckpointResponse> = {
   },
 };
 
+function createBaseMigrateRequest(): MigrateRequest {
+  return { pid: 0, target: "", mode: 0, dumpOptions: undefined, restoreOptions: undefined, checkpointId: "" };
+}
+
+export const MigrateRequest: MessageFns<MigrateRequest> = {
+  encode(message: MigrateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pid !== 0) {
+      writer.uint32(8).int32(message.pid);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(24).int32(message.mode);
+    }
+    if (message.dumpOptions !== undefined) {
+      CriuOptions.encode(message.dumpOptions, writer.uint32(34).fork()).join();
+    }
+    if (message.restoreOptions !== undefined) {
+      CriuOptions.encode(message.restoreOptions, writer.uint32(42).fork()).join();
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(50).string(message.checkpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.dumpOptions = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.restoreOptions = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrateRequest {
+    return {
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      mode: isSet(object.mode) ? migrationModeFromJSON(object.mode) : 0,
+      dumpOptions: isSet(object.dumpOptions)
+        ? CriuOptions.fromJSON(object.dumpOptions)
+        : isSet(object.dump_options)
+        ? CriuOptions.fromJSON(object.dump_options)
+        : undefined,
+      restoreOptions: isSet(object.restoreOptions)
+        ? CriuOptions.fromJSON(object.restoreOptions)
+        : isSet(object.restore_options)
+        ? CriuOptions.fromJSON(object.restore_options)
+        : undefined,
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: MigrateRequest): unknown {
+    const obj: any = {};
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.mode !== 0) {
+      obj.mode = migrationModeToJSON(message.mode);
+    }
+    if (message.dumpOptions !== undefined) {
+      obj.dumpOptions = CriuOptions.toJSON(message.dumpOptions);
+    }
+    if (message.restoreOptions !== undefined) {
+      obj.restoreOptions = CriuOptions.toJSON(message.restoreOptions);
+    }
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrateRequest>): MigrateRequest {
+    return MigrateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrateRequest>): MigrateRequest {
+    const message = createBaseMigrateRequest();
+    message.pid = object.pid ?? 0;
+    message.target = object.target ?? "";
+    message.mode = object.mode ?? 0;
+    message.dumpOptions = (object.dumpOptions !== undefined && object.dumpOptions !== null)
+      ? CriuOptions.fromPartial(object.dumpOptions)
+      : undefined;
+    message.restoreOptions = (object.restoreOptions !== undefined && object.restoreOptions !== null)
+      ? CriuOptions.fromPartial(object.restoreOptions)
+      : undefined;
+    message.checkpointId = object.checkpointId ?? "";
+    return message;
+  },
+};
+
+function createBaseMigrateResponse(): MigrateResponse {
+  return {
+    frozen: undefined,
+    imagesSent: undefined,
+    restored: undefined,
+    memory: undefined,
+    sourceReleased: undefined,
+    processLost: undefined,
+    done: undefined,
+  };
+}
+
+export const MigrateResponse: MessageFns<MigrateResponse> = {
+  encode(message: MigrateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frozen !== undefined) {
+      MigrationFrozen.encode(message.frozen, writer.uint32(10).fork()).join();
+    }
+    if (message.imagesSent !== undefined) {
+      MigrationImagesSent.encode(message.imagesSent, writer.uint32(18).fork()).join();
+    }
+    if (message.restored !== undefined) {
+      MigrationRestored.encode(message.restored, writer.uint32(26).fork()).join();
+    }
+    if (message.memory !== undefined) {
+      MigrationMemoryProgress.encode(message.memory, writer.uint32(34).fork()).join();
+    }
+    if (message.sourceReleased !== undefined) {
+      MigrationSourceReleased.encode(message.sourceReleased, writer.uint32(42).fork()).join();
+    }
+    if (message.processLost !== undefined) {
+      MigrationProcessLost.encode(message.processLost, writer.uint32(50).fork()).join();
+    }
+    if (message.done !== undefined) {
+      MigrationDone.encode(message.done, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frozen = MigrationFrozen.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.imagesSent = MigrationImagesSent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.restored = MigrationRestored.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.memory = MigrationMemoryProgress.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sourceReleased = MigrationSourceReleased.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.processLost = MigrationProcessLost.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.done = MigrationDone.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrateResponse {
+    return {
+      frozen: isSet(object.frozen) ? MigrationFrozen.fromJSON(object.frozen) : undefined,
+      imagesSent: isSet(object.imagesSent)
+        ? MigrationImagesSent.fromJSON(object.imagesSent)
+        : isSet(object.images_sent)
+        ? MigrationImagesSent.fromJSON(object.images_sent)
+        : undefined,
+      restored: isSet(object.restored) ? MigrationRestored.fromJSON(object.restored) : undefined,
+      memory: isSet(object.memory) ? MigrationMemoryProgress.fromJSON(object.memory) : undefined,
+      sourceReleased: isSet(object.sourceReleased)
+        ? MigrationSourceReleased.fromJSON(object.sourceReleased)
+        : isSet(object.source_released)
+        ? MigrationSourceReleased.fromJSON(object.source_released)
+        : undefined,
+      processLost: isSet(object.processLost)
+        ? MigrationProcessLost.fromJSON(object.processLost)
+        : isSet(object.process_lost)
+        ? MigrationProcessLost.fromJSON(object.process_lost)
+        : undefined,
+      done: isSet(object.done) ? MigrationDone.fromJSON(object.done) : undefined,
+    };
+  },
+
+  toJSON(message: MigrateResponse): unknown {
+    const obj: any = {};
+    if (message.frozen !== undefined) {
+      obj.frozen = MigrationFrozen.toJSON(message.frozen);
+    }
+    if (message.imagesSent !== undefined) {
+      obj.imagesSent = MigrationImagesSent.toJSON(message.imagesSent);
+    }
+    if (message.restored !== undefined) {
+      obj.restored = MigrationRestored.toJSON(message.restored);
+    }
+    if (message.memory !== undefined) {
+      obj.memory = MigrationMemoryProgress.toJSON(message.memory);
+    }
+    if (message.sourceReleased !== undefined) {
+      obj.sourceReleased = MigrationSourceReleased.toJSON(message.sourceReleased);
+    }
+    if (message.processLost !== undefined) {
+      obj.processLost = MigrationProcessLost.toJSON(message.processLost);
+    }
+    if (message.done !== undefined) {
+      obj.done = MigrationDone.toJSON(message.done);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrateResponse>): MigrateResponse {
+    return MigrateResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrateResponse>): MigrateResponse {
+    const message = createBaseMigrateResponse();
+    message.frozen = (object.frozen !== undefined && object.frozen !== null)
+      ? MigrationFrozen.fromPartial(object.frozen)
+      : undefined;
+    message.imagesSent = (object.imagesSent !== undefined && object.imagesSent !== null)
+      ? MigrationImagesSent.fromPartial(object.imagesSent)
+      : undefined;
+    message.restored = (object.restored !== undefined && object.restored !== null)
+      ? MigrationRestored.fromPartial(object.restored)
+      : undefined;
+    message.memory = (object.memory !== undefined && object.memory !== null)
+      ? MigrationMemoryProgress.fromPartial(object.memory)
+      : undefined;
+    message.sourceReleased = (object.sourceReleased !== undefined && object.sourceReleased !== null)
+      ? MigrationSourceReleased.fromPartial(object.sourceReleased)
+      : undefined;
+    message.processLost = (object.processLost !== undefined && object.processLost !== null)
+      ? MigrationProcessLost.fromPartial(object.processLost)
+      : undefined;
+    message.done = (object.done !== undefined && object.done !== null)
+      ? MigrationDone.fromPartial(object.done)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationFrozen(): MigrationFrozen {
+  return { pids: [], dumpStatistics: undefined };
+}
+
+export const MigrationFrozen: MessageFns<MigrationFrozen> = {
+  encode(message: MigrationFrozen, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pids.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.pids) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.dumpStatistics !== undefined) {
+      DumpStatistics.encode(message.dumpStatistics, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationFrozen {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationFrozen();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.pids.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.pids.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dumpStatistics = DumpStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationFrozen {
+    return {
+      pids: globalThis.Array.isArray(object?.pids) ? object.pids.map((e: any) => globalThis.Number(e)) : [],
+      dumpStatistics: isSet(object.dumpStatistics)
+        ? DumpStatistics.fromJSON(object.dumpStatistics)
+        : isSet(object.dump_statistics)
+        ? DumpStatistics.fromJSON(object.dump_statistics)
+        : undefined,
+    };
+  },
+
+  toJSON(message: MigrationFrozen): unknown {
+    const obj: any = {};
+    if (message.pids?.length) {
+      obj.pids = message.pids.map((e) => Math.round(e));
+    }
+    if (message.dumpStatistics !== undefined) {
+      obj.dumpStatistics = DumpStatistics.toJSON(message.dumpStatistics);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationFrozen>): MigrationFrozen {
+    return MigrationFrozen.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationFrozen>): MigrationFrozen {
+    const message = createBaseMigrationFrozen();
+    message.pids = object.pids?.map((e) => e) || [];
+    message.dumpStatistics = (object.dumpStatistics !== undefined && object.dumpStatistics !== null)
+      ? DumpStatistics.fromPartial(object.dumpStatistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationImagesSent(): MigrationImagesSent {
+  return { bytes: 0, files: 0 };
+}
+
+export const MigrationImagesSent: MessageFns<MigrationImagesSent> = {
+  encode(message: MigrationImagesSent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytes !== 0) {
+      writer.uint32(8).uint64(message.bytes);
+    }
+    if (message.files !== 0) {
+      writer.uint32(16).uint32(message.files);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationImagesSent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationImagesSent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationImagesSent {
+    return {
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+    };
+  },
+
+  toJSON(message: MigrationImagesSent): unknown {
+    const obj: any = {};
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationImagesSent>): MigrationImagesSent {
+    return MigrationImagesSent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationImagesSent>): MigrationImagesSent {
+    const message = createBaseMigrationImagesSent();
+    message.bytes = object.bytes ?? 0;
+    message.files = object.files ?? 0;
+    return message;
+  },
+};
+
+function createBaseMigrationRestored(): MigrationRestored {
+  return { targetPid: 0, restoreStatistics: undefined };
+}
+
+export const MigrationRestored: MessageFns<MigrationRestored> = {
+  encode(message: MigrationRestored, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.targetPid !== 0) {
+      writer.uint32(8).int32(message.targetPid);
+    }
+    if (message.restoreStatistics !== undefined) {
+      RestoreStatistics.encode(message.restoreStatistics, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationRestored {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationRestored();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.targetPid = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.restoreStatistics = RestoreStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationRestored {
+    return {
+      targetPid: isSet(object.targetPid)
+        ? globalThis.Number(object.targetPid)
+        : isSet(object.target_pid)
+        ? globalThis.Number(object.target_pid)
+        : 0,
+      restoreStatistics: isSet(object.restoreStatistics)
+        ? RestoreStatistics.fromJSON(object.restoreStatistics)
+        : isSet(object.restore_statistics)
+        ? RestoreStatistics.fromJSON(object.restore_statistics)
+        : undefined,
+    };
+  },
+
+  toJSON(message: MigrationRestored): unknown {
+    const obj: any = {};
+    if (message.targetPid !== 0) {
+      obj.targetPid = Math.round(message.targetPid);
+    }
+    if (message.restoreStatistics !== undefined) {
+      obj.restoreStatistics = RestoreStatistics.toJSON(message.restoreStatistics);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationRestored>): MigrationRestored {
+    return MigrationRestored.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationRestored>): MigrationRestored {
+    const message = createBaseMigrationRestored();
+    message.targetPid = object.targetPid ?? 0;
+    message.restoreStatistics = (object.restoreStatistics !== undefined && object.restoreStatistics !== null)
+      ? RestoreStatistics.fromPartial(object.restoreStatistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationMemoryProgress(): MigrationMemoryProgress {
+  return { pagesMoved: 0, pagesTotal: 0 };
+}
+
+export const MigrationMemoryProgress: MessageFns<MigrationMemoryProgress> = {
+  encode(message: MigrationMemoryProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pagesMoved !== 0) {
+      writer.uint32(8).uint64(message.pagesMoved);
+    }
+    if (message.pagesTotal !== 0) {
+      writer.uint32(16).uint64(message.pagesTotal);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationMemoryProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationMemoryProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pagesMoved = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pagesTotal = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationMemoryProgress {
+    return {
+      pagesMoved: isSet(object.pagesMoved)
+        ? globalThis.Number(object.pagesMoved)
+        : isSet(object.pages_moved)
+        ? globalThis.Number(object.pages_moved)
+        : 0,
+      pagesTotal: isSet(object.pagesTotal)
+        ? globalThis.Number(object.pagesTotal)
+        : isSet(object.pages_total)
+        ? globalThis.Number(object.pages_total)
+        : 0,
+    };
+  },
+
+  toJSON(message: MigrationMemoryProgress): unknown {
+    const obj: any = {};
+    if (message.pagesMoved !== 0) {
+      obj.pagesMoved = Math.round(message.pagesMoved);
+    }
+    if (message.pagesTotal !== 0) {
+      obj.pagesTotal = Math.round(message.pagesTotal);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationMemoryProgress>): MigrationMemoryProgress {
+    return MigrationMemoryProgress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationMemoryProgress>): MigrationMemoryProgress {
+    const message = createBaseMigrationMemoryProgress();
+    message.pagesMoved = object.pagesMoved ?? 0;
+    message.pagesTotal = object.pagesTotal ?? 0;
+    return message;
+  },
+};
+
+function createBaseMigrationSourceReleased(): MigrationSourceReleased {
+  return {};
+}
+
+export const MigrationSourceReleased: MessageFns<MigrationSourceReleased> = {
+  encode(_: MigrationSourceReleased, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationSourceReleased {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationSourceReleased();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MigrationSourceReleased {
+    return {};
+  },
+
+  toJSON(_: MigrationSourceReleased): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationSourceReleased>): MigrationSourceReleased {
+    return MigrationSourceReleased.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<MigrationSourceReleased>): MigrationSourceReleased {
+    const message = createBaseMigrationSourceReleased();
+    return message;
+  },
+};
+
+function createBaseMigrationProcessLost(): MigrationProcessLost {
+  return { reason: "" };
+}
+
+export const MigrationProcessLost: MessageFns<MigrationProcessLost> = {
+  encode(message: MigrationProcessLost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationProcessLost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationProcessLost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationProcessLost {
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+  },
+
+  toJSON(message: MigrationProcessLost): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationProcessLost>): MigrationProcessLost {
+    return MigrationProcessLost.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationProcessLost>): MigrationProcessLost {
+    const message = createBaseMigrationProcessLost();
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseMigrationDone(): MigrationDone {
+  return { targetPid: 0, statistics: undefined };
+}
+
+export const MigrationDone: MessageFns<MigrationDone> = {
+  encode(message: MigrationDone, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.targetPid !== 0) {
+      writer.uint32(8).int32(message.targetPid);
+    }
+    if (message.statistics !== undefined) {
+      MigrationStatistics.encode(message.statistics, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationDone {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationDone();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.targetPid = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.statistics = MigrationStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationDone {
+    return {
+      targetPid: isSet(object.targetPid)
+        ? globalThis.Number(object.targetPid)
+        : isSet(object.target_pid)
+        ? globalThis.Number(object.target_pid)
+        : 0,
+      statistics: isSet(object.statistics) ? MigrationStatistics.fromJSON(object.statistics) : undefined,
+    };
+  },
+
+  toJSON(message: MigrationDone): unknown {
+    const obj: any = {};
+    if (message.targetPid !== 0) {
+      obj.targetPid = Math.round(message.targetPid);
+    }
+    if (message.statistics !== undefined) {
+      obj.statistics = MigrationStatistics.toJSON(message.statistics);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationDone>): MigrationDone {
+    return MigrationDone.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationDone>): MigrationDone {
+    const message = createBaseMigrationDone();
+    message.targetPid = object.targetPid ?? 0;
+    message.statistics = (object.statistics !== undefined && object.statistics !== null)
+      ? MigrationStatistics.fromPartial(object.statistics)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationStatistics(): MigrationStatistics {
+  return {
+    mode: 0,
+    frozenTimeUs: 0,
+    dumpTimeUs: 0,
+    transferTimeUs: 0,
+    restoreTimeUs: 0,
+    totalTimeUs: 0,
+    imageBytes: 0,
+    lazyPages: 0,
+  };
+}
+
+export const MigrationStatistics: MessageFns<MigrationStatistics> = {
+  encode(message: MigrationStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mode !== 0) {
+      writer.uint32(8).int32(message.mode);
+    }
+    if (message.frozenTimeUs !== 0) {
+      writer.uint32(16).uint64(message.frozenTimeUs);
+    }
+    if (message.dumpTimeUs !== 0) {
+      writer.uint32(24).uint64(message.dumpTimeUs);
+    }
+    if (message.transferTimeUs !== 0) {
+      writer.uint32(32).uint64(message.transferTimeUs);
+    }
+    if (message.restoreTimeUs !== 0) {
+      writer.uint32(40).uint64(message.restoreTimeUs);
+    }
+    if (message.totalTimeUs !== 0) {
+      writer.uint32(48).uint64(message.totalTimeUs);
+    }
+    if (message.imageBytes !== 0) {
+      writer.uint32(56).uint64(message.imageBytes);
+    }
+    if (message.lazyPages !== 0) {
+      writer.uint32(64).uint64(message.lazyPages);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.frozenTimeUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dumpTimeUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.transferTimeUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.restoreTimeUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.totalTimeUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.imageBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lazyPages = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationStatistics {
+    return {
+      mode: isSet(object.mode) ? migrationModeFromJSON(object.mode) : 0,
+      frozenTimeUs: isSet(object.frozenTimeUs)
+        ? globalThis.Number(object.frozenTimeUs)
+        : isSet(object.frozen_time_us)
+        ? globalThis.Number(object.frozen_time_us)
+        : 0,
+      dumpTimeUs: isSet(object.dumpTimeUs)
+        ? globalThis.Number(object.dumpTimeUs)
+        : isSet(object.dump_time_us)
+        ? globalThis.Number(object.dump_time_us)
+        : 0,
+      transferTimeUs: isSet(object.transferTimeUs)
+        ? globalThis.Number(object.transferTimeUs)
+        : isSet(object.transfer_time_us)
+        ? globalThis.Number(object.transfer_time_us)
+        : 0,
+      restoreTimeUs: isSet(object.restoreTimeUs)
+        ? globalThis.Number(object.restoreTimeUs)
+        : isSet(object.restore_time_us)
+        ? globalThis.Number(object.restore_time_us)
+        : 0,
+      totalTimeUs: isSet(object.totalTimeUs)
+        ? globalThis.Number(object.totalTimeUs)
+        : isSet(object.total_time_us)
+        ? globalThis.Number(object.total_time_us)
+        : 0,
+      imageBytes: isSet(object.imageBytes)
+        ? globalThis.Number(object.imageBytes)
+        : isSet(object.image_bytes)
+        ? globalThis.Number(object.image_bytes)
+        : 0,
+      lazyPages: isSet(object.lazyPages)
+        ? globalThis.Number(object.lazyPages)
+        : isSet(object.lazy_pages)
+        ? globalThis.Number(object.lazy_pages)
+        : 0,
+    };
+  },
+
+  toJSON(message: MigrationStatistics): unknown {
+    const obj: any = {};
+    if (message.mode !== 0) {
+      obj.mode = migrationModeToJSON(message.mode);
+    }
+    if (message.frozenTimeUs !== 0) {
+      obj.frozenTimeUs = Math.round(message.frozenTimeUs);
+    }
+    if (message.dumpTimeUs !== 0) {
+      obj.dumpTimeUs = Math.round(message.dumpTimeUs);
+    }
+    if (message.transferTimeUs !== 0) {
+      obj.transferTimeUs = Math.round(message.transferTimeUs);
+    }
+    if (message.restoreTimeUs !== 0) {
+      obj.restoreTimeUs = Math.round(message.restoreTimeUs);
+    }
+    if (message.totalTimeUs !== 0) {
+      obj.totalTimeUs = Math.round(message.totalTimeUs);
+    }
+    if (message.imageBytes !== 0) {
+      obj.imageBytes = Math.round(message.imageBytes);
+    }
+    if (message.lazyPages !== 0) {
+      obj.lazyPages = Math.round(message.lazyPages);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationStatistics>): MigrationStatistics {
+    return MigrationStatistics.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationStatistics>): MigrationStatistics {
+    const message = createBaseMigrationStatistics();
+    message.mode = object.mode ?? 0;
+    message.frozenTimeUs = object.frozenTimeUs ?? 0;
+    message.dumpTimeUs = object.dumpTimeUs ?? 0;
+    message.transferTimeUs = object.transferTimeUs ?? 0;
+    message.restoreTimeUs = object.restoreTimeUs ?? 0;
+    message.totalTimeUs = object.totalTimeUs ?? 0;
+    message.imageBytes = object.imageBytes ?? 0;
+    message.lazyPages = object.lazyPages ?? 0;
+    return message;
+  },
+};
+
+function createBaseAcceptMigrationRequest(): AcceptMigrationRequest {
+  return { header: undefined, chunk: undefined, imagesEnd: undefined, commit: undefined };
+}
+
+export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
+  encode(message: AcceptMigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      AcceptMigrationHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      MigrationChunk.encode(message.chunk, writer.uint32(18).fork()).join();
+    }
+    if (message.imagesEnd !== undefined) {
+      MigrationImagesEnd.encode(message.imagesEnd, writer.uint32(26).fork()).join();
+    }
+    if (message.commit !== undefined) {
+      MigrationCommit.encode(message.commit, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptMigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = AcceptMigrationHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = MigrationChunk.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.imagesEnd = MigrationImagesEnd.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.commit = MigrationCommit.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptMigrationRequest {
+    return {
+      header: isSet(object.header) ? AcceptMigrationHeader.fromJSON(object.header) : undefined,
+      chunk: isSet(object.chunk) ? MigrationChunk.fromJSON(object.chunk) : undefined,
+      imagesEnd: isSet(object.imagesEnd)
+        ? MigrationImagesEnd.fromJSON(object.imagesEnd)
+        : isSet(object.images_end)
+        ? MigrationImagesEnd.fromJSON(object.images_end)
+        : undefined,
+      commit: isSet(object.commit) ? MigrationCommit.fromJSON(object.commit) : undefined,
+    };
+  },
+
+  toJSON(message: AcceptMigrationRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = AcceptMigrationHeader.toJSON(message.header);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = MigrationChunk.toJSON(message.chunk);
+    }
+    if (message.imagesEnd !== undefined) {
+      obj.imagesEnd = MigrationImagesEnd.toJSON(message.imagesEnd);
+    }
+    if (message.commit !== undefined) {
+      obj.commit = MigrationCommit.toJSON(message.commit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcceptMigrationRequest>): AcceptMigrationRequest {
+    return AcceptMigrationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcceptMigrationRequest>): AcceptMigrationRequest {
+    const message = createBaseAcceptMigrationRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? AcceptMigrationHeader.fromPartial(object.header)
+      : undefined;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? MigrationChunk.fromPartial(object.chunk)
+      : undefined;
+    message.imagesEnd = (object.imagesEnd !== undefined && object.imagesEnd !== null)
+      ? MigrationImagesEnd.fromPartial(object.imagesEnd)
+      : undefined;
+    message.commit = (object.commit !== undefined && object.commit !== null)
+      ? MigrationCommit.fromPartial(object.commit)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAcceptMigrationHeader(): AcceptMigrationHeader {
+  return { checkpointId: "", mode: 0, restoreOptions: undefined, rootPid: 0, criuVersion: "" };
+}
+
+export const AcceptMigrationHeader: MessageFns<AcceptMigrationHeader> = {
+  encode(message: AcceptMigrationHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkpointId !== "") {
+      writer.uint32(10).string(message.checkpointId);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(16).int32(message.mode);
+    }
+    if (message.restoreOptions !== undefined) {
+      CriuOptions.encode(message.restoreOptions, writer.uint32(26).fork()).join();
+    }
+    if (message.rootPid !== 0) {
+      writer.uint32(32).int32(message.rootPid);
+    }
+    if (message.criuVersion !== "") {
+      writer.uint32(42).string(message.criuVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptMigrationHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptMigrationHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.restoreOptions = CriuOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rootPid = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.criuVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptMigrationHeader {
+    return {
+      checkpointId: isSet(object.checkpointId)
+        ? globalThis.String(object.checkpointId)
+        : isSet(object.checkpoint_id)
+        ? globalThis.String(object.checkpoint_id)
+        : "",
+      mode: isSet(object.mode) ? migrationModeFromJSON(object.mode) : 0,
+      restoreOptions: isSet(object.restoreOptions)
+        ? CriuOptions.fromJSON(object.restoreOptions)
+        : isSet(object.restore_options)
+        ? CriuOptions.fromJSON(object.restore_options)
+        : undefined,
+      rootPid: isSet(object.rootPid)
+        ? globalThis.Number(object.rootPid)
+        : isSet(object.root_pid)
+        ? globalThis.Number(object.root_pid)
+        : 0,
+      criuVersion: isSet(object.criuVersion)
+        ? globalThis.String(object.criuVersion)
+        : isSet(object.criu_version)
+        ? globalThis.String(object.criu_version)
+        : "",
+    };
+  },
+
+  toJSON(message: AcceptMigrationHeader): unknown {
+    const obj: any = {};
+    if (message.checkpointId !== "") {
+      obj.checkpointId = message.checkpointId;
+    }
+    if (message.mode !== 0) {
+      obj.mode = migrationModeToJSON(message.mode);
+    }
+    if (message.restoreOptions !== undefined) {
+      obj.restoreOptions = CriuOptions.toJSON(message.restoreOptions);
+    }
+    if (message.rootPid !== 0) {
+      obj.rootPid = Math.round(message.rootPid);
+    }
+    if (message.criuVersion !== "") {
+      obj.criuVersion = message.criuVersion;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcceptMigrationHeader>): AcceptMigrationHeader {
+    return AcceptMigrationHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcceptMigrationHeader>): AcceptMigrationHeader {
+    const message = createBaseAcceptMigrationHeader();
+    message.checkpointId = object.checkpointId ?? "";
+    message.mode = object.mode ?? 0;
+    message.restoreOptions = (object.restoreOptions !== undefined && object.restoreOptions !== null)
+      ? CriuOptions.fromPartial(object.restoreOptions)
+      : undefined;
+    message.rootPid = object.rootPid ?? 0;
+    message.criuVersion = object.criuVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseMigrationChunk(): MigrationChunk {
+  return { name: "", offset: 0, data: Buffer.alloc(0) };
+}
+
+export const MigrationChunk: MessageFns<MigrationChunk> = {
+  encode(message: MigrationChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationChunk {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: MigrationChunk): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationChunk>): MigrationChunk {
+    return MigrationChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationChunk>): MigrationChunk {
+    const message = createBaseMigrationChunk();
+    message.name = object.name ?? "";
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMigrationImagesEnd(): MigrationImagesEnd {
+  return {};
+}
+
+export const MigrationImagesEnd: MessageFns<MigrationImagesEnd> = {
+  encode(_: MigrationImagesEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationImagesEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationImagesEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MigrationImagesEnd {
+    return {};
+  },
+
+  toJSON(_: MigrationImagesEnd): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationImagesEnd>): MigrationImagesEnd {
+    return MigrationImagesEnd.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<MigrationImagesEnd>): MigrationImagesEnd {
+    const message = createBaseMigrationImagesEnd();
+    return message;
+  },
+};
+
+function createBaseMigrationCommit(): MigrationCommit {
+  return {};
+}
+
+export const MigrationCommit: MessageFns<MigrationCommit> = {
+  encode(_: MigrationCommit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationCommit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationCommit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MigrationCommit {
+    return {};
+  },
+
+  toJSON(_: MigrationCommit): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationCommit>): MigrationCommit {
+    return MigrationCommit.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<MigrationCommit>): MigrationCommit {
+    const message = createBaseMigrationCommit();
+    return message;
+  },
+};
+
+function createBaseAcceptMigrationResponse(): AcceptMigrationResponse {
+  return { restored: undefined, running: undefined };
+}
+
+export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
+  encode(message: AcceptMigrationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.restored !== undefined) {
+      MigrationRestored.encode(message.restored, writer.uint32(10).fork()).join();
+    }
+    if (message.running !== undefined) {
+      MigrationRunning.encode(message.running, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptMigrationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptMigrationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.restored = MigrationRestored.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.running = MigrationRunning.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptMigrationResponse {
+    return {
+      restored: isSet(object.restored) ? MigrationRestored.fromJSON(object.restored) : undefined,
+      running: isSet(object.running) ? MigrationRunning.fromJSON(object.running) : undefined,
+    };
+  },
+
+  toJSON(message: AcceptMigrationResponse): unknown {
+    const obj: any = {};
+    if (message.restored !== undefined) {
+      obj.restored = MigrationRestored.toJSON(message.restored);
+    }
+    if (message.running !== undefined) {
+      obj.running = MigrationRunning.toJSON(message.running);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcceptMigrationResponse>): AcceptMigrationResponse {
+    return AcceptMigrationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcceptMigrationResponse>): AcceptMigrationResponse {
+    const message = createBaseAcceptMigrationResponse();
+    message.restored = (object.restored !== undefined && object.restored !== null)
+      ? MigrationRestored.fromPartial(object.restored)
+      : undefined;
+    message.running = (object.running !== undefined && object.running !== null)
+      ? MigrationRunning.fromPartial(object.running)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationRunning(): MigrationRunning {
+  return { targetPid: 0 };
+}
+
+export const MigrationRunning: MessageFns<MigrationRunning> = {
+  encode(message: MigrationRunning, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.targetPid !== 0) {
+      writer.uint32(8).int32(message.targetPid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationRunning {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationRunning();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.targetPid = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationRunning {
+    return {
+      targetPid: isSet(object.targetPid)
+        ? globalThis.Number(object.targetPid)
+        : isSet(object.target_pid)
+        ? globalThis.Number(object.target_pid)
+        : 0,
+    };
+  },
+
+  toJSON(message: MigrationRunning): unknown {
+    const obj: any = {};
+    if (message.targetPid !== 0) {
+      obj.targetPid = Math.round(message.targetPid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationRunning>): MigrationRunning {
+    return MigrationRunning.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationRunning>): MigrationRunning {
+    const message = createBaseMigrationRunning();
+    message.targetPid = object.targetPid ?? 0;
+    return message;
+  },
+};
+
 /** Checkpoint and restore of processes on the gateway's host. */
 export type CriuServiceService = typeof CriuServiceService;
 export const CriuServiceService = {
@@ -11183,6 +13236,77 @@ export const CriuServiceService = {
       Buffer.from(PushCheckpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PushCheckpointResponse => PushCheckpointResponse.decode(value),
   },
+  /**
+   * Moves a running process tree (options.pid and its descendants) from this gateway's host to
+   * the host of another gateway, `target`, one of the gateways this one is configured to connect
+   * to (--push-target). This gateway dumps the tree, connects to the target with its own
+   * identity (its TLS client certificate), sends it the images, and the target restores the tree
+   * (AcceptMigration). The stream reports each step (MigrateResponse); the last message is
+   * `done`, with the statistics; a failure ends the stream with its status instead.
+   *
+   * Modes (MigrationMode): STOP_AND_COPY is the default, because it is the only mode in which the
+   * process never depends on two hosts at once: until the target runs it, the source keeps it
+   * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
+   * the target has pulled all of its memory from the source, needs both hosts and the link
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   *
+   * Failure semantics:
+   * - Anything that fails before the tree runs on the target (the dump, the connection, the
+   *   transfer, the target's refusal or its restore, a cancelled call) leaves the tree running on
+   *   this host, untouched apart from the pause: it was only stopped (CRIU's leave_stopped) and is
+   *   continued again; whatever the target restored is killed there before it ever ran.
+   * - STOP_AND_COPY: the target restores the tree stopped and lets it run only when this gateway
+   *   commits; this gateway then kills its copy (`source_released`). Should the link break between
+   *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
+   *   the target, which then runs there: the outcome is on the target, never on both hosts.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
+   *
+   * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
+   * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
+   * where CRIU lacks CAP_SYS_RESOURCE, since CRIU's page server grows its pipes to about 3.2 MiB, or
+   * no userfaultfd), or a target this gateway is not configured to connect to; the target's
+   * refusals come back with its address in the message.
+   *
+   * Authorization: the caller needs the Migrate and Dump grants here, for every process of the
+   * tree. The target judges this gateway's identity by its own policy, and, when its policy trusts
+   * this gateway as a forwarder (forwarded_identity.trusted_peers), the caller's certificate
+   * identity, which this gateway forwards: that identity then needs AcceptMigration and Restore
+   * there.
+   */
+  migrate: {
+    path: "/criu.gateway.v1.CriuService/Migrate" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: MigrateRequest): Buffer => Buffer.from(MigrateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MigrateRequest => MigrateRequest.decode(value),
+    responseSerialize: (value: MigrateResponse): Buffer => Buffer.from(MigrateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MigrateResponse => MigrateResponse.decode(value),
+  },
+  /**
+   * The target's side of Migrate, called by the source gateway rather than by people. The first
+   * message is the header, then the images' chunks, then `images_end`: the target publishes
+   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
+   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
+   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
+   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
+   * no checkpoint behind on either host.
+   */
+  acceptMigration: {
+    path: "/criu.gateway.v1.CriuService/AcceptMigration" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AcceptMigrationRequest): Buffer =>
+      Buffer.from(AcceptMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcceptMigrationRequest => AcceptMigrationRequest.decode(value),
+    responseSerialize: (value: AcceptMigrationResponse): Buffer =>
+      Buffer.from(AcceptMigrationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcceptMigrationResponse => AcceptMigrationResponse.decode(value),
+  },
 } as const;
 
 export interface CriuServiceServer extends UntypedServiceImplementation {
@@ -11343,6 +13467,59 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * FAILED_PRECONDITION when the target is not one this gateway is configured to push to.
    */
   pushCheckpoint: handleServerStreamingCall<PushCheckpointRequest, PushCheckpointResponse>;
+  /**
+   * Moves a running process tree (options.pid and its descendants) from this gateway's host to
+   * the host of another gateway, `target`, one of the gateways this one is configured to connect
+   * to (--push-target). This gateway dumps the tree, connects to the target with its own
+   * identity (its TLS client certificate), sends it the images, and the target restores the tree
+   * (AcceptMigration). The stream reports each step (MigrateResponse); the last message is
+   * `done`, with the statistics; a failure ends the stream with its status instead.
+   *
+   * Modes (MigrationMode): STOP_AND_COPY is the default, because it is the only mode in which the
+   * process never depends on two hosts at once: until the target runs it, the source keeps it
+   * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
+   * the target has pulled all of its memory from the source, needs both hosts and the link
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   *
+   * Failure semantics:
+   * - Anything that fails before the tree runs on the target (the dump, the connection, the
+   *   transfer, the target's refusal or its restore, a cancelled call) leaves the tree running on
+   *   this host, untouched apart from the pause: it was only stopped (CRIU's leave_stopped) and is
+   *   continued again; whatever the target restored is killed there before it ever ran.
+   * - STOP_AND_COPY: the target restores the tree stopped and lets it run only when this gateway
+   *   commits; this gateway then kills its copy (`source_released`). Should the link break between
+   *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
+   *   the target, which then runs there: the outcome is on the target, never on both hosts.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
+   *
+   * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
+   * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
+   * where CRIU lacks CAP_SYS_RESOURCE, since CRIU's page server grows its pipes to about 3.2 MiB, or
+   * no userfaultfd), or a target this gateway is not configured to connect to; the target's
+   * refusals come back with its address in the message.
+   *
+   * Authorization: the caller needs the Migrate and Dump grants here, for every process of the
+   * tree. The target judges this gateway's identity by its own policy, and, when its policy trusts
+   * this gateway as a forwarder (forwarded_identity.trusted_peers), the caller's certificate
+   * identity, which this gateway forwards: that identity then needs AcceptMigration and Restore
+   * there.
+   */
+  migrate: handleServerStreamingCall<MigrateRequest, MigrateResponse>;
+  /**
+   * The target's side of Migrate, called by the source gateway rather than by people. The first
+   * message is the header, then the images' chunks, then `images_end`: the target publishes
+   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
+   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
+   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
+   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
+   * no checkpoint behind on either host.
+   */
+  acceptMigration: handleBidiStreamingCall<AcceptMigrationRequest, AcceptMigrationResponse>;
 }
 
 export interface CriuServiceClient extends Client {
@@ -11790,6 +13967,69 @@ export interface CriuServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<PushCheckpointResponse>;
+  /**
+   * Moves a running process tree (options.pid and its descendants) from this gateway's host to
+   * the host of another gateway, `target`, one of the gateways this one is configured to connect
+   * to (--push-target). This gateway dumps the tree, connects to the target with its own
+   * identity (its TLS client certificate), sends it the images, and the target restores the tree
+   * (AcceptMigration). The stream reports each step (MigrateResponse); the last message is
+   * `done`, with the statistics; a failure ends the stream with its status instead.
+   *
+   * Modes (MigrationMode): STOP_AND_COPY is the default, because it is the only mode in which the
+   * process never depends on two hosts at once: until the target runs it, the source keeps it
+   * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
+   * the target has pulled all of its memory from the source, needs both hosts and the link
+   * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   *
+   * Failure semantics:
+   * - Anything that fails before the tree runs on the target (the dump, the connection, the
+   *   transfer, the target's refusal or its restore, a cancelled call) leaves the tree running on
+   *   this host, untouched apart from the pause: it was only stopped (CRIU's leave_stopped) and is
+   *   continued again; whatever the target restored is killed there before it ever ran.
+   * - STOP_AND_COPY: the target restores the tree stopped and lets it run only when this gateway
+   *   commits; this gateway then kills its copy (`source_released`). Should the link break between
+   *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
+   *   the target, which then runs there: the outcome is on the target, never on both hosts.
+   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
+   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+   *   the call fails with DATA_LOSS.
+   *
+   * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
+   * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
+   * where CRIU lacks CAP_SYS_RESOURCE, since CRIU's page server grows its pipes to about 3.2 MiB, or
+   * no userfaultfd), or a target this gateway is not configured to connect to; the target's
+   * refusals come back with its address in the message.
+   *
+   * Authorization: the caller needs the Migrate and Dump grants here, for every process of the
+   * tree. The target judges this gateway's identity by its own policy, and, when its policy trusts
+   * this gateway as a forwarder (forwarded_identity.trusted_peers), the caller's certificate
+   * identity, which this gateway forwards: that identity then needs AcceptMigration and Restore
+   * there.
+   */
+  migrate(request: MigrateRequest, options?: Partial<CallOptions>): ClientReadableStream<MigrateResponse>;
+  migrate(
+    request: MigrateRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<MigrateResponse>;
+  /**
+   * The target's side of Migrate, called by the source gateway rather than by people. The first
+   * message is the header, then the images' chunks, then `images_end`: the target publishes
+   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
+   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
+   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
+   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
+   * no checkpoint behind on either host.
+   */
+  acceptMigration(): ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse>;
+  acceptMigration(options: Partial<CallOptions>): ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse>;
+  acceptMigration(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse>;
 }
 
 export const CriuServiceClient = makeGenericClientConstructor(

@@ -39,6 +39,10 @@ HOST_FINDING_STATE_DEGRADED: HostFindingState
 HOST_FINDING_STATE_MISSING: HostFindingState
 HOST_FINDING_STATE_OK: HostFindingState
 HOST_FINDING_STATE_UNSPECIFIED: HostFindingState
+MIGRATION_MODE_POST_COPY: MigrationMode
+MIGRATION_MODE_PRE_COPY: MigrationMode
+MIGRATION_MODE_STOP_AND_COPY: MigrationMode
+MIGRATION_MODE_UNSPECIFIED: MigrationMode
 OPERATION_KIND_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_CHECK: OperationKind
 OPERATION_KIND_CPUINFO_DUMP: OperationKind
@@ -57,6 +61,40 @@ OPERATION_KIND_WAIT_PID: OperationKind
 TRANSFER_COMPRESSION_NONE: TransferCompression
 TRANSFER_COMPRESSION_UNSPECIFIED: TransferCompression
 TRANSFER_COMPRESSION_ZSTD: TransferCompression
+
+class AcceptMigrationHeader(_message.Message):
+    __slots__ = ["checkpoint_id", "criu_version", "mode", "restore_options", "root_pid"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    CRIU_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_PID_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    criu_version: str
+    mode: MigrationMode
+    restore_options: CriuOptions
+    root_pid: int
+    def __init__(self, checkpoint_id: _Optional[str] = ..., mode: _Optional[_Union[MigrationMode, str]] = ..., restore_options: _Optional[_Union[CriuOptions, _Mapping]] = ..., root_pid: _Optional[int] = ..., criu_version: _Optional[str] = ...) -> None: ...
+
+class AcceptMigrationRequest(_message.Message):
+    __slots__ = ["chunk", "commit", "header", "images_end"]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_END_FIELD_NUMBER: _ClassVar[int]
+    chunk: MigrationChunk
+    commit: MigrationCommit
+    header: AcceptMigrationHeader
+    images_end: MigrationImagesEnd
+    def __init__(self, header: _Optional[_Union[AcceptMigrationHeader, _Mapping]] = ..., chunk: _Optional[_Union[MigrationChunk, _Mapping]] = ..., images_end: _Optional[_Union[MigrationImagesEnd, _Mapping]] = ..., commit: _Optional[_Union[MigrationCommit, _Mapping]] = ...) -> None: ...
+
+class AcceptMigrationResponse(_message.Message):
+    __slots__ = ["restored", "running"]
+    RESTORED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    restored: MigrationRestored
+    running: MigrationRunning
+    def __init__(self, restored: _Optional[_Union[MigrationRestored, _Mapping]] = ..., running: _Optional[_Union[MigrationRunning, _Mapping]] = ...) -> None: ...
 
 class CallbackAnsweredEvent(_message.Message):
     __slots__ = ["answered_by", "script", "sequence", "success"]
@@ -570,6 +608,134 @@ class ListPageServersResponse(_message.Message):
     page_servers: _containers.RepeatedCompositeFieldContainer[PageServer]
     def __init__(self, page_servers: _Optional[_Iterable[_Union[PageServer, _Mapping]]] = ...) -> None: ...
 
+class MigrateRequest(_message.Message):
+    __slots__ = ["checkpoint_id", "dump_options", "mode", "pid", "restore_options", "target"]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUMP_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    checkpoint_id: str
+    dump_options: CriuOptions
+    mode: MigrationMode
+    pid: int
+    restore_options: CriuOptions
+    target: str
+    def __init__(self, pid: _Optional[int] = ..., target: _Optional[str] = ..., mode: _Optional[_Union[MigrationMode, str]] = ..., dump_options: _Optional[_Union[CriuOptions, _Mapping]] = ..., restore_options: _Optional[_Union[CriuOptions, _Mapping]] = ..., checkpoint_id: _Optional[str] = ...) -> None: ...
+
+class MigrateResponse(_message.Message):
+    __slots__ = ["done", "frozen", "images_sent", "memory", "process_lost", "restored", "source_released"]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_SENT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_LOST_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RELEASED_FIELD_NUMBER: _ClassVar[int]
+    done: MigrationDone
+    frozen: MigrationFrozen
+    images_sent: MigrationImagesSent
+    memory: MigrationMemoryProgress
+    process_lost: MigrationProcessLost
+    restored: MigrationRestored
+    source_released: MigrationSourceReleased
+    def __init__(self, frozen: _Optional[_Union[MigrationFrozen, _Mapping]] = ..., images_sent: _Optional[_Union[MigrationImagesSent, _Mapping]] = ..., restored: _Optional[_Union[MigrationRestored, _Mapping]] = ..., memory: _Optional[_Union[MigrationMemoryProgress, _Mapping]] = ..., source_released: _Optional[_Union[MigrationSourceReleased, _Mapping]] = ..., process_lost: _Optional[_Union[MigrationProcessLost, _Mapping]] = ..., done: _Optional[_Union[MigrationDone, _Mapping]] = ...) -> None: ...
+
+class MigrationChunk(_message.Message):
+    __slots__ = ["data", "name", "offset"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    name: str
+    offset: int
+    def __init__(self, name: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class MigrationCommit(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class MigrationDone(_message.Message):
+    __slots__ = ["statistics", "target_pid"]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PID_FIELD_NUMBER: _ClassVar[int]
+    statistics: MigrationStatistics
+    target_pid: int
+    def __init__(self, target_pid: _Optional[int] = ..., statistics: _Optional[_Union[MigrationStatistics, _Mapping]] = ...) -> None: ...
+
+class MigrationFrozen(_message.Message):
+    __slots__ = ["dump_statistics", "pids"]
+    DUMP_STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    dump_statistics: DumpStatistics
+    pids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, pids: _Optional[_Iterable[int]] = ..., dump_statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ...) -> None: ...
+
+class MigrationImagesEnd(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class MigrationImagesSent(_message.Message):
+    __slots__ = ["bytes", "files"]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    bytes: int
+    files: int
+    def __init__(self, bytes: _Optional[int] = ..., files: _Optional[int] = ...) -> None: ...
+
+class MigrationMemoryProgress(_message.Message):
+    __slots__ = ["pages_moved", "pages_total"]
+    PAGES_MOVED_FIELD_NUMBER: _ClassVar[int]
+    PAGES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    pages_moved: int
+    pages_total: int
+    def __init__(self, pages_moved: _Optional[int] = ..., pages_total: _Optional[int] = ...) -> None: ...
+
+class MigrationProcessLost(_message.Message):
+    __slots__ = ["reason"]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class MigrationRestored(_message.Message):
+    __slots__ = ["restore_statistics", "target_pid"]
+    RESTORE_STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PID_FIELD_NUMBER: _ClassVar[int]
+    restore_statistics: RestoreStatistics
+    target_pid: int
+    def __init__(self, target_pid: _Optional[int] = ..., restore_statistics: _Optional[_Union[RestoreStatistics, _Mapping]] = ...) -> None: ...
+
+class MigrationRunning(_message.Message):
+    __slots__ = ["target_pid"]
+    TARGET_PID_FIELD_NUMBER: _ClassVar[int]
+    target_pid: int
+    def __init__(self, target_pid: _Optional[int] = ...) -> None: ...
+
+class MigrationSourceReleased(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class MigrationStatistics(_message.Message):
+    __slots__ = ["dump_time_us", "frozen_time_us", "image_bytes", "lazy_pages", "mode", "restore_time_us", "total_time_us", "transfer_time_us"]
+    DUMP_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAZY_PAGES_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    dump_time_us: int
+    frozen_time_us: int
+    image_bytes: int
+    lazy_pages: int
+    mode: MigrationMode
+    restore_time_us: int
+    total_time_us: int
+    transfer_time_us: int
+    def __init__(self, mode: _Optional[_Union[MigrationMode, str]] = ..., frozen_time_us: _Optional[int] = ..., dump_time_us: _Optional[int] = ..., transfer_time_us: _Optional[int] = ..., restore_time_us: _Optional[int] = ..., total_time_us: _Optional[int] = ..., image_bytes: _Optional[int] = ..., lazy_pages: _Optional[int] = ...) -> None: ...
+
 class NotifyCallback(_message.Message):
     __slots__ = ["fd_received", "operation_id", "pid", "script", "sequence", "timeout_ms"]
     FD_RECEIVED_FIELD_NUMBER: _ClassVar[int]
@@ -935,4 +1101,7 @@ class CriuPreDumpMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class TransferCompression(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class MigrationMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -130,6 +130,16 @@ class CriuServiceStub(object):
                 request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.SerializeToString,
                 response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.FromString,
                 )
+        self.Migrate = channel.unary_stream(
+                '/criu.gateway.v1.CriuService/Migrate',
+                request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateRequest.SerializeToString,
+                response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateResponse.FromString,
+                )
+        self.AcceptMigration = channel.stream_stream(
+                '/criu.gateway.v1.CriuService/AcceptMigration',
+                request_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationRequest.SerializeToString,
+                response_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationResponse.FromString,
+                )
 
 
 class CriuServiceServicer(object):
@@ -379,6 +389,65 @@ class CriuServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Migrate(self, request, context):
+        """Moves a running process tree (options.pid and its descendants) from this gateway's host to
+        the host of another gateway, `target`, one of the gateways this one is configured to connect
+        to (--push-target). This gateway dumps the tree, connects to the target with its own
+        identity (its TLS client certificate), sends it the images, and the target restores the tree
+        (AcceptMigration). The stream reports each step (MigrateResponse); the last message is
+        `done`, with the statistics; a failure ends the stream with its status instead.
+
+        Modes (MigrationMode): STOP_AND_COPY is the default, because it is the only mode in which the
+        process never depends on two hosts at once: until the target runs it, the source keeps it
+        whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
+        the target has pulled all of its memory from the source, needs both hosts and the link
+        between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
+        carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+
+        Failure semantics:
+        - Anything that fails before the tree runs on the target (the dump, the connection, the
+        transfer, the target's refusal or its restore, a cancelled call) leaves the tree running on
+        this host, untouched apart from the pause: it was only stopped (CRIU's leave_stopped) and is
+        continued again; whatever the target restored is killed there before it ever ran.
+        - STOP_AND_COPY: the target restores the tree stopped and lets it run only when this gateway
+        commits; this gateway then kills its copy (`source_released`). Should the link break between
+        the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
+        the target, which then runs there: the outcome is on the target, never on both hosts.
+        - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
+        partly on this host. Losing this gateway, its CRIU page server or the link before all of it
+        has moved loses the process: the target kills the half-restored tree (rather than leave it
+        blocked on a page that will never come), `process_lost` is sent when this side sees it, and
+        the call fails with DATA_LOSS.
+
+        Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
+        dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
+        where CRIU lacks CAP_SYS_RESOURCE, since CRIU's page server grows its pipes to about 3.2 MiB, or
+        no userfaultfd), or a target this gateway is not configured to connect to; the target's
+        refusals come back with its address in the message.
+
+        Authorization: the caller needs the Migrate and Dump grants here, for every process of the
+        tree. The target judges this gateway's identity by its own policy, and, when its policy trusts
+        this gateway as a forwarder (forwarded_identity.trusted_peers), the caller's certificate
+        identity, which this gateway forwards: that identity then needs AcceptMigration and Restore
+        there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptMigration(self, request_iterator, context):
+        """The target's side of Migrate, called by the source gateway rather than by people. The first
+        message is the header, then the images' chunks, then `images_end`: the target publishes
+        them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
+        source then sends `commit` and the target lets the tree run and answers `running`. A stream
+        that ends, fails or is cancelled before the commit makes the target kill what it restored and
+        remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
+        no checkpoint behind on either host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CriuServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -496,6 +565,16 @@ def add_CriuServiceServicer_to_server(servicer, server):
                     servicer.PushCheckpoint,
                     request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.FromString,
                     response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.SerializeToString,
+            ),
+            'Migrate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Migrate,
+                    request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateRequest.FromString,
+                    response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateResponse.SerializeToString,
+            ),
+            'AcceptMigration': grpc.stream_stream_rpc_method_handler(
+                    servicer.AcceptMigration,
+                    request_deserializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationRequest.FromString,
+                    response_serializer=criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -896,5 +975,39 @@ class CriuService(object):
         return grpc.experimental.unary_stream(request, target, '/criu.gateway.v1.CriuService/PushCheckpoint',
             criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointRequest.SerializeToString,
             criu_dot_gateway_dot_v1_dot_gateway__pb2.PushCheckpointResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Migrate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/criu.gateway.v1.CriuService/Migrate',
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateRequest.SerializeToString,
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.MigrateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def AcceptMigration(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/criu.gateway.v1.CriuService/AcceptMigration',
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationRequest.SerializeToString,
+            criu_dot_gateway_dot_v1_dot_gateway__pb2.AcceptMigrationResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,0 +1,209 @@
+// Migrate, on the source gateway: dump the tree stopped, send its images, let the target restore
+// it, and only then let go of it. Until the target runs the tree, every failure continues it here.
+import {
+  CriuOptions,
+  type DumpStatistics,
+  type RestoreStatistics,
+} from "../../../gen/criu/gateway/v1/gateway.js";
+import type { DumpInput, DumpResult, Features, OperationContext } from "../criuOperations.js";
+import { GatewayError, invalidArgument } from "../errors.js";
+import type { ImageStore } from "../imageStore.js";
+import { readImageChunks } from "./imageChunks.js";
+import {
+  checkModePossible,
+  type HostLimits,
+  type MigrationMode,
+  refuseModeOwnedOptions,
+} from "./migrationMode.js";
+import { StoppedTree } from "./stoppedTree.js";
+import type { FromTarget, TargetLink } from "./targetLink.js";
+
+export interface MigrateInput {
+  pid: number;
+  target: string;
+  mode: MigrationMode;
+  dumpOptions: CriuOptions | undefined;
+  restoreOptions: CriuOptions | undefined;
+  checkpointId: string;
+}
+
+export interface MigrationStatistics {
+  mode: MigrationMode;
+  frozenTimeUs: number;
+  dumpTimeUs: number;
+  transferTimeUs: number;
+  restoreTimeUs: number;
+  totalTimeUs: number;
+  imageBytes: number;
+  lazyPages: number;
+}
+
+/** One step of a migration, as the caller sees it. */
+export type MigrationEvent =
+  | { kind: "frozen"; pids: number[]; dumpStatistics: DumpStatistics | undefined }
+  | { kind: "images-sent"; bytes: number; files: number }
+  | { kind: "restored"; targetPid: number; restoreStatistics: RestoreStatistics | undefined }
+  | { kind: "source-released" }
+  | { kind: "done"; targetPid: number; statistics: MigrationStatistics };
+
+export interface MigrateSourceDeps {
+  store: ImageStore;
+  dump(input: DumpInput, ctx: OperationContext): Promise<DumpResult>;
+  featureCheck(ctx: OperationContext): Promise<Features>;
+  host: HostLimits;
+  /** FAILED_PRECONDITION unless this gateway may connect to `target`. */
+  checkTarget(target: string): void;
+  connect(target: string): TargetLink;
+}
+
+const elapsedUs = (since: bigint) => Number((process.hrtime.bigint() - since) / 1000n);
+
+/** Refusals that need nothing frozen and no connection. */
+export async function checkMigrateInput(
+  input: MigrateInput,
+  deps: MigrateSourceDeps,
+  ctx: OperationContext,
+): Promise<void> {
+  if (!Number.isInteger(input.pid) || input.pid < 1)
+    throw invalidArgument("pid: the root of the tree to move is required");
+  refuseModeOwnedOptions(input.dumpOptions, "dump_options");
+  refuseModeOwnedOptions(input.restoreOptions, "restore_options");
+  deps.checkTarget(input.target);
+  await checkModePossible(input.mode, () => deps.featureCheck(ctx), deps.host);
+  if (input.mode !== "stop-and-copy") {
+    throw new GatewayError(
+      "UNIMPLEMENTED",
+      `${input.mode === "post-copy" ? "POST_COPY" : "PRE_COPY"} is not implemented by this gateway yet; use STOP_AND_COPY`,
+    );
+  }
+}
+
+export async function migrateFromSource(
+  input: MigrateInput,
+  deps: MigrateSourceDeps,
+  ctx: OperationContext,
+  emit: (event: MigrationEvent) => Promise<void>,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  await checkMigrateInput(input, deps, ctx);
+  const link = deps.connect(input.target);
+  let tree: StoppedTree | undefined;
+  try {
+    const dumpStarted = process.hrtime.bigint();
+    // Stopped, not killed: should anything fail before the target runs the tree, it continues here.
+    const dumped = await deps.dump(
+      {
+        checkpointId: input.checkpointId,
+        parentCheckpointId: undefined,
+        options: CriuOptions.fromPartial({ ...input.dumpOptions, pid: input.pid, leaveStopped: true }),
+      },
+      ctx,
+    );
+    const dumpTimeUs = elapsedUs(dumpStarted);
+    const pids = dumped.checkpoint.processes?.map((p) => p.pid) ?? [input.pid];
+    tree = new StoppedTree(pids);
+    await emit({ kind: "frozen", pids, dumpStatistics: dumped.statistics });
+    const transferStarted = process.hrtime.bigint();
+    const sent = await sendImages(link, input, dumped, deps.store);
+    const transferTimeUs = elapsedUs(transferStarted);
+    await emit({ kind: "images-sent", ...sent });
+    const restoreStarted = process.hrtime.bigint();
+    const restored = expect(await link.next(), "restored");
+    await emit({ kind: "restored", targetPid: restored.targetPid, restoreStatistics: restored.statistics });
+    ctx.signal?.throwIfAborted();
+    const held = tree;
+    tree = undefined;
+    const running = await commit(link, held, restored.targetPid);
+    const restoreTimeUs = elapsedUs(restoreStarted);
+    const frozenTimeUs = elapsedUs(dumpStarted);
+    await emit({ kind: "source-released" });
+    await emit({
+      kind: "done",
+      targetPid: running.targetPid,
+      statistics: {
+        mode: input.mode,
+        frozenTimeUs,
+        dumpTimeUs,
+        transferTimeUs,
+        restoreTimeUs,
+        totalTimeUs: elapsedUs(started),
+        imageBytes: sent.bytes,
+        lazyPages: 0,
+      },
+    });
+    link.close();
+  } catch (err) {
+    link.abort();
+    // Before the commit: the target has not run the tree and never will; it goes on here.
+    tree?.resume();
+    throw err;
+  } finally {
+    await deps.store.delete(input.checkpointId).catch(() => undefined);
+  }
+}
+
+async function sendImages(
+  link: TargetLink,
+  input: MigrateInput,
+  dumped: DumpResult,
+  store: ImageStore,
+): Promise<{ bytes: number; files: number }> {
+  await link.send({
+    kind: "header",
+    header: {
+      checkpointId: input.checkpointId,
+      mode: input.mode,
+      restoreOptions: input.restoreOptions,
+      rootPid: input.pid,
+      criuVersion: dumped.checkpoint.criuVersion,
+    },
+  });
+  const opened = await store.openCheckpoint(input.checkpointId);
+  let bytes = 0;
+  const names = new Set<string>();
+  try {
+    for await (const chunk of readImageChunks(opened.path)) {
+      await link.send({ kind: "chunk", chunk });
+      bytes += chunk.data.length;
+      names.add(chunk.name);
+    }
+  } finally {
+    await opened.close();
+  }
+  await link.send({ kind: "images-end" });
+  return { bytes, files: names.size };
+}
+
+/**
+ * Lets the target run the tree, then kills the copy here. Past the commit the tree is the
+ * target's: a lost confirmation no longer continues it here (it would then run on both hosts).
+ */
+async function commit(
+  link: TargetLink,
+  tree: StoppedTree,
+  targetPid: number,
+): Promise<Extract<FromTarget, { kind: "running" }>> {
+  try {
+    await link.send({ kind: "commit" });
+    return expect(await link.next(), "running");
+  } catch (err) {
+    throw new GatewayError(
+      "UNAVAILABLE",
+      `the target was told to run the tree (pid ${targetPid} there) but did not confirm it; it runs there unless the target failed: check the target. The copy here was killed, so that it never runs on both hosts`,
+      undefined,
+      { cause: err },
+    );
+  } finally {
+    tree.kill();
+  }
+}
+
+function expect<K extends FromTarget["kind"]>(
+  message: FromTarget,
+  kind: K,
+): Extract<FromTarget, { kind: K }> {
+  if (message.kind !== kind) {
+    throw new GatewayError("INTERNAL", `the target answered ${message.kind} where ${kind} was due`);
+  }
+  return message as Extract<FromTarget, { kind: K }>;
+}
