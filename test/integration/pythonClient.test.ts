@@ -65,7 +65,9 @@ beforeAll(async () => {
       site,
       source,
     ],
-    { env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" } },
+    // pip's own temporary directories stay in the scratch directory, not in the shared /tmp that
+    // other test files watch for strays.
+    { env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1", TMPDIR: scratch } },
   );
 }, 120_000);
 
@@ -83,7 +85,7 @@ describe("the Python client", () => {
         "-c",
         "import criu_gateway; print(criu_gateway.__file__, criu_gateway.pb_grpc.CriuServiceStub.__name__)",
       ],
-      { env: { ...process.env, PYTHONPATH: site }, cwd: scratch },
+      { env: { ...process.env, PYTHONPATH: site, TMPDIR: scratch }, cwd: scratch },
     );
     expect(stdout.trim()).toBe(`${join(site, "criu_gateway", "__init__.py")} CriuServiceStub`);
     // Type checkers find the hand-written layer's hints (py.typed) and the messages' (.pyi).
@@ -101,6 +103,7 @@ describe("the Python client", () => {
         env: {
           ...process.env,
           PYTHONPATH: site,
+          TMPDIR: scratch,
           // No __pycache__ left in the source tree the tests are discovered in.
           PYTHONDONTWRITEBYTECODE: "1",
           CRIU_GATEWAY_TEST_ADDR: gw.address,
