@@ -16,6 +16,7 @@ import {
   CriuOptions,
   CriuServiceClient,
   type DumpRequest,
+  Durability,
   type RestoreResponse,
 } from "../gen/criu/gateway/v1/gateway.js";
 import { packageRoot } from "../src/packageRoot.js";
@@ -105,25 +106,23 @@ test("the gateway side by side with pycriu", { timeout: 30 * 60_000 }, async () 
 
   const small = startSleeper();
   try {
+    const pid = small.pid as number;
     await compare(
-      "DUMP small idle process, leave_running",
+      "DUMP small, leave_running, FSYNC",
       ROUNDS.smallDump,
-      "pycriu",
-      dumps(small.pid as number, {}),
+      "pycriu + fsync",
+      dumps(pid, "fsync"),
     );
+    await compare("DUMP small, leave_running, NONE", ROUNDS.smallDump, "pycriu", dumps(pid, "none"));
   } finally {
     small.kill("SIGKILL");
   }
 
   const big = await startMemoryHog(256);
   try {
-    await compare(
-      "DUMP 256 MiB, FSYNC",
-      ROUNDS.bigDump,
-      "pycriu + fsync",
-      dumps(big.pid as number, { fsync: true }),
-    );
-    await compare("DUMP 256 MiB, NONE", ROUNDS.bigDump, "pycriu", dumps(big.pid as number, { fsync: false }));
+    const pid = big.pid as number;
+    await compare("DUMP 256 MiB, FSYNC", ROUNDS.bigDump, "pycriu + fsync", dumps(pid, "fsync"));
+    await compare("DUMP 256 MiB, NONE", ROUNDS.bigDump, "pycriu", dumps(pid, "none"));
   } finally {
     big.kill("SIGKILL");
   }
@@ -166,19 +165,23 @@ async function compare(
   );
 }
 
-/** A dump of `pid` (left running) through both, each into a fresh directory, removed untimed. */
-function dumps(pid: number, how: { fsync?: boolean }) {
+/**
+ * A dump of `pid` (left running) through both, each into a fresh directory, removed untimed. With
+ * "fsync" the gateway is asked for DURABILITY_FSYNC and pycriu's caller fsyncs every file and the
+ * directory; with "none" neither flushes.
+ */
+function dumps(pid: number, durability: "fsync" | "none") {
   let n = 0;
-  const flushed = how.fsync !== undefined;
   return {
     gateway: async () => {
       const id = `bench-${n++}`;
       // Writes of the previous round must not be flushed on this one's time.
-      if (flushed) execFileSync("sync");
+      execFileSync("sync");
       const request: DumpRequest = {
         checkpointId: id,
         parentCheckpointId: "",
         options: CriuOptions.fromPartial({ pid, leaveRunning: true }),
+        durability: durability === "fsync" ? Durability.DURABILITY_FSYNC : Durability.DURABILITY_NONE,
       };
       const ms = await timed(() => call((cb) => client.dump(request, cb)));
       await call((cb) => client.deleteCheckpoint({ checkpointId: id }, cb));
@@ -187,8 +190,9 @@ function dumps(pid: number, how: { fsync?: boolean }) {
     direct: async () => {
       const images = join(dir, `direct-${n++}`);
       mkdirSync(images, { mode: 0o700 });
-      if (flushed) execFileSync("sync");
-      const ms = await direct.run({ op: "dump", pid, dir: images, leave_running: true, fsync: how.fsync });
+      execFileSync("sync");
+      const fsync = durability === "fsync";
+      const ms = await direct.run({ op: "dump", pid, dir: images, leave_running: true, fsync });
       rmSync(images, { recursive: true, force: true });
       return ms;
     },
@@ -265,6 +269,7 @@ async function rssDuringBigDump(): Promise<void> {
       checkpointId: "bench-rss",
       parentCheckpointId: "",
       options: CriuOptions.fromPartial({ pid: hog.pid, leaveRunning: true }),
+      durability: Durability.DURABILITY_NONE,
     };
     const ms = await timed(() => call((cb) => client.dump(request, cb)));
     clearInterval(sampler);

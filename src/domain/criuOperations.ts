@@ -31,6 +31,7 @@ import {
   CPUINFO_CHECK_LOG,
   CPUINFO_DUMP_LOG,
   DUMP_LOG,
+  type Durability,
   type ImageFileData,
   ImageStore,
   type LogText,
@@ -103,6 +104,8 @@ export interface DumpInput {
   checkpointId: string;
   parentCheckpointId: string | undefined;
   options: CriuOptions | undefined;
+  /** Whether the reply waits for the images to be on disk; "fsync" when not given. */
+  durability?: Durability;
 }
 
 export interface RestoreInput {
@@ -755,6 +758,7 @@ export function createCriuOperations(deps: OperationsDeps) {
         dumpStatistics: statistics,
         processes,
         pagesSentTo: checked.pagesSentTo,
+        durability: input.durability,
       });
       published = true;
       return { checkpoint, restored: resp.dump?.restored ?? false, statistics };
@@ -1248,10 +1252,11 @@ export function createCriuOperations(deps: OperationsDeps) {
     checkpointId: string,
     files: readonly ImageFileData[],
     rootPid: number,
+    durability: Durability = "fsync",
   ): Promise<CheckpointInfo> {
     ImageStore.validateId(checkpointId);
     if (files.length === 0) throw invalidArgument("files is empty: nothing to import");
-    return store.importImages(checkpointId, files, rootPid);
+    return store.importImages(checkpointId, files, rootPid, durability);
   }
 
   /**

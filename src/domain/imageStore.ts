@@ -22,6 +22,13 @@ export const CPUINFO_DUMP_LOG = "cpuinfo-dump.log";
 export const CPUINFO_CHECK_LOG = "cpuinfo-check.log";
 export const PAGE_SERVER_LOG = "page-server.log";
 
+/**
+ * When a publish counts as done: "fsync" once the checkpoint is on disk, "none" once it is renamed
+ * into place (the kernel writes it back later). Checkpoints written before this was recorded were
+ * flushed.
+ */
+export type Durability = "fsync" | "none";
+
 /** What a checkpoint holds. Checkpoints written before kinds were recorded are dumps. */
 export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo" | "pages";
 const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo", "pages"];
@@ -60,6 +67,8 @@ export interface CheckpointInfo {
    * supplied them, CRIU did not make them here.
    */
   importedImages: boolean;
+  /** Whether it was flushed to disk before it was reported published. */
+  durability: Durability;
 }
 
 interface MetaFile {
@@ -74,6 +83,7 @@ interface MetaFile {
   processes?: ProcessRecord[];
   pagesSentTo?: string;
   importedImages?: true;
+  durability?: Durability;
 }
 
 /** What a publish records; whether images were imported the store works out itself. */
@@ -87,12 +97,15 @@ export type CheckpointMeta = Omit<
   | "processes"
   | "pagesSentTo"
   | "importedImages"
+  | "durability"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
   dumpStatistics?: DumpStatistics;
   processes?: ProcessRecord[];
   pagesSentTo?: string;
+  /** "fsync" when not given. */
+  durability?: Durability;
 };
 
 /** One of CRIU's image files, as ExportImages and ImportImages move them. */
@@ -129,7 +142,10 @@ export interface OpenDirectory {
 export interface StagedDump extends OpenDirectory {
   /** CRIU's parent_img for an incremental dump, relative to the images directory. */
   readonly parentImg: string | undefined;
-  /** Makes the dump visible under its id, durably. Closes the directory. */
+  /**
+   * Makes the dump visible under its id, at once and whole, after flushing it to disk unless
+   * `meta.durability` is "none". Closes the directory.
+   */
   publish(meta: CheckpointMeta): Promise<CheckpointInfo>;
   /** Removes everything the dump wrote. Closes the directory. Never throws. */
   discard(): Promise<void>;
@@ -219,6 +235,7 @@ export class ImageStore {
       publish: async (meta) => {
         if (done) throw new Error("staged dump already finished");
         done = true;
+        const durability = meta.durability ?? "fsync";
         try {
           // Imported images pass down the parent chain: a child's memory may come from them.
           const parent = parentId === undefined ? undefined : await this.#read(parentId);
@@ -234,18 +251,19 @@ export class ImageStore {
             ...(meta.processes === undefined ? {} : { processes: meta.processes }),
             ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
             ...(parent?.importedImages ? { importedImages: true as const } : {}),
+            durability,
           };
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
           });
-          await syncTree(path);
+          await settleTree(path, durability);
           closeQuietly(fd);
           const target = join(this.root, id);
           if (await this.#exists(id)) {
             throw new GatewayError("ALREADY_EXISTS", `checkpoint ${id} appeared while dumping; not replaced`);
           }
           await fs.rename(path, target);
-          await syncDir(this.root);
+          if (durability === "fsync") await syncDir(this.root);
           return await this.get(id);
         } catch (err) {
           closeQuietly(fd);
@@ -496,6 +514,7 @@ export class ImageStore {
       pagesSentTo: meta.pagesSentTo,
       // Imports made before the marker existed left a trace: a dump that a page server began.
       importedImages: meta.importedImages === true || (kind === "dump" && pageServerLog),
+      durability: meta.durability === "none" ? "none" : "fsync",
     };
   }
 
@@ -543,7 +562,12 @@ export class ImageStore {
    * The kind changes last, by replacing meta.json atomically: until then the checkpoint stays
    * unrestorable, and files of a failed import are removed again.
    */
-  async importImages(id: string, files: readonly ImageFileData[], rootPid: number): Promise<CheckpointInfo> {
+  async importImages(
+    id: string,
+    files: readonly ImageFileData[],
+    rootPid: number,
+    durability: Durability = "fsync",
+  ): Promise<CheckpointInfo> {
     const info = await this.get(id);
     if (info.kind !== "pages") {
       throw new GatewayError(
@@ -592,12 +616,13 @@ export class ImageStore {
         kind: complete ? "dump" : "pages",
         rootPid: rootPid || meta.rootPid || 0,
         importedImages: true,
+        durability,
       };
       const tmp = join(dir, `.${META_FILE}-${randomBytes(6).toString("hex")}`);
       await fs.writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: FILE_MODE });
-      await syncTree(dir);
+      await settleTree(dir, durability);
       await fs.rename(tmp, join(dir, META_FILE));
-      await syncDir(dir);
+      if (durability === "fsync") await syncDir(dir);
       return await this.get(id);
     } catch (err) {
       for (const name of written) await fs.rm(join(dir, name), { force: true });
@@ -654,19 +679,27 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** fsyncs every file of a checkpoint directory, makes it private, then fsyncs the directory. */
-async function syncTree(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      await handle.chmod(FILE_MODE);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-  await syncDir(dir);
+/**
+ * Makes every file of a checkpoint directory private and, for "fsync", flushes them and then the
+ * directory. The flushes are issued together: the filesystem then commits its journal once for
+ * the batch rather than once per file (a small dump's files took 72 ms one after another and
+ * 3.5 ms together, here on ext4; syncfs() was no faster and would flush other users' data too).
+ */
+async function settleTree(dir: string, durability: Durability): Promise<void> {
+  const files = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile());
+  const settled = await Promise.allSettled(
+    files.map(async (entry) => {
+      const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        await handle.chmod(FILE_MODE);
+        if (durability === "fsync") await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }),
+  );
+  for (const result of settled) if (result.status === "rejected") throw result.reason;
+  if (durability === "fsync") await syncDir(dir);
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -5,12 +5,22 @@ import {
   CheckpointLogKind,
   type CriuOptions,
   type CriuServiceServer,
+  type DumpRequest,
+  type DumpResponse,
+  Durability,
   type GetCheckpointLogRequest,
   type PageServer,
+  type PreDumpRequest,
+  type PreDumpResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import type { CriuOperations, LogKind, PageServerInfo } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
-import { type CheckpointInfo, type CheckpointKind as DomainKind, ImageStore } from "../domain/imageStore.js";
+import {
+  type CheckpointInfo,
+  type Durability as DomainDurability,
+  type CheckpointKind as DomainKind,
+  ImageStore,
+} from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
 import type { AccessRequest, Gatekeeper } from "./gatekeeper.js";
 import { type GuardDeps, handleUnary, type UnaryHandler } from "./handleUnary.js";
@@ -40,6 +50,25 @@ const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
   [CheckpointLogKind.CHECKPOINT_LOG_KIND_PAGE_SERVER]: "page-server",
 };
 
+const DURABILITY_TO_API: Record<DomainDurability, Durability> = {
+  fsync: Durability.DURABILITY_FSYNC,
+  none: Durability.DURABILITY_NONE,
+};
+
+/** The API's durability as the store's; INVALID_ARGUMENT for a value this gateway does not know. */
+export function fromDurability(durability: Durability | undefined): DomainDurability {
+  switch (durability) {
+    case undefined:
+    case Durability.DURABILITY_UNSPECIFIED:
+    case Durability.DURABILITY_FSYNC:
+      return "fsync";
+    case Durability.DURABILITY_NONE:
+      return "none";
+    default:
+      throw invalidArgument(`durability ${durability} is not a Durability: use FSYNC (1) or NONE (2)`);
+  }
+}
+
 export function toCheckpoint(info: CheckpointInfo): Checkpoint {
   return {
     checkpointId: info.id,
@@ -52,6 +81,7 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
     kind: KIND_TO_API[info.kind],
     dumpStatistics: info.dumpStatistics,
     pagesSentTo: info.pagesSentTo ?? "",
+    durability: DURABILITY_TO_API[info.durability],
   };
 }
 
@@ -99,12 +129,13 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
     featureCheck: unary("FeatureCheck", worker, async (_req, { operation }) =>
       operations.featureCheck(operation),
     ),
-    dump: unary("Dump", dumpAccess, async (req, { operation }) => {
+    dump: unary<DumpRequest, DumpResponse>("Dump", dumpAccess, async (req, { operation }) => {
       const result = await operations.dump(
         {
           checkpointId: req.checkpointId,
           parentCheckpointId: req.parentCheckpointId || undefined,
           options: req.options,
+          durability: fromDurability(req.durability),
         },
         operation,
       );
@@ -114,12 +145,13 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
         statistics: result.statistics,
       };
     }),
-    preDump: unary("PreDump", dumpAccess, async (req, { operation }) => {
+    preDump: unary<PreDumpRequest, PreDumpResponse>("PreDump", dumpAccess, async (req, { operation }) => {
       const result = await operations.preDump(
         {
           checkpointId: req.checkpointId,
           parentCheckpointId: req.parentCheckpointId || undefined,
           options: req.options,
+          durability: fromDurability(req.durability),
         },
         operation,
       );
@@ -244,7 +276,14 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
       "ImportImages",
       (req) => ({ checkpoints: req.checkpointId ? [{ id: req.checkpointId, access: "write" }] : [] }),
       async (req) => ({
-        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
+        checkpoint: toCheckpoint(
+          await operations.importImages(
+            req.checkpointId,
+            req.files,
+            req.rootPid,
+            fromDurability(req.durability),
+          ),
+        ),
       }),
     ),
   };

@@ -6,7 +6,7 @@ import type { CallbackQuestion, CriuOperations, DumpResult } from "../domain/cri
 import { GatewayError, invalidArgument } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
-import { dumpAccess, restoreAccess, toCheckpoint } from "./criuService.js";
+import { dumpAccess, fromDurability, restoreAccess, toCheckpoint } from "./criuService.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall, operationContext } from "./handleUnary.js";
@@ -225,6 +225,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
           checkpointId: start.dump.checkpointId,
           parentCheckpointId: start.dump.parentCheckpointId || undefined,
           options: start.dump.options,
+          durability: fromDurability(start.dump.durability),
         },
         ctx,
       );
@@ -242,6 +243,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
           checkpointId: request.checkpointId,
           parentCheckpointId: request.parentCheckpointId || undefined,
           options: request.options,
+          durability: fromDurability(request.durability),
         },
         ctx,
         (preDump) => askNextStep(preDump, timeoutMs),

@@ -99,7 +99,65 @@ export function checkpointLogKindToJSON(object: CheckpointLogKind): string {
   }
 }
 
-/** What a checkpoint holds. */
+/**
+ * What a checkpoint holds.
+ * How a request that publishes a checkpoint (Dump, PreDump, a Session's dump or iterative dump,
+ * ImportImages) waits for its images to reach the disk before it replies. Either way a checkpoint
+ * is published atomically: it appears under its id whole (renamed into place once CRIU has
+ * succeeded), and a failed or interrupted request leaves nothing under the id.
+ */
+export enum Durability {
+  /** DURABILITY_UNSPECIFIED - The same as DURABILITY_FSYNC. */
+  DURABILITY_UNSPECIFIED = 0,
+  /**
+   * DURABILITY_FSYNC - The reply comes once every file of the checkpoint and its directory entry are on disk (all
+   * files flushed together, then the directories). A crash of the host after the reply loses
+   * nothing.
+   */
+  DURABILITY_FSYNC = 1,
+  /**
+   * DURABILITY_NONE - The reply comes once the checkpoint is published, before the kernel has written it back
+   * (Linux does within about 30 s). A crash of the gateway loses nothing, but a crash of the host
+   * (power loss, kernel panic) before write-back can lose the checkpoint, or leave it with
+   * truncated or empty images that fail to restore or restore wrong memory. Without
+   * leave_running the dumped processes then exist nowhere. For checkpoints that can be made again.
+   */
+  DURABILITY_NONE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function durabilityFromJSON(object: any): Durability {
+  switch (object) {
+    case 0:
+    case "DURABILITY_UNSPECIFIED":
+      return Durability.DURABILITY_UNSPECIFIED;
+    case 1:
+    case "DURABILITY_FSYNC":
+      return Durability.DURABILITY_FSYNC;
+    case 2:
+    case "DURABILITY_NONE":
+      return Durability.DURABILITY_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Durability.UNRECOGNIZED;
+  }
+}
+
+export function durabilityToJSON(object: Durability): string {
+  switch (object) {
+    case Durability.DURABILITY_UNSPECIFIED:
+      return "DURABILITY_UNSPECIFIED";
+    case Durability.DURABILITY_FSYNC:
+      return "DURABILITY_FSYNC";
+    case Durability.DURABILITY_NONE:
+      return "DURABILITY_NONE";
+    case Durability.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum CheckpointKind {
   CHECKPOINT_KIND_UNSPECIFIED = 0,
   /** CHECKPOINT_KIND_DUMP - A full or incremental dump: restorable. */
@@ -453,6 +511,11 @@ export interface DumpRequest {
     | undefined;
   /** An existing checkpoint this one is incremental to (CRIU's parent_img); empty for a full dump. */
   parentCheckpointId: string;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface DumpResponse {
@@ -544,6 +607,11 @@ export interface PreDumpRequest {
     | undefined;
   /** An earlier pre-dump this one is incremental to; empty for the first. */
   parentCheckpointId: string;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface PreDumpResponse {
@@ -644,6 +712,11 @@ export interface Checkpoint {
    * images into the page server's checkpoint (ImportImages) and restore that one.
    */
   pagesSentTo: string;
+  /**
+   * How it was published: FSYNC or NONE (never UNSPECIFIED). Checkpoints made before the gateway
+   * offered a choice were flushed, and report FSYNC.
+   */
+  durability: Durability;
 }
 
 export interface ListCheckpointsRequest {
@@ -1218,6 +1291,11 @@ export interface ImportImagesRequest {
    * checkpoint.root_pid); 0 when unknown.
    */
   rootPid: number;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface ImportImagesResponse {
@@ -1748,7 +1826,7 @@ export const FeatureCheckResponse: MessageFns<FeatureCheckResponse> = {
 };
 
 function createBaseDumpRequest(): DumpRequest {
-  return { checkpointId: "", options: undefined, parentCheckpointId: "" };
+  return { checkpointId: "", options: undefined, parentCheckpointId: "", durability: undefined };
 }
 
 export const DumpRequest: MessageFns<DumpRequest> = {
@@ -1761,6 +1839,9 @@ export const DumpRequest: MessageFns<DumpRequest> = {
     }
     if (message.parentCheckpointId !== "") {
       writer.uint32(26).string(message.parentCheckpointId);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -1802,6 +1883,14 @@ export const DumpRequest: MessageFns<DumpRequest> = {
             message.parentCheckpointId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1827,6 +1916,7 @@ export const DumpRequest: MessageFns<DumpRequest> = {
         : isSet(object.parent_checkpoint_id)
         ? globalThis.String(object.parent_checkpoint_id)
         : "",
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -1841,6 +1931,9 @@ export const DumpRequest: MessageFns<DumpRequest> = {
     if (message.parentCheckpointId !== "") {
       obj.parentCheckpointId = message.parentCheckpointId;
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -1854,6 +1947,7 @@ export const DumpRequest: MessageFns<DumpRequest> = {
       ? CriuOptions.fromPartial(object.options)
       : undefined;
     message.parentCheckpointId = object.parentCheckpointId ?? "";
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };
@@ -2643,7 +2737,7 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
 };
 
 function createBasePreDumpRequest(): PreDumpRequest {
-  return { checkpointId: "", options: undefined, parentCheckpointId: "" };
+  return { checkpointId: "", options: undefined, parentCheckpointId: "", durability: undefined };
 }
 
 export const PreDumpRequest: MessageFns<PreDumpRequest> = {
@@ -2656,6 +2750,9 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
     }
     if (message.parentCheckpointId !== "") {
       writer.uint32(26).string(message.parentCheckpointId);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -2697,6 +2794,14 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
             message.parentCheckpointId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2722,6 +2827,7 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
         : isSet(object.parent_checkpoint_id)
         ? globalThis.String(object.parent_checkpoint_id)
         : "",
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -2736,6 +2842,9 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
     if (message.parentCheckpointId !== "") {
       obj.parentCheckpointId = message.parentCheckpointId;
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -2749,6 +2858,7 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
       ? CriuOptions.fromPartial(object.options)
       : undefined;
     message.parentCheckpointId = object.parentCheckpointId ?? "";
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };
@@ -3527,6 +3637,7 @@ function createBaseCheckpoint(): Checkpoint {
     kind: 0,
     dumpStatistics: undefined,
     pagesSentTo: "",
+    durability: 0,
   };
 }
 
@@ -3561,6 +3672,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.pagesSentTo !== "") {
       writer.uint32(82).string(message.pagesSentTo);
+    }
+    if (message.durability !== 0) {
+      writer.uint32(88).int32(message.durability);
     }
     return writer;
   },
@@ -3658,6 +3772,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.pagesSentTo = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3718,6 +3840,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         : isSet(object.pages_sent_to)
         ? globalThis.String(object.pages_sent_to)
         : "",
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : 0,
     };
   },
 
@@ -3753,6 +3876,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     if (message.pagesSentTo !== "") {
       obj.pagesSentTo = message.pagesSentTo;
     }
+    if (message.durability !== 0) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -3773,6 +3899,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
       ? DumpStatistics.fromPartial(object.dumpStatistics)
       : undefined;
     message.pagesSentTo = object.pagesSentTo ?? "";
+    message.durability = object.durability ?? 0;
     return message;
   },
 };
@@ -8785,7 +8912,7 @@ export const ExportImagesResponse: MessageFns<ExportImagesResponse> = {
 };
 
 function createBaseImportImagesRequest(): ImportImagesRequest {
-  return { checkpointId: "", files: [], rootPid: 0 };
+  return { checkpointId: "", files: [], rootPid: 0, durability: undefined };
 }
 
 export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
@@ -8798,6 +8925,9 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     }
     if (message.rootPid !== 0) {
       writer.uint32(24).int32(message.rootPid);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -8839,6 +8969,14 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
             message.rootPid = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8864,6 +9002,7 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
         : isSet(object.root_pid)
         ? globalThis.Number(object.root_pid)
         : 0,
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -8878,6 +9017,9 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     if (message.rootPid !== 0) {
       obj.rootPid = Math.round(message.rootPid);
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -8889,6 +9031,7 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     message.checkpointId = object.checkpointId ?? "";
     message.files = object.files?.map((e) => ImageFile.fromPartial(e)) || [];
     message.rootPid = object.rootPid ?? 0;
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };
