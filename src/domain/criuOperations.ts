@@ -200,6 +200,7 @@ export function createCriuOperations(deps: OperationsDeps) {
   /** Live workers by pid: dumps of them are refused, and shutdown waits for them. */
   const workers = new Map<number, SwrkWorker>();
   let cachedVersion: CriuVersion | undefined;
+  let startupAncestors: Promise<Set<number>> | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
   let cachedFeatures: Promise<Features> | undefined;
 
@@ -605,14 +606,15 @@ export function createCriuOperations(deps: OperationsDeps) {
       throw new GatewayError("PERMISSION_DENIED", `pid ${pid} is the gateway or one of its CRIU workers`);
     }
     if (!(await exists(`/proc/${pid}`))) throw new GatewayError("NOT_FOUND", `no process with pid ${pid}`);
-    // A dump covers the whole tree under pid: if the gateway is in it, refuse.
-    for (const ancestor of await ancestorsOf(process.pid)) {
-      if (ancestor === pid) {
-        throw new GatewayError(
-          "PERMISSION_DENIED",
-          `pid ${pid} is an ancestor of the gateway; its tree would include the gateway itself`,
-        );
-      }
+    // A dump covers the whole tree under pid: if the gateway is in it, refuse. The gateway's
+    // ancestors only ever shrink (an orphan is adopted by an ancestor: a subreaper or init), so
+    // the set read at the first dump holds them all; only a pid in it is looked up again, live.
+    startupAncestors ??= ancestorsOf(process.pid).then((pids) => new Set(pids));
+    if ((await startupAncestors).has(pid) && (await ancestorsOf(process.pid)).includes(pid)) {
+      throw new GatewayError(
+        "PERMISSION_DENIED",
+        `pid ${pid} is an ancestor of the gateway; its tree would include the gateway itself`,
+      );
     }
     return pid;
   }

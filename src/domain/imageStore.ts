@@ -256,7 +256,7 @@ export class ImageStore {
           await fs.writeFile(join(path, META_FILE), `${JSON.stringify(metaFile, null, 2)}\n`, {
             mode: FILE_MODE,
           });
-          await settleTree(path, durability);
+          const settled = await settleTree(path, durability);
           closeQuietly(fd);
           const target = join(this.root, id);
           if (await this.#exists(id)) {
@@ -264,7 +264,8 @@ export class ImageStore {
           }
           await fs.rename(path, target);
           if (durability === "fsync") await syncDir(this.root);
-          return await this.get(id);
+          // Described from what was just written, rather than read back from the disk.
+          return describe(id, metaFile, { ...settled, mtime: new Date() });
         } catch (err) {
           closeQuietly(fd);
           await fs.rm(path, { recursive: true, force: true }).catch(() => {});
@@ -499,23 +500,7 @@ export class ImageStore {
       if (isErrno(err, "ENOENT")) return undefined;
       throw err;
     }
-    const kind = meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump";
-    return {
-      id,
-      createTime: meta.createTime ? new Date(meta.createTime) : stat.mtime,
-      sizeBytes,
-      rootPid: meta.rootPid ?? 0,
-      parentId: meta.parentId,
-      criuVersion: meta.criuVersion ?? "",
-      leaveRunning: meta.leaveRunning ?? false,
-      kind,
-      dumpStatistics: meta.dumpStatistics,
-      processes: validProcesses(meta.processes),
-      pagesSentTo: meta.pagesSentTo,
-      // Imports made before the marker existed left a trace: a dump that a page server began.
-      importedImages: meta.importedImages === true || (kind === "dump" && pageServerLog),
-      durability: meta.durability === "none" ? "none" : "fsync",
-    };
+    return describe(id, meta, { sizeBytes, mtime: stat.mtime, pageServerLog });
   }
 
   /**
@@ -644,6 +629,31 @@ async function pathExists(path: string): Promise<boolean> {
   }
 }
 
+/** A checkpoint as its meta file and its files describe it. */
+function describe(
+  id: string,
+  meta: Partial<MetaFile>,
+  files: { sizeBytes: number; mtime: Date; pageServerLog: boolean },
+): CheckpointInfo {
+  const kind = meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump";
+  return {
+    id,
+    createTime: meta.createTime ? new Date(meta.createTime) : files.mtime,
+    sizeBytes: files.sizeBytes,
+    rootPid: meta.rootPid ?? 0,
+    parentId: meta.parentId,
+    criuVersion: meta.criuVersion ?? "",
+    leaveRunning: meta.leaveRunning ?? false,
+    kind,
+    dumpStatistics: meta.dumpStatistics,
+    processes: validProcesses(meta.processes),
+    pagesSentTo: meta.pagesSentTo,
+    // Imports made before the marker existed left a trace: a dump that a page server began.
+    importedImages: meta.importedImages === true || (kind === "dump" && files.pageServerLog),
+    durability: meta.durability === "none" ? "none" : "fsync",
+  };
+}
+
 /** Process records from a meta file, or undefined when absent or not well-formed. */
 function validProcesses(value: unknown): ProcessRecord[] | undefined {
   if (!Array.isArray(value)) return undefined;
@@ -685,21 +695,31 @@ function closeQuietly(fd: number): void {
  * the batch rather than once per file (a small dump's files took 72 ms one after another and
  * 3.5 ms together, here on ext4; syncfs() was no faster and would flush other users' data too).
  */
-async function settleTree(dir: string, durability: Durability): Promise<void> {
+async function settleTree(
+  dir: string,
+  durability: Durability,
+): Promise<{ sizeBytes: number; pageServerLog: boolean }> {
   const files = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile());
   const settled = await Promise.allSettled(
     files.map(async (entry) => {
       const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
+        const { size } = await handle.stat();
         await handle.chmod(FILE_MODE);
         if (durability === "fsync") await handle.sync();
+        return size;
       } finally {
         await handle.close();
       }
     }),
   );
-  for (const result of settled) if (result.status === "rejected") throw result.reason;
+  let sizeBytes = 0;
+  for (const result of settled) {
+    if (result.status === "rejected") throw result.reason;
+    sizeBytes += result.value;
+  }
   if (durability === "fsync") await syncDir(dir);
+  return { sizeBytes, pageServerLog: files.some((entry) => entry.name === PAGE_SERVER_LOG) };
 }
 
 async function syncDir(dir: string): Promise<void> {
