@@ -6,6 +6,10 @@ import type { OperationContext } from "../domain/criuOperations.js";
 import { optionClassesUsed } from "../domain/criuOptions.js";
 import { GatewayError } from "../domain/errors.js";
 import { describeIdentity, type Identity } from "../domain/identity.js";
+import {
+  checkImagesForConfinedRestore as checkImages,
+  checkRestoredTree,
+} from "../domain/restoreConfinement.js";
 import type { Logger } from "../log.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
@@ -36,9 +40,11 @@ export function operationContext(admission: Admission, signal: AbortSignal): Ope
   return {
     caller: describeIdentity(admission.identity),
     signal,
-    optionClasses: admission.grant.optionClasses,
-    frozenTree: admission.frozenTree,
-    confinedRestore: !admission.grant.admin,
+    guard: {
+      optionClasses: admission.grant.optionClasses,
+      frozenTree: admission.frozenTree,
+      confinedRestore: admission.grant.admin ? undefined : { checkImages, checkRestoredTree },
+    },
   };
 }
 

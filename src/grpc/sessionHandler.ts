@@ -1,8 +1,7 @@
 // CriuService.Session: one dump or restore whose CRIU callbacks the caller answers on the stream.
 import type { handleBidiStreamingCall, ServerDuplexStream } from "@grpc/grpc-js";
 import type { SessionRequest, SessionResponse } from "../../gen/criu/gateway/v1/gateway.js";
-import type { NotifyAnswer } from "../criu/swrkWorker.js";
-import type { CallbackQuestion, CriuOperations, DumpResult } from "../domain/criuOperations.js";
+import type { CallbackQuestion, CriuOperations, DumpResult, NotifyAnswer } from "../domain/criuOperations.js";
 import { GatewayError, invalidArgument } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";

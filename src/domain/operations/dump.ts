@@ -1,0 +1,29 @@
+// Dump and PreDump: one request on a fresh worker.
+
+import { processTree } from "../processTree.js";
+import { freshWorkerBridge } from "./callbackBridge.js";
+import { checkDumpInput, type DumpInput } from "./dumpChecks.js";
+import { type DumpResult, dumpStep } from "./dumpStep.js";
+import type { OperationContext } from "./operationContext.js";
+import type { OperationKit } from "./operationKit.js";
+import type { Probes } from "./probes.js";
+import { trackOperation } from "./trackOperation.js";
+
+export function createDump(kit: OperationKit, probes: Probes) {
+  const run = (kind: "dump" | "pre-dump", input: DumpInput, ctx: OperationContext): Promise<DumpResult> =>
+    trackOperation(
+      kit.deps.events,
+      kind,
+      ctx,
+      { pid: input.options?.pid ?? 0, checkpointId: input.checkpointId },
+      async (operationId) => {
+        const checked = await checkDumpInput(kit, probes, kind, input, ctx);
+        const send = freshWorkerBridge(kit, operationId, ctx, input.options);
+        return dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
+      },
+    );
+  return {
+    dump: (input: DumpInput, ctx: OperationContext) => run("dump", input, ctx),
+    preDump: (input: DumpInput, ctx: OperationContext) => run("pre-dump", input, ctx),
+  };
+}

@@ -1,0 +1,59 @@
+// What every operation is given: the gateway's dependencies once, and per call who is asking.
+
+import type { NotifyAnswer } from "../../criu/swrkWorker.js";
+import type { OptionClass } from "../criuOptions.js";
+import type { EventBus } from "../eventBus.js";
+import type { ImageStore } from "../imageStore.js";
+import type { OperationGuard } from "../operationGuard.js";
+
+export type { NotifyAnswer };
+
+export interface OperationsDeps {
+  criuBin: string;
+  store: ImageStore;
+  events: EventBus;
+  /** Lines of CRIU's log returned with a failure. */
+  logTailLines: number;
+  /** How long a cancelled dump or restore may run on before its worker is killed. */
+  vetoGraceMs: number;
+  /** Option classes of calls that carry no guard (the gateway's own requests). */
+  allowedOptionClasses: ReadonlySet<OptionClass>;
+  /**
+   * How long a worker that answered VERSION or FEATURE_CHECK is kept (CRIU's keep_open) for the
+   * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
+   */
+  idleWorkerMs?: number;
+}
+
+/** A callback put to an interactive caller. */
+export interface CallbackQuestion {
+  operationId: string;
+  sequence: number;
+  script: string;
+  pid: number | undefined;
+  fdReceived: boolean;
+  timeoutMs: number;
+}
+
+/** Who is asking, and how to reach them. */
+export interface OperationContext {
+  /** The caller, for events and logs (the gRPC peer). */
+  caller: string;
+  /** Aborted when the caller goes away; a dump or restore is then vetoed at CRIU's next callback. */
+  signal?: AbortSignal;
+  /** Set by a Session: callbacks go to the caller when its options ask for notify_scripts. */
+  callbacks?: {
+    timeoutMs: number;
+    ask(question: CallbackQuestion, signal: AbortSignal): Promise<NotifyAnswer>;
+  };
+  /**
+   * What the caller's authorization adds. Absent: the gateway's own request, with the default
+   * option classes (OperationsDeps.allowedOptionClasses), a dumped tree read and kept unchecked,
+   * and restores unconfined.
+   */
+  guard?: OperationGuard;
+  /** Told the operation's id before anything else happens. */
+  onStarted?(operationId: string): void;
+  /** A page server outlives the call that started it: told once it has ended, however it ended. */
+  onServerEnded?(): void;
+}

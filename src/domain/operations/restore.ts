@@ -1,0 +1,122 @@
+// Restore: re-creates a checkpoint's process tree, confined when the caller's guard says so.
+
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import type { CriuOptions, RestoreStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
+import { STATS_RESTORE_FILE } from "../../criu/images.js";
+import { type CriuReq, CriuReqType } from "../../criu/wire.js";
+import { criuRefused, type FailureContext } from "../criuFailure.js";
+import { toCriuOpts } from "../criuOptions.js";
+import { GatewayError, permissionDenied } from "../errors.js";
+import { type CheckpointInfo, type OpenedCheckpoint, RESTORE_LOG } from "../imageStore.js";
+import { type CallbackGate, freshWorkerBridge } from "./callbackBridge.js";
+import type { OperationContext } from "./operationContext.js";
+import type { OperationKit } from "./operationKit.js";
+import { restoreStatistics } from "./statistics.js";
+import { trackOperation } from "./trackOperation.js";
+
+export interface RestoreInput {
+  checkpointId: string;
+  options: CriuOptions | undefined;
+}
+
+export interface RestoreResult {
+  pid: number;
+  statistics: RestoreStatistics | undefined;
+}
+
+export function createRestore(kit: OperationKit) {
+  async function restoreNow(
+    input: RestoreInput,
+    ctx: OperationContext,
+    operationId: string,
+  ): Promise<RestoreResult> {
+    kit.validate(input, ctx);
+    const opened = await kit.store.openCheckpoint(input.checkpointId);
+    const context: FailureContext = {
+      action: `restore checkpoint ${input.checkpointId}`,
+      checkpointId: input.checkpointId,
+      logTail: [],
+    };
+    try {
+      checkRestorable(input.checkpointId, opened.info);
+      const gate = await confinementGate(input.checkpointId, opened, ctx);
+      // Statistics of an earlier restore must not pass for this one's.
+      await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
+      const req: CriuReq = {
+        type: CriuReqType.RESTORE,
+        opts: toCriuOpts(input.options, {
+          imagesDirFd: opened.fd,
+          logFile: RESTORE_LOG,
+          notifyScripts: true,
+        }),
+      };
+      const send = freshWorkerBridge(kit, operationId, ctx, input.options);
+      const resp = await send(req, context, { dir: opened.path, file: RESTORE_LOG }, gate);
+      if (!resp.success || !resp.restore) {
+        context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
+        throw criuRefused(resp, context);
+      }
+      return { pid: resp.restore.pid, statistics: await restoreStatistics(opened.path) };
+    } finally {
+      await opened.close();
+    }
+  }
+
+  return function restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult> {
+    return trackOperation(
+      kit.deps.events,
+      "restore",
+      ctx,
+      { pid: 0, checkpointId: input.checkpointId },
+      (id) => restoreNow(input, ctx, id),
+      (r) => r.pid,
+    );
+  };
+}
+
+/** Only a whole dump with its memory can be restored. */
+function checkRestorable(checkpointId: string, info: CheckpointInfo): void {
+  if (info.kind !== "dump") {
+    throw new GatewayError(
+      "FAILED_PRECONDITION",
+      {
+        "pre-dump": `checkpoint ${checkpointId} is a pre-dump, which holds memory only and cannot be restored; dump with parent_checkpoint_id ${checkpointId} and restore that`,
+        pages: `checkpoint ${checkpointId} holds only the memory a page server received; import the dump's other images into it (ExportImages on the dumping gateway, then ImportImages here) and restore it then`,
+        cpuinfo: `checkpoint ${checkpointId} is a cpuinfo checkpoint, not a dump; it cannot be restored`,
+      }[info.kind],
+    );
+  }
+  if (info.pagesSentTo !== undefined) {
+    throw new GatewayError(
+      "FAILED_PRECONDITION",
+      `checkpoint ${checkpointId} holds no memory: its pages went to the page server at ${info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,
+    );
+  }
+}
+
+/**
+ * For a confined restore: the images are judged before CRIU starts, and the gate judges the
+ * re-created tree at post-restore, before it runs, on what CRIU opened as root on the caller's
+ * behalf. Undefined for an unconfined restore.
+ */
+async function confinementGate(
+  checkpointId: string,
+  opened: OpenedCheckpoint,
+  ctx: OperationContext,
+): Promise<CallbackGate | undefined> {
+  const confinement = ctx.guard?.confinedRestore;
+  if (!confinement) return undefined;
+  const recorded = opened.info.processes;
+  if (!recorded) {
+    throw permissionDenied(
+      `checkpoint ${checkpointId} has no record of the processes it holds, so only an administrator may restore it`,
+    );
+  }
+  await confinement.checkImages(opened.path, checkpointId);
+  return async (script, pid) => {
+    if (script !== "post-restore") return;
+    if (pid === undefined) throw new Error("CRIU's post-restore callback named no pid");
+    await confinement.checkRestoredTree(pid, recorded);
+  };
+}
