@@ -42,8 +42,18 @@ export interface GatewayConfig {
   subscriberBufferEvents: number;
   /** Subscribers served at once; more get RESOURCE_EXHAUSTED. */
   maxSubscribers: number;
-  /** How long a worker is kept (CRIU's keep_open) for the next Version or FeatureCheck; 0 = never. */
+  /**
+   * How long a worker is kept (CRIU's keep_open) for the next call when there are no warm workers;
+   * 0 = never. With warm workers, a worker that answered Version or FeatureCheck rejoins them.
+   */
   idleWorkerMs: number;
+  /**
+   * How many `criu swrk` workers are started ahead of need, waiting for a call (each an idle
+   * process of a few MiB); 0 starts every worker when its call comes.
+   */
+  warmWorkers: number;
+  /** How long warm workers wait unused before they are closed; the next call starts them again. */
+  warmWorkerIdleMs: number;
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
@@ -85,6 +95,8 @@ export function defaultConfig(): GatewayConfig {
     maxSubscribers: 1000,
     maxReceiveMessageBytes: 4 * 1024 * 1024,
     idleWorkerMs: 0,
+    warmWorkers: 2,
+    warmWorkerIdleMs: 600_000,
     logLevel: "info",
   };
 }
@@ -143,6 +155,8 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["max-subscribers", config.maxSubscribers, 0],
     ["tls-reload-interval-ms", config.tlsReloadIntervalMs, 0],
     ["idle-worker-ms", config.idleWorkerMs, 0],
+    ["warm-workers", config.warmWorkers, 0],
+    ["warm-worker-idle-ms", config.warmWorkerIdleMs, 1],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);

@@ -56,7 +56,7 @@ Run the gateway:
         [--unix-socket-mode OCTAL] [--unix-socket-owner USER] [--unix-socket-group GROUP]
         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tls-reload-interval-ms MS]
         [--insecure]
-        [--idle-worker-ms MS]
+        [--idle-worker-ms MS] [--warm-workers N] [--warm-worker-idle-ms MS]
         defaults: --listen ${DEFAULT_ADDRESS} --images-root /var/lib/criu-gateway/images
         TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the
         caller. --insecure allows plain TCP on loopback only, for anonymous callers. Without
@@ -172,6 +172,8 @@ async function serve(args: string[]): Promise<number> {
       "tls-reload-interval-ms": { type: "string" },
       insecure: { type: "boolean" },
       "idle-worker-ms": { type: "string" },
+      "warm-workers": { type: "string" },
+      "warm-worker-idle-ms": { type: "string" },
     },
     strict: true,
   });
@@ -213,6 +215,12 @@ async function serve(args: string[]): Promise<number> {
       values["idle-worker-ms"] === undefined
         ? undefined
         : integer("--idle-worker-ms", values["idle-worker-ms"]),
+    warmWorkers:
+      values["warm-workers"] === undefined ? undefined : integer("--warm-workers", values["warm-workers"]),
+    warmWorkerIdleMs:
+      values["warm-worker-idle-ms"] === undefined
+        ? undefined
+        : integer("--warm-worker-idle-ms", values["warm-worker-idle-ms"]),
   } satisfies Partial<GatewayConfig>);
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);

@@ -34,7 +34,12 @@ export type { RestoreInput, RestoreResult } from "./operations/restore.js";
 export type CriuOperations = ReturnType<typeof createCriuOperations>;
 
 export function createCriuOperations(deps: OperationsDeps) {
-  const pool = new WorkerPool({ criuBin: deps.criuBin, idleWorkerMs: deps.idleWorkerMs });
+  const pool = new WorkerPool({
+    criuBin: deps.criuBin,
+    idleWorkerMs: deps.idleWorkerMs,
+    warmWorkers: deps.warmWorkers,
+    warmWorkerIdleMs: deps.warmWorkerIdleMs,
+  });
   const kit = createOperationKit(deps, pool);
   const probes = createProbes(kit);
   const dumps = createDump(kit, probes);
@@ -66,8 +71,10 @@ export function createCriuOperations(deps: OperationsDeps) {
     async drain(): Promise<void> {
       await Promise.all([pageServers.stopAll(), pool.drain()]);
     },
-    /** The pid of the worker kept open for the next VERSION or FEATURE_CHECK, if any. */
+    /** The pid of the worker the next call gets (warm, or kept open after a VERSION), if any. */
     idleWorkerPid: () => pool.idlePid(),
+    /** Pids of the workers started and waiting for a call, oldest first. */
+    readyWorkerPids: () => pool.readyPids(),
     /** Pids of the workers running now. */
     workerPids: () => pool.pids(),
   };

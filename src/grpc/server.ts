@@ -29,8 +29,10 @@ export interface RunningGateway {
   addresses: string[];
   /** Stops accepting calls, cancels calls still running after the grace period, waits for workers. */
   shutdown(graceMs?: number): Promise<void>;
-  /** Pids of CRIU workers running now (for tests and metrics). */
+  /** Pids of CRIU workers running now, warm ones included (for tests and metrics). */
   workerPids(): number[];
+  /** Pids of the warm workers waiting for a call, the next call's first. */
+  readyWorkerPids(): number[];
   /** Subscribe streams open now. */
   subscriberCount(): number;
   /**
@@ -120,6 +122,8 @@ export async function startGateway(
     logTailLines: config.logTailLines,
     vetoGraceMs: config.vetoGraceMs,
     idleWorkerMs: config.idleWorkerMs,
+    warmWorkers: config.warmWorkers,
+    warmWorkerIdleMs: config.warmWorkerIdleMs,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });
@@ -224,6 +228,7 @@ export async function startGateway(
   return {
     addresses,
     workerPids: operations.workerPids,
+    readyWorkerPids: operations.readyWorkerPids,
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
     async reload() {

@@ -112,6 +112,9 @@ describe("invalid settings name themselves first", () => {
     ["unix-socket-owner", { unixSocketOwner: -1 }],
     ["unix-socket-group", { unixSocketGroup: 1.5 }],
     ["tls-reload-interval-ms", { tlsReloadIntervalMs: -1 }],
+    ["warm-workers", { warmWorkers: -1 }],
+    ["warm-workers", { warmWorkers: 1.5 }],
+    ["warm-worker-idle-ms", { warmWorkerIdleMs: 0 }],
     ["insecure", { insecure: true, tls: { certFile: "/c.pem", keyFile: "/k.pem", clientCaFile: undefined } }],
   ])("%s: %j", (setting, given) => {
     const err = configError(() => resolveConfig(given));

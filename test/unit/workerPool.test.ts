@@ -1,9 +1,11 @@
 // The worker pool (src/criu/workerPool.ts) against the scripted fake `criu swrk`: every worker it
 // starts is registered until reaped, kept workers are reused, and drain leaves none behind.
+import { existsSync } from "node:fs";
 import { afterAll, describe, expect, test } from "vitest";
 import { CriuReqType } from "../../src/criu/wire.js";
 import { WorkerPool } from "../../src/criu/workerPool.js";
 import { fakeCriu, removeFakeCriuDirs } from "../support/fakeCriu.js";
+import { waitFor } from "../support/workload.js";
 
 afterAll(() => {
   removeFakeCriuDirs();
@@ -58,5 +60,110 @@ describe("the worker pool", () => {
     await worker.close();
     await draining;
     expect(pool.pids()).toEqual([]);
+  });
+});
+
+describe("warm workers", () => {
+  const warmPool = (fake: ReturnType<typeof fakeCriu>, extra: { warmWorkerIdleMs?: number } = {}) =>
+    new WorkerPool({ criuBin: fake.bin, warmWorkers: 2, ...extra });
+  const ready = (pool: WorkerPool, n: number) =>
+    waitFor(() => pool.readyPids().length === n, `${n} warm workers`);
+  const gone = (pid: number) => waitFor(() => !existsSync(`/proc/${pid}`), `worker ${pid} to be reaped`);
+
+  test("are started before any call, and a call is served by the oldest of them", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    const [first, second] = pool.readyPids();
+    // Waiting on their sockets: no request has reached them.
+    expect(requestPids(fake)).toEqual([]);
+    await pool.exchange({ type: CriuReqType.VERSION });
+    expect(requestPids(fake)).toEqual([first]);
+    // Refilled in the background, with a new worker behind the one still waiting.
+    await ready(pool, 2);
+    expect(pool.readyPids()[0]).toBe(second);
+    expect(pool.readyPids()[1]).not.toBe(first);
+    await pool.drain();
+  });
+
+  test("a worker that answered a kept request (VERSION) rejoins them instead of a new one", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    const before = pool.readyPids();
+    await pool.exchangeKept({ type: CriuReqType.VERSION });
+    await pool.exchangeKept({ type: CriuReqType.FEATURE_CHECK });
+    expect(requestPids(fake)).toEqual([before[0], before[1]]);
+    expect(pool.pids().sort()).toEqual([...before].sort());
+    expect(
+      fake
+        .log()
+        .filter((e) => e.event === "request")
+        .every((e) => e.keepOpen),
+    ).toBe(true);
+    await pool.drain();
+  });
+
+  test("a burst of kept requests runs on the workers at hand, every one answered", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    const before = pool.readyPids();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => pool.exchangeKept({ type: CriuReqType.VERSION })),
+    );
+    expect(answers.every((a) => a.success)).toBe(true);
+    expect(new Set(requestPids(fake))).toEqual(new Set(before));
+    await pool.drain();
+  });
+
+  test("a warm worker that dies while it waits is replaced", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    const [victim] = pool.readyPids() as [number];
+    process.kill(victim, "SIGKILL");
+    await waitFor(
+      () => pool.readyPids().length === 2 && !pool.readyPids().includes(victim),
+      "the dead warm worker to be replaced",
+    );
+    expect(pool.has(victim)).toBe(false);
+    await pool.drain();
+  });
+
+  test("are closed after the idle limit, and started again by the next call", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake, { warmWorkerIdleMs: 300 });
+    await waitFor(() => pool.readyPids().length > 0, "a warm worker");
+    await waitFor(() => pool.pids().length === 0, "idle warm workers to be closed");
+    const worker = await pool.acquire();
+    await waitFor(
+      () => pool.readyPids().some((pid) => pid !== worker.pid),
+      "warm workers again after a call",
+    );
+    await worker.close();
+    await pool.drain();
+  });
+
+  test("drain closes them and leaves no worker behind", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    const pids = pool.readyPids();
+    await pool.drain();
+    expect(pool.pids()).toEqual([]);
+    expect(pool.readyPids()).toEqual([]);
+    for (const pid of pids) await gone(pid);
+    // Nothing is started once drained.
+    await pool.exchange({ type: CriuReqType.VERSION });
+    expect(pool.pids()).toEqual([]);
+  });
+
+  test("a CRIU that cannot start is not restarted in a loop", async () => {
+    const pool = new WorkerPool({ criuBin: "/nonexistent/criu", warmWorkers: 2 });
+    await expect(pool.exchange({ type: CriuReqType.VERSION })).rejects.toMatchObject({ kind: "spawn" });
+    expect(pool.pids()).toEqual([]);
+    expect(pool.readyPids()).toEqual([]);
+    await pool.drain();
   });
 });

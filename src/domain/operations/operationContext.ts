@@ -23,6 +23,10 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** Workers started ahead of need (src/criu/workerPool.ts); 0 starts each when needed. */
+  warmWorkers?: number;
+  /** How long warm workers wait unused before they are closed. */
+  warmWorkerIdleMs?: number;
 }
 
 /** A callback put to an interactive caller. */
