@@ -69,12 +69,17 @@ describe("warm workers", () => {
   const ready = (pool: WorkerPool, n: number) =>
     waitFor(() => pool.readyPids().length === n, `${n} warm workers`);
   const gone = (pid: number) => waitFor(() => !existsSync(`/proc/${pid}`), `worker ${pid} to be reaped`);
-
-  test("are started before any call, and a call is served by the oldest of them", async () => {
+  /** A pool over the fake CRIU with its two warm workers started, and their pids. */
+  const startedPool = async () => {
     const fake = fakeCriu("criu-loop");
     const pool = warmPool(fake);
     await ready(pool, 2);
-    const [first, second] = pool.readyPids();
+    return { fake, pool, before: pool.readyPids() };
+  };
+
+  test("are started before any call, and a call is served by the oldest of them", async () => {
+    const { fake, pool, before } = await startedPool();
+    const [first, second] = before;
     // Waiting on their sockets: no request has reached them.
     expect(requestPids(fake)).toEqual([]);
     await pool.exchange({ type: CriuReqType.VERSION });
@@ -87,10 +92,7 @@ describe("warm workers", () => {
   });
 
   test("a worker that answered a kept request (VERSION) rejoins them instead of a new one", async () => {
-    const fake = fakeCriu("criu-loop");
-    const pool = warmPool(fake);
-    await ready(pool, 2);
-    const before = pool.readyPids();
+    const { fake, pool, before } = await startedPool();
     await pool.exchangeKept({ type: CriuReqType.VERSION });
     await pool.exchangeKept({ type: CriuReqType.FEATURE_CHECK });
     expect(requestPids(fake)).toEqual([before[0], before[1]]);
@@ -105,10 +107,7 @@ describe("warm workers", () => {
   });
 
   test("a burst of kept requests runs on the workers at hand, every one answered", async () => {
-    const fake = fakeCriu("criu-loop");
-    const pool = warmPool(fake);
-    await ready(pool, 2);
-    const before = pool.readyPids();
+    const { fake, pool, before } = await startedPool();
     const answers = await Promise.all(
       Array.from({ length: 30 }, () => pool.exchangeKept({ type: CriuReqType.VERSION })),
     );
@@ -118,10 +117,8 @@ describe("warm workers", () => {
   });
 
   test("a warm worker that dies while it waits is replaced", async () => {
-    const fake = fakeCriu("criu-loop");
-    const pool = warmPool(fake);
-    await ready(pool, 2);
-    const [victim] = pool.readyPids() as [number];
+    const { pool, before } = await startedPool();
+    const [victim] = before as [number];
     process.kill(victim, "SIGKILL");
     await waitFor(
       () => pool.readyPids().length === 2 && !pool.readyPids().includes(victim),
@@ -146,10 +143,7 @@ describe("warm workers", () => {
   });
 
   test("drain closes them and leaves no worker behind", async () => {
-    const fake = fakeCriu("criu-loop");
-    const pool = warmPool(fake);
-    await ready(pool, 2);
-    const pids = pool.readyPids();
+    const { pool, before: pids } = await startedPool();
     await pool.drain();
     expect(pool.pids()).toEqual([]);
     expect(pool.readyPids()).toEqual([]);
