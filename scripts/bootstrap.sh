@@ -2,8 +2,9 @@
 # Installs whatever `npm start` and `npm test` need and is missing, on a fresh Debian 12 as root:
 # node modules, the native seqpacket addon, a working CRIU, and the compiled gateway.
 # Each step is skipped when its result is already up to date, so a second run is quick.
-# With --test it also installs what only the test suite uses (Debian's Python gRPC, for the
-# reflection test that plays a strict non-Node client).
+# With --test it also installs what only the test suite uses: Debian's Python gRPC, for the
+# reflection test that plays a strict non-Node client, and the programs of the workload matrix
+# (test/integration/workloads), which checkpoints real servers nobody here wrote.
 set -euo pipefail
 for_tests=0
 [ "${1:-}" = "--test" ] && for_tests=1
@@ -58,4 +59,19 @@ if [ "$for_tests" = 1 ] && ! /usr/bin/python3 -c 'import grpc, google.protobuf' 
   log "installing python3-grpcio and python3-protobuf for the tests"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio python3-protobuf >&2
+fi
+
+# 6. Test-only: the workload matrix's programs, each checked by the command the tests run.
+if [ "$for_tests" = 1 ]; then
+  missing=()
+  [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || missing+=(redis-server redis-tools)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  [ -x /usr/bin/sqlite3 ] || missing+=(sqlite3)
+  [ -x /usr/bin/unshare ] && [ -x /usr/bin/setsid ] || missing+=(util-linux)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} for the workload tests"
+    # Other apt runs on the machine hold the lock for a while: wait for it instead of failing.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
 fi

@@ -1,9 +1,7 @@
 // The criu-gateway command as a newcomer uses it: `serve` in one process, client commands in
 // others, a real process dumped and restored between them; then a graceful SIGTERM.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
@@ -12,45 +10,26 @@ import {
   ServerReflectionClient,
   type ServerReflectionResponse,
 } from "../../gen/grpc/reflection/v1/reflection.js";
-import { packageRoot } from "../../src/packageRoot.js";
+import { bin, type CliGateway, startCliGateway } from "../support/cliGateway.js";
 import { call } from "../support/gateway.js";
 import { isAlive, killAndWaitGone, startCounter, waitFor } from "../support/workload.js";
 
-const bin = join(packageRoot, "bin", "criu-gateway.js");
+let gateway: CliGateway;
 let dir: string;
 let socket: string;
-let server: ChildProcess;
-let serverExit: Promise<number | null>;
-let serverLog = "";
 let watcher: ChildProcess | undefined;
 let watcherExit: Promise<number | null> = Promise.resolve(null);
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("node", [bin, ...args, "--addr", `unix:${socket}`], (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]) => gateway.cli(...args);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "criu-gw-cli-"));
-  socket = join(dir, "run", "gw.sock");
-  server = spawn("node", [bin, "serve", "--listen", `unix:${socket}`, "--images-root", join(dir, "images")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  server.stderr?.on("data", (chunk: Buffer) => {
-    serverLog += chunk.toString();
-  });
-  serverExit = new Promise((resolve) => server.once("exit", (code) => resolve(code)));
-  await waitFor(() => serverLog.includes("gateway listening"), "the gateway to listen");
+  // The socket's directory does not exist yet: serve makes it.
+  gateway = await startCliGateway("criu-gw-cli-", "run/gw.sock");
+  ({ dir, socket } = gateway);
 });
 
 afterAll(async () => {
   if (watcher && watcher.exitCode === null) watcher.kill("SIGKILL");
-  if (server.exitCode === null) server.kill("SIGKILL");
-  await serverExit;
-  rmSync(dir, { recursive: true, force: true });
+  await gateway.stop();
 });
 
 describe("criu-gateway command", () => {
@@ -166,7 +145,9 @@ describe("criu-gateway command", () => {
       out
         .split("\n")
         .filter((l) => l.trim() !== "")
-        .map((l) => JSON.parse(l) as { operationId: string; started?: unknown; finished?: { code: number } });
+        .map(
+          (l) => JSON.parse(l) as { operationId: string; started?: unknown; finished?: { code?: number } },
+        );
     // The watcher is subscribed once an operation shows up in its output: probe with VERSIONs,
     // one at a time.
     const probe = new CriuServiceClient(`unix:${socket}`, credentials.createInsecure());
@@ -199,16 +180,18 @@ describe("criu-gateway command", () => {
       (e) => (e.started as { checkpointId?: string } | undefined)?.checkpointId === "watched",
     )?.operationId;
     await waitFor(
-      () => lines().some((e) => e.operationId === id && e.finished?.code === 0),
+      // proto3 JSON leaves out a field at its default: no `code` in `finished` is status 0, OK.
+      () =>
+        lines().some((e) => e.operationId === id && e.finished !== undefined && (e.finished.code ?? 0) === 0),
       "the dump's finished event",
     );
   });
 
   it("shuts down on SIGTERM, removing its socket and ending watchers", async () => {
-    server.kill("SIGTERM");
-    expect(await serverExit).toBe(0);
+    gateway.child.kill("SIGTERM");
+    expect(await gateway.exited).toBe(0);
     expect(await watcherExit).toBe(0);
-    expect(serverLog).toMatch(/gateway stopped/);
+    expect(gateway.log()).toMatch(/gateway stopped/);
     expect(existsSync(socket)).toBe(false);
   });
 });

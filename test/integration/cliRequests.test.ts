@@ -1,44 +1,19 @@
 // The criu-gateway command's pre-dump, log and cpuinfo commands against a real `serve` and real CRIU.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/packageRoot.js";
+import { type CliGateway, startCliGateway } from "../support/cliGateway.js";
 import { startCounter, waitFor } from "../support/workload.js";
 
-const bin = join(packageRoot, "bin", "criu-gateway.js");
+let gateway: CliGateway;
 let dir: string;
-let socket: string;
-let server: ChildProcess;
-let serverExit: Promise<number | null>;
-let serverLog = "";
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile("node", [bin, ...args, "--addr", `unix:${socket}`], (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]) => gateway.cli(...args);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "criu-gw-cli2-"));
-  socket = join(dir, "gw.sock");
-  server = spawn("node", [bin, "serve", "--listen", `unix:${socket}`, "--images-root", join(dir, "images")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  server.stderr?.on("data", (chunk: Buffer) => {
-    serverLog += chunk.toString();
-  });
-  serverExit = new Promise((resolve) => server.once("exit", (code) => resolve(code)));
-  await waitFor(() => serverLog.includes("gateway listening"), "the gateway to listen");
+  gateway = await startCliGateway("criu-gw-cli2-");
+  dir = gateway.dir;
 });
 
 afterAll(async () => {
-  if (server.exitCode === null) server.kill("SIGTERM");
-  await serverExit;
-  rmSync(dir, { recursive: true, force: true });
+  await gateway.stop();
 });
 
 describe("criu-gateway pre-dump, log and cpuinfo commands", () => {

@@ -23,7 +23,8 @@ import { type Counter, isAlive, startCounter, waitFor } from "../support/workloa
 // post-setup-namespaces, post-restore, pre-resume, post-resume.
 const DUMP_CALLBACKS = ["pre-dump", "query-ext-files", "post-dump"];
 // setup-namespaces and post-setup-namespaces come only for a tree with namespaces of its own
-// (cr-restore.c skips them when root_ns_mask is empty), which these test processes do not have.
+// (cr-restore.c skips them when root_ns_mask is empty), which these test processes do not have;
+// workloads/namespaces.test.ts has a tree that does, with network-lock and network-unlock.
 const RESTORE_CALLBACKS = ["pre-restore", "post-restore", "pre-resume", "post-resume"];
 
 let gw: TestGateway;

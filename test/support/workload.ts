@@ -113,13 +113,20 @@ export async function startCounter(
   return counter;
 }
 
-/** Waits for a condition by polling it; fails after `timeoutMs`. Not a sleep: it ends as soon as the condition holds. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits for a condition by polling it; fails after `timeoutMs`. Not a sleep: it ends as soon as the
+ * condition holds. An asynchronous condition (a connection, a request) is awaited before the next poll.
+ */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let ok = false;
     try {
-      ok = condition();
+      ok = await condition();
     } catch {
       ok = false;
     }

@@ -1,0 +1,96 @@
+// The commands that run on the gateway's host: serve, and checking a policy before serving it.
+import { DEFAULT_ADDRESS } from "../../config.js";
+import { defineCommand } from "../command.js";
+
+export const SERVE_OPTIONS = {
+  listen: {
+    type: "string",
+    multiple: true,
+    value: "unix:PATH|HOST:PORT",
+    help: `where to listen (default ${DEFAULT_ADDRESS})`,
+  },
+  "images-root": {
+    type: "string",
+    value: "DIR",
+    complete: "file",
+    help: "where checkpoints are kept (default /var/lib/criu-gateway/images)",
+  },
+  criu: {
+    type: "string",
+    value: "PATH",
+    complete: "file",
+    help: "the criu binary (default $CRIU_BIN, else the installed one, else criu on PATH)",
+  },
+  "log-level": {
+    type: "string",
+    value: "LEVEL",
+    choices: ["error", "warn", "info", "debug"],
+    help: "the gateway's log verbosity",
+  },
+  policy: {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "who may do what (JSON; see docs/security.md)",
+  },
+  "audit-log": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "append one JSON line per call here",
+  },
+  "unix-socket-mode": { type: "string", value: "OCTAL", help: "the unix socket's file mode (default 0600)" },
+  "unix-socket-owner": { type: "string", value: "USER", help: "the unix socket's owner" },
+  "unix-socket-group": { type: "string", value: "GROUP", help: "the unix socket's group" },
+  "tls-cert": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "the gateway's TLS certificate (with --tls-key)",
+  },
+  "tls-key": { type: "string", value: "FILE", complete: "file", help: "the gateway's TLS key" },
+  "tls-client-ca": {
+    type: "string",
+    value: "FILE",
+    complete: "file",
+    help: "require client certificates signed by this CA (mutual TLS)",
+  },
+  "tls-reload-interval-ms": { type: "string", value: "MS", help: "how often to re-read the TLS files" },
+  insecure: { type: "boolean", help: "allow plain TCP on loopback" },
+  "idle-worker-ms": {
+    type: "string",
+    value: "MS",
+    help: "keep a CRIU worker this long for the next probe; 0 = never",
+  },
+  "warm-workers": {
+    type: "string",
+    value: "N",
+    help: "CRIU workers started ahead of need, waiting for calls (default 2; 0 = none)",
+  },
+  "warm-worker-idle-ms": {
+    type: "string",
+    value: "MS",
+    help: "close warm workers unused this long (default 600000)",
+  },
+} as const;
+
+export const serve = defineCommand({
+  name: "serve",
+  section: "server",
+  summary: "run the gateway",
+  details: `TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the caller.
+--insecure allows plain TCP on loopback only, for anonymous callers. Without --policy, root on a
+unix socket is admin and nobody else may do anything (docs/security.md).
+SIGHUP re-reads the policy and the TLS files.`,
+  options: SERVE_OPTIONS,
+  run: async (args) => (await import("../handlers/serve.js")).serve(args),
+});
+
+export const policyCheck = defineCommand({
+  name: "policy-check",
+  section: "server",
+  summary: "validate a policy file and print the grants it defines",
+  args: [{ name: "FILE", what: "one policy file", complete: "file" }],
+  options: {},
+  run: async (args) => (await import("../handlers/serve.js")).policyCheck(args),
+});
