@@ -8,8 +8,9 @@
 // Warm workers: `criu swrk` reads its first request only after fork, exec and its own start-up, and
 // Node's spawn blocks the event loop until the exec. So the pool keeps `warmWorkers` started ones
 // waiting on their sockets (CRIU blocks in recv before reading anything), hands one to a call at
-// once, and starts the next in the background, one per event-loop turn and only while no call is
-// queued for a kept worker, so that a burst of calls is served before the loop blocks again.
+// once, and starts the next in the background, one per event-loop turn: after that call's worker
+// has exited while another is still ready, and never while calls queue for a kept worker, so that
+// the spawns fall between calls rather than into them.
 
 import { type ExchangeOptions, SwrkWorker, WorkerFailure } from "./swrkWorker.js";
 import { type CriuReq, CriuReqType, type CriuResp } from "./wire.js";
@@ -70,7 +71,10 @@ export class WorkerPool {
   async acquire(): Promise<SwrkWorker> {
     this.#crashedSinceCall = 0;
     const worker = this.#takeReady() ?? this.#start();
-    this.#scheduleRefill();
+    // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
+    // its first callback: while another warm worker is ready, refill once this one has exited.
+    if (this.#ready.length === 0) this.#scheduleRefill();
+    else void worker.exited.then(() => this.#scheduleRefill());
     return worker;
   }
 
