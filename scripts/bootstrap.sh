@@ -2,9 +2,10 @@
 # Installs whatever `npm start` and `npm test` need and is missing, on a fresh Debian 12 as root:
 # node modules, the native seqpacket addon, a working CRIU, and the compiled gateway.
 # Each step is skipped when its result is already up to date, so a second run is quick.
-# With --test it also installs what only the test suite uses: Debian's Python gRPC, for the
-# reflection test that plays a strict non-Node client, and the programs of the workload matrix
-# (test/integration/workloads), which checkpoints real servers nobody here wrote.
+# With --test it also installs what only the test suite and the generators use: Debian's Python
+# gRPC (for the reflection test that plays a strict non-Node client, and for the Python client's
+# tests), grpc_python_plugin (which generates that client's stubs), and the programs of the
+# workload matrix (test/integration/workloads), which checkpoints real servers nobody here wrote.
 set -euo pipefail
 for_tests=0
 [ "${1:-}" = "--test" ] && for_tests=1
@@ -22,15 +23,17 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   touch node_modules/.package-lock.json
 fi
 
-# 2. The native addon (g++ and Node's headers come with the machine; make sure of g++).
+# 2. The native addons, seqpacket and systemd (g++ and Node's headers come with the machine;
+# make sure of g++).
 if [ ! -f build/Release/seqpacket.node ] || [ native/seqpacket.cc -nt build/Release/seqpacket.node ] \
-  || [ binding.gyp -nt build/Release/seqpacket.node ]; then
+  || [ binding.gyp -nt build/Release/seqpacket.node ] || [ ! -f build/Release/systemd.node ] \
+  || [ native/systemd.cc -nt build/Release/systemd.node ] || [ binding.gyp -nt build/Release/systemd.node ]; then
   if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
     log "installing build-essential"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential python3 >&2
   fi
-  log "building the native seqpacket addon"
+  log "building the native addons"
   nodedir=$(dirname "$(dirname "$(command -v node)")")
   args=()
   [ -f "$nodedir/include/node/node_api.h" ] && args+=(--nodedir="$nodedir")
@@ -54,11 +57,14 @@ if [ ! -f dist/.stamp ] || [ -n "$(find src gen package.json tsconfig.json tscon
   touch dist/.stamp
 fi
 
-# 5. Test-only: Debian's python3 with grpcio and protobuf.
-if [ "$for_tests" = 1 ] && ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
-  log "installing python3-grpcio and python3-protobuf for the tests"
+# 5. Test-only: Debian's python3 with grpcio, protobuf and pip (which installs the Python client
+# in its test), and the stub generators (protoc, grpc_python_plugin) of the same releases.
+if [ "$for_tests" = 1 ] && { ! /usr/bin/python3 -c 'import grpc, google.protobuf, setuptools, pip' 2>/dev/null \
+  || ! command -v grpc_python_plugin >/dev/null || ! command -v protoc >/dev/null; }; then
+  log "installing python3-grpcio, python3-protobuf, python3-pip and the protobuf/gRPC compilers for the tests"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio python3-protobuf >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-grpcio \
+    python3-protobuf python3-pip python3-setuptools protobuf-compiler protobuf-compiler-grpc >&2
 fi
 
 # 6. Test-only: the workload matrix's programs, each checked by the command the tests run.

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Makes a working CRIU (>= 4.1, `criu check` passing) available to the gateway and keeps CRIU's
-# source tree beside it, because the proto check compares proto/criu/rpc.proto with the source's
-# images/rpc.proto. A second run is a no-op.
+# Makes a working CRIU (>= 4.2 preferred, >= 4.1 accepted; `criu check` passing) available to the
+# gateway and keeps CRIU's source tree beside it, because the proto check compares
+# proto/criu/rpc.proto with the source's images/rpc.proto. A second run is a no-op.
 #
-# Order of preference: $CRIU_BIN, then `criu` on PATH, then a project-local build in .criu/.
-# Debian 12's own criu (3.17) fails `criu check` on current kernels, so the fallback builds
-# CRIU from Debian's source tarball (trixie's 4.1.1, else sid's 4.2.1).
+# Why 4.2: Linux 6.16 answers EOPNOTSUPP to SO_PASSCRED/SO_PASSSEC on inet sockets, and CRIU
+# before 4.2 reads them from every socket it dumps, so CRIU 4.1 cannot dump any process holding
+# an inet socket (a listener, a connection) on such a kernel. 4.1.1 is the fallback only when no
+# 4.2 can be had; the gateway then says at start-up what it will fail on (`criu-gateway doctor`).
+#
+# Order of preference: $CRIU_BIN, then a `criu` >= 4.2 on PATH, then a project-local build in
+# .criu/ (sid's 4.2.1, else trixie's 4.1.1), then a `criu` 4.1 on PATH. Debian 12's own criu
+# (3.17) fails `criu check` on current kernels.
 #
 # Prints the path of the criu binary to use on its last line of stdout; everything else goes to stderr.
 set -euo pipefail
@@ -15,12 +20,13 @@ state="$root/.criu"
 mkdir -p "$state"
 log() { printf 'install-criu: %s\n' "$*" >&2; }
 
-# Source versions we know to build and work here, newest preferred last.
-versions=("4.1.1-1" "4.2.1-1")
-min_major=4 min_minor=1
+# Debian source versions we know to build and work here, preferred first: 4.2.x, and 4.1.1
+# only when no 4.2 source can be fetched.
+versions=("4.2.1-1" "4.1.1-1")
 
-works() { # $1: a criu binary. True when its version is new enough and `criu check` passes.
-  local bin=$1 out major minor
+works() { # $1: a criu binary; $2: the oldest minor of 4.x accepted (default 2). True when its
+          # version is at least 4.$2 and `criu check` passes.
+  local bin=$1 min_minor=${2:-2} min_major=4 out major minor
   [ -x "$bin" ] || return 1
   out=$("$bin" --version 2>/dev/null | sed -n 's/^Version: *//p') || return 1
   major=${out%%.*}; minor=${out#*.}; minor=${minor%%[.-]*}
@@ -55,10 +61,13 @@ need_pkgs() { # installs the Debian packages named that are not installed yet
 }
 
 # Fetches and unpacks CRIU's source into $state/src/criu-<upstream version>; echoes that directory.
+# A 4.2 tree already unpacked is kept; a 4.1 one only until a 4.2 source can be fetched.
 fetch_source() {
   local have
   have=$(ls -d "$state"/src/criu-*/ 2>/dev/null | sort -V | tail -1 || true)
-  if [ -n "$have" ] && [ -f "$have/images/rpc.proto" ]; then echo "${have%/}"; return 0; fi
+  if [ -n "$have" ] && [ -f "$have/images/rpc.proto" ] && [[ $(basename "$have") != criu-4.1.* ]]; then
+    echo "${have%/}"; return 0
+  fi
   need_pkgs dpkg-dev xz-utils ca-certificates
   local apt="$state/apt"
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$state/src"
@@ -90,6 +99,9 @@ SRC
     fi
     log "criu $v source is not available"
   done
+  if [ -n "$have" ] && [ -f "$have/images/rpc.proto" ]; then
+    log "no CRIU 4.2 source from Debian; keeping $(basename "$have")"; echo "${have%/}"; return 0
+  fi
   log "could not fetch CRIU's source from Debian (tried ${versions[*]})"
   return 1
 }
@@ -109,7 +121,8 @@ build_criu() { # $1: source dir; installs $state/bin/criu
 
 chosen=
 if [ -n "${CRIU_BIN:-}" ]; then
-  if works "$CRIU_BIN"; then chosen=$CRIU_BIN; else log "CRIU_BIN=$CRIU_BIN is not usable"; fi
+  # The operator's choice stands even at 4.1; the gateway warns about what 4.1 cannot do.
+  if works "$CRIU_BIN" 1; then chosen=$CRIU_BIN; else log "CRIU_BIN=$CRIU_BIN is not usable"; fi
 fi
 if [ -z "$chosen" ] && command -v criu >/dev/null && works "$(command -v criu)"; then
   chosen=$(command -v criu)
@@ -119,9 +132,19 @@ if [ -z "$chosen" ] && works "$state/bin/criu"; then chosen="$state/bin/criu"; f
 src=$(fetch_source)
 ln -sfn "$src" "$state/source"
 if [ -z "$chosen" ]; then
-  build_criu "$src"
-  works "$state/bin/criu" || { log "the CRIU built from $src does not pass 'criu check'"; exit 1; }
-  chosen="$state/bin/criu"
+  # A 4.1 build is rebuilt once a 4.2 source is here; otherwise the build stands.
+  if ! works "$state/bin/criu" 1 || [[ $(basename "$src") != criu-4.1.* ]]; then build_criu "$src"; fi
+  if works "$state/bin/criu"; then
+    chosen="$state/bin/criu"
+  elif works "$state/bin/criu" 1; then
+    log "WARNING: only CRIU 4.1 could be had; on Linux >= 6.16 it cannot dump processes holding inet sockets"
+    chosen="$state/bin/criu"
+  elif command -v criu >/dev/null && works "$(command -v criu)" 1; then
+    log "WARNING: using $(command -v criu), CRIU 4.1; on Linux >= 6.16 it cannot dump processes holding inet sockets"
+    chosen=$(command -v criu)
+  else
+    log "the CRIU built from $src does not pass 'criu check'"; exit 1
+  fi
 fi
 log "using $chosen ($("$chosen" --version | sed -n 's/^Version: *//p'))"
 echo "$chosen"

@@ -7,7 +7,10 @@ import type { LogLevel } from "./log.js";
 import { packageRoot } from "./packageRoot.js";
 
 export interface GatewayConfig {
-  /** Where to listen: "unix:/abs/path.sock" or "host:port" (TCP: TLS, or plain on loopback with `insecure`). */
+  /**
+   * Where to listen: "unix:/abs/path.sock", "host:port" (TCP: TLS, or plain on loopback with
+   * `insecure`), or "systemd[:NAME]" for the sockets systemd's socket activation passed.
+   */
   listen: string[];
   /** Certificate and key for TCP listeners; with a client CA, callers must present certificates (mTLS). */
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
@@ -175,10 +178,24 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
   return config;
 }
 
-export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+export type ListenAddress =
+  | { kind: "unix"; path: string }
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "systemd"; name: string | undefined };
 
-/** Parses a listen address; whether TCP may be plain is decided by resolveConfig. */
+/**
+ * Parses a listen address; whether TCP may be plain is decided by resolveConfig (and, for sockets
+ * systemd passes, once they are seen). "systemd" serves every socket systemd's socket activation
+ * passed; "systemd:NAME" those of one FileDescriptorName.
+ */
 export function parseListenAddress(address: string): ListenAddress {
+  if (address === "systemd" || address.startsWith("systemd:")) {
+    const name = address === "systemd" ? undefined : address.slice("systemd:".length);
+    if (name !== undefined && !/^[A-Za-z0-9._-]{1,255}$/.test(name)) {
+      throw new ConfigError(`listen: ${address}: ${JSON.stringify(name)} is not a FileDescriptorName`);
+    }
+    return { kind: "systemd", name };
+  }
   if (address.startsWith("unix:")) {
     const path = address.slice("unix:".length);
     if (!isAbsolute(path)) throw new ConfigError(`listen: ${address}: the unix socket path must be absolute`);

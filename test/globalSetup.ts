@@ -7,7 +7,10 @@ export default function setup(): void {
   const root = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push("the tests checkpoint real processes and must run as root");
-  if (!existsSync(join(root, "build/Release/seqpacket.node"))) problems.push("the native addon is not built");
+  for (const addon of ["seqpacket", "systemd"]) {
+    if (!existsSync(join(root, `build/Release/${addon}.node`)))
+      problems.push(`the native ${addon} addon is not built`);
+  }
   const criuPathFile = join(root, ".criu/criu-path");
   if (!existsSync(criuPathFile) || !existsSync(readFileSync(criuPathFile, "utf8").trim())) {
     problems.push("no working CRIU was installed (.criu/criu-path)");

@@ -7,13 +7,14 @@ import { dump, preDump } from "./commands/dump.js";
 import { copyImages, pageServerLs, pageServerStart, pageServerStop } from "./commands/pageServer.js";
 import { check, features, version } from "./commands/probes.js";
 import { restore } from "./commands/restore.js";
-import { policyCheck, serve } from "./commands/serve.js";
+import { doctor, policyCheck, serve } from "./commands/serve.js";
 import { completion, help } from "./commands/shell.js";
 import { watch } from "./commands/watch.js";
 
 export const COMMANDS: readonly Command[] = [
   serve,
   policyCheck,
+  doctor,
   version,
   check,
   features,

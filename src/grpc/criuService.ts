@@ -15,6 +15,7 @@ import {
 } from "../../gen/criu/gateway/v1/gateway.js";
 import type { CriuOperations, LogKind, PageServerInfo } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
+import type { HostFinding } from "../domain/hostFindings.js";
 import {
   type CheckpointInfo,
   type Durability as DomainDurability,
@@ -24,6 +25,7 @@ import {
 import type { Logger } from "../log.js";
 import type { AccessRequest, Gatekeeper } from "./gatekeeper.js";
 import { type GuardDeps, handleUnary, type UnaryHandler } from "./handleUnary.js";
+import { hostFindingMessage } from "./hostFindingMessage.js";
 
 export interface CriuServiceDeps {
   operations: CriuOperations;
@@ -31,6 +33,8 @@ export interface CriuServiceDeps {
   gatewayVersion: string;
   logger: Logger;
   gatekeeper: Gatekeeper;
+  /** The host doctor's findings, for Check (hostDoctor.ts). */
+  hostFindings: () => Promise<HostFinding[]>;
 }
 
 const KIND_TO_API: Record<DomainKind, CheckpointKind> = {
@@ -123,7 +127,7 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
       (req) => ({ options: req.options, operation: true }),
       async (req, { operation }) => {
         await operations.check(req.options, operation);
-        return {};
+        return { findings: (await deps.hostFindings()).map(hostFindingMessage) };
       },
     ),
     featureCheck: unary("FeatureCheck", worker, async (_req, { operation }) =>

@@ -2,19 +2,24 @@
 // listeners, and a graceful shutdown that cancels what is in flight and waits for every worker.
 import { closeSync, promises as fs, openSync, readFileSync, writeSync } from "node:fs";
 import { connect } from "node:net";
+import { release } from "node:os";
 import { dirname, join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { CriuServiceService } from "../../gen/criu/gateway/v1/gateway.js";
 import { type GatewayConfig, isLoopback, parseListenAddress } from "../config.js";
-import { createCriuOperations } from "../domain/criuOperations.js";
+import { type CriuVersion, createCriuOperations } from "../domain/criuOperations.js";
 import { EventBus } from "../domain/eventBus.js";
+import { hostDoctor, systemReaders } from "../domain/hostDoctor.js";
+import { inetSocketsFinding } from "../domain/hostFindings.js";
 import { ImageStore, isErrno } from "../domain/imageStore.js";
 import { defaultPolicy, type Policy, parsePolicy } from "../domain/policy.js";
 import type { Logger } from "../log.js";
 import { packageRoot } from "../packageRoot.js";
+import { takeListenFds } from "../systemd/listenFds.js";
 import { createCriuService } from "./criuService.js";
 import { type AuditRecord, Gatekeeper } from "./gatekeeper.js";
+import { serveInherited } from "./inheritedListeners.js";
 import { addReflectionServices } from "./reflectionService.js";
 import { createSessionHandler } from "./sessionHandler.js";
 import { createSubscribeHandler } from "./subscribeHandler.js";
@@ -105,6 +110,19 @@ export function gatewayVersion(): string {
   return pkg.version;
 }
 
+/**
+ * CRIU older than 4.2 on Linux 6.16 or later fails on every process holding an inet socket: said
+ * at start-up, so that an operator reads it before the first failed dump (hostFindings.ts).
+ */
+function warnAboutInetSockets(criu: CriuVersion, logger: Logger): void {
+  const finding = inetSocketsFinding([criu.majorNumber, criu.minorNumber, criu.sublevel ?? 0], release());
+  if (finding.state === "ok") return;
+  logger.log("warn", `host finding ${finding.name} is ${finding.state}: ${finding.detail}`, {
+    blocks: finding.blocks,
+    fix: finding.fix,
+  });
+}
+
 export async function startGateway(
   config: GatewayConfig,
   logger: Logger,
@@ -115,7 +133,9 @@ export async function startGateway(
   const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
   const store = await ImageStore.open(config.imagesRoot);
   const events = new EventBus(config.subscriberBufferEvents);
+  const hostReaders = systemReaders(config.criuBin);
   const operations = createCriuOperations({
+    hostReaders,
     criuBin: config.criuBin,
     store,
     events,
@@ -139,6 +159,7 @@ export async function startGateway(
       },
     );
   }
+  warnAboutInetSockets(criu, logger);
 
   const audit = hooks.audit
     ? { write: hooks.audit, reopen() {}, close() {} }
@@ -156,7 +177,14 @@ export async function startGateway(
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
   });
   server.addService(withTotalDeserializers(CriuServiceService), {
-    ...createCriuService({ operations, store, gatewayVersion: gatewayVersion(), logger, gatekeeper }),
+    ...createCriuService({
+      operations,
+      store,
+      gatewayVersion: gatewayVersion(),
+      logger,
+      gatekeeper,
+      hostFindings: hostDoctor(hostReaders),
+    }),
     session: createSessionHandler({
       operations,
       logger,
@@ -176,7 +204,17 @@ export async function startGateway(
   try {
     for (const address of config.listen) {
       const parsed = parseListenAddress(address);
-      if (parsed.kind === "unix") {
+      if (parsed.kind === "systemd") {
+        const inherited = await serveInherited(server, takeListenFds(), {
+          name: parsed.name,
+          tls,
+          insecure: config.insecure,
+          peers: unixPeers,
+          logger,
+        });
+        unixListeners.push(...inherited.listeners);
+        addresses.push(...inherited.addresses);
+      } else if (parsed.kind === "unix") {
         await prepareUnixSocket(parsed.path);
         unixListeners.push(
           await listenUnix(

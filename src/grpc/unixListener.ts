@@ -70,18 +70,12 @@ export async function listenUnix(
   peers: UnixPeers,
   logger: Logger,
 ): Promise<UnixListener> {
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
-  const sockets = new Set<Socket>();
-  const listener: NetServer = createServer({ allowHalfOpen: false, pauseOnConnect: false }, (socket) => {
-    if (!peers.adopt(socket)) {
-      logger.log("warn", "unix connection refused: no peer credentials", { path });
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    injector.injectConnection(socket);
-  });
+  const feeder = connectionFeeder(
+    server,
+    ServerCredentials.createInsecure(),
+    unixAdmission(peers, logger, path),
+  );
+  const listener: NetServer = createServer({ allowHalfOpen: false, pauseOnConnect: false }, feeder.accept);
   await new Promise<void>((resolve, reject) => {
     const previous = process.umask(0o777 & ~settings.mode);
     listener.once("error", (err) => {
@@ -106,9 +100,49 @@ export async function listenUnix(
     stopAccepting() {
       listener.close();
     },
+    destroy: feeder.destroy,
+  };
+}
+
+/** Hands accepted connections to the gRPC server, and ends them all on `destroy`. */
+export interface ConnectionFeeder {
+  accept(socket: Socket): void;
+  destroy(): void;
+}
+
+/**
+ * Feeds connections that `admit` accepts to the gRPC server, through grpc-js's connection
+ * injector with the given credentials (TLS is done on the injected socket).
+ */
+export function connectionFeeder(
+  server: Server,
+  credentials: ServerCredentials,
+  admit: (socket: Socket) => boolean = () => true,
+): ConnectionFeeder {
+  const injector = server.createConnectionInjector(credentials);
+  const sockets = new Set<Socket>();
+  return {
+    accept(socket) {
+      if (!admit(socket)) {
+        socket.destroy();
+        return;
+      }
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      injector.injectConnection(socket);
+    },
     destroy() {
       injector.destroy();
       for (const socket of sockets) socket.destroy();
     },
+  };
+}
+
+/** Admits unix connections whose peer credentials the kernel gives, tagging them in `peers`. */
+export function unixAdmission(peers: UnixPeers, logger: Logger, path: string): (socket: Socket) => boolean {
+  return (socket) => {
+    if (peers.adopt(socket)) return true;
+    logger.log("warn", "unix connection refused: no peer credentials", { path });
+    return false;
   };
 }

@@ -66,9 +66,11 @@ test("without dirty-memory tracking CRIU refuses track_mem, and a pre-dump abort
     expect(dump.success).toBe(false);
     expect(readFileSync(join(dir, "dump.log"), "utf8")).toMatch(/Tracking memory is not available/);
     // CRIU forces track_mem on for a pre-dump and then hits BUG_ON(!kdat.has_dirty_track): its
-    // pre-dump process aborts, and the worker answers only "failed", with no reason.
+    // pre-dump process aborts, and the worker's answer does not say why. CRIU 4.2 answers with the
+    // first error it logged, if any (where CRIU lacks CAP_SYS_RESOURCE, the RLIMIT_NOFILE line),
+    // which is never about memory tracking.
     expect(pre.success).toBe(false);
-    expect(pre.crErrmsg ?? "").toBe("");
+    expect(pre.crErrmsg ?? "").not.toMatch(/track|dirty|mem\.c|BUG/i);
     const log = readFileSync(join(dir, "pre.log"), "utf8");
     expect(log).toMatch(/Enforcing memory tracking for pre-dump/);
     expect(log).toMatch(/BUG at criu\/mem\.c/);

@@ -169,19 +169,23 @@ describe("pre-dump", () => {
     const features = await call<FeatureCheckResponse>((cb) => gw.client.featureCheck({}, cb));
     const c = await counter("pre");
     if (!features.memTrack) {
-      // CRIU turns track_mem on for every pre-dump, and without soft-dirty bits CRIU 4.1 aborts
-      // (BUG at criu/mem.c) instead of answering: the gateway refuses before starting a worker.
+      // CRIU turns track_mem on for every pre-dump, and without soft-dirty bits CRIU 4.1 and 4.2
+      // abort (BUG at criu/mem.c) instead of answering: the gateway refuses before starting a
+      // worker, naming the host doctor's finding and its fix.
       const events = await subscribe([OperationKind.OPERATION_KIND_PRE_DUMP]);
       const err = await failure(preDump("pre", { pid: c.pid }));
       expect(err.code).toBe(status.FAILED_PRECONDITION);
       expect(err.details).toMatch(/dirty-memory tracking/);
       expect(err.details).toMatch(/mem_track=false/);
+      expect(err.details).toContain("host finding mem-track is missing");
+      expect(err.details).toContain("CONFIG_MEM_SOFT_DIRTY");
       expect(errorDetailOf(err)).toBeUndefined(); // CRIU was never asked
       expect(existsSync(join(gw.imagesRoot, "pre"))).toBe(false);
       // track_mem on a dump: the same answer, and the process is untouched.
       const tracked = await failure(dump("tracked", { pid: c.pid, trackMem: true, leaveRunning: true }));
       expect(tracked.code).toBe(status.FAILED_PRECONDITION);
       expect(tracked.details).toMatch(/track_mem/);
+      expect(tracked.details).toContain("host finding mem-track is missing");
       const now = c.read();
       await waitFor(() => c.read() > now, "the counter to keep counting");
       await waitFor(() => events.events.some((e) => e.finished), "the pre-dump's finished event");

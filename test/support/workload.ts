@@ -64,7 +64,11 @@ export async function startCounter(
     uid?: number;
     gid?: number;
     /** "none": the counter runs without any capability, even as root (an empty bounding set). */
-    capabilities?: "none";
+    /**
+     * "none": the counter runs without any capability, even as root (an empty bounding set); a
+     * list: with only those, like a container's process (names as setpriv spells them: "chown").
+     */
+    capabilities?: "none" | readonly string[];
   } = {},
 ): Promise<Counter> {
   const file = join(dir, `${name}.txt`);
@@ -72,10 +76,12 @@ export async function startCounter(
   const outside = options.session === "outside";
   const args = ["-c", program, file];
   const python = ["/usr/bin/python3", ...(outside ? ["-c", SESSION_LEADER, ...args] : args)];
+  const caps = options.capabilities === "none" ? [] : options.capabilities;
+  const bounding = ["-all", ...(caps ?? []).map((c) => `+${c}`)].join(",");
   const argv =
-    options.capabilities === "none"
-      ? ["/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", ...python]
-      : python;
+    caps === undefined
+      ? python
+      : ["/usr/bin/setpriv", "--inh-caps=-all", `--bounding-set=${bounding}`, "--", ...python];
   // detached: the child calls setsid(), so it leads a new session and process group.
   const child = spawn(argv[0] as string, argv.slice(1), {
     stdio: "ignore",

@@ -6,8 +6,8 @@ export const SERVE_OPTIONS = {
   listen: {
     type: "string",
     multiple: true,
-    value: "unix:PATH|HOST:PORT",
-    help: `where to listen (default ${DEFAULT_ADDRESS})`,
+    value: "unix:PATH|HOST:PORT|systemd[:NAME]",
+    help: `where to listen (default ${DEFAULT_ADDRESS}); systemd: the socket unit's sockets`,
   },
   "images-root": {
     type: "string",
@@ -81,7 +81,9 @@ export const serve = defineCommand({
   details: `TCP listeners need TLS; --tls-client-ca makes it mutual TLS, the certificate naming the caller.
 --insecure allows plain TCP on loopback only, for anonymous callers. Without --policy, root on a
 unix socket is admin and nobody else may do anything (docs/security.md).
-SIGHUP re-reads the policy and the TLS files.`,
+SIGHUP re-reads the policy and the TLS files. Under systemd, --listen systemd serves the sockets
+of its socket unit (systemd:NAME those of one FileDescriptorName), and readiness is notified
+(Type=notify): deploy/systemd/.`,
   options: SERVE_OPTIONS,
   run: async (args) => (await import("../handlers/serve.js")).serve(args),
 });
@@ -93,4 +95,23 @@ export const policyCheck = defineCommand({
   args: [{ name: "FILE", what: "one policy file", complete: "file" }],
   options: {},
   run: async (args) => (await import("../handlers/serve.js")).policyCheck(args),
+});
+
+export const DOCTOR_OPTIONS = {
+  criu: {
+    type: "string",
+    value: "PATH",
+    complete: "file",
+    help: "the criu binary to judge (default $CRIU_BIN, else the installed one, else criu on PATH)",
+  },
+  json: { type: "boolean", help: "print the findings as JSON" },
+} as const;
+
+export const doctor = defineCommand({
+  name: "doctor",
+  section: "server",
+  summary: "what this host can and cannot do for CRIU, and how to fix each item",
+  details: "Exits 1 when CRIU itself cannot run here. A running gateway's Check carries the same findings.",
+  options: DOCTOR_OPTIONS,
+  run: async (args) => (await import("../handlers/doctor.js")).doctor(args),
 });

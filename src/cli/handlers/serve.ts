@@ -3,6 +3,7 @@ import { type GatewayConfig, lookupGroup, lookupUser, resolveConfig } from "../.
 import { PolicyError } from "../../domain/policy.js";
 import { loadPolicy, startGateway } from "../../grpc/server.js";
 import { createLogger, type LogLevel } from "../../log.js";
+import { notifyReady, notifyStopping } from "../../systemd/notify.js";
 import { type Args, CommandError, UsageError } from "../command.js";
 import type { SERVE_OPTIONS } from "../commands/serve.js";
 import { optionalInteger } from "../parse.js";
@@ -13,6 +14,7 @@ export async function serve({ values }: Args<ServeOptions>): Promise<number> {
   const config = resolveConfig(configFrom(values));
   const logger = createLogger(config.logLevel);
   const gateway = await policyErrors(() => startGateway(config, logger));
+  notifyReady(gateway.addresses, logger);
   const onHangup = () => {
     logger.log("info", "SIGHUP: reloading the policy and TLS files");
     void gateway.reload();
@@ -21,6 +23,7 @@ export async function serve({ values }: Args<ServeOptions>): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.log("info", "shutting down", { signal });
+      notifyStopping(logger);
       gateway.shutdown().then(resolve, (err: unknown) => {
         logger.log("error", "shutdown failed", { error: err });
         resolve();

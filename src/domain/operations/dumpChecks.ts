@@ -40,6 +40,7 @@ export async function checkDumpInput(
   // After the target checks, whose statuses (NOT_FOUND, PERMISSION_DENIED) callers rely on.
   const pagesSentTo = pageServerTarget(input.options);
   await probes.requireMemTrack(kind, input.options, ctx.signal);
+  await probes.requireLazyPageServing(input.options, `a ${kind}`);
   return { pid, pagesSentTo, criuVersion: await probes.criuVersionString() };
 }
 

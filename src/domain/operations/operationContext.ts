@@ -3,6 +3,7 @@
 import type { NotifyAnswer } from "../../criu/swrkWorker.js";
 import type { OptionClass } from "../criuOptions.js";
 import type { EventBus } from "../eventBus.js";
+import type { HostReaders } from "../hostDoctor.js";
 import type { ImageStore } from "../imageStore.js";
 import type { OperationGuard } from "../operationGuard.js";
 
@@ -27,6 +28,8 @@ export interface OperationsDeps {
   warmWorkers?: number;
   /** How long warm workers wait unused before they are closed. */
   warmWorkerIdleMs?: number;
+  /** Where host preconditions (hostDoctor.ts) are read; the real host when absent. */
+  hostReaders?: HostReaders;
 }
 
 /** A callback put to an interactive caller. */

@@ -57,6 +57,7 @@ export function createPageServers(kit: OperationKit, probes: Probes) {
   async function startPageServer(input: PageServerInput, ctx: OperationContext): Promise<PageServerInfo> {
     kit.validate(input, ctx);
     checkPageServerInput(input);
+    await probes.requireLazyPageServing(input.options, "a page server");
     if (servers.has(input.checkpointId)) {
       throw new GatewayError(
         "ALREADY_EXISTS",

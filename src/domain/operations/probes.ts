@@ -4,7 +4,8 @@
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { CriuReqType } from "../../criu/wire.js";
 import { criuRefused } from "../criuFailure.js";
-import { GatewayError } from "../errors.js";
+import { findingRefusal, requirePageServing, systemReaders } from "../hostDoctor.js";
+import { memTrackFinding } from "../hostFindings.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
 import { trackOperation } from "./trackOperation.js";
@@ -30,6 +31,7 @@ const NO_TARGET = { pid: 0, checkpointId: "" };
 
 export function createProbes(kit: OperationKit) {
   const { events } = kit.deps;
+  const hostReaders = kit.deps.hostReaders ?? systemReaders(kit.deps.criuBin);
   let cachedVersion: CriuVersion | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
   let cachedFeatures: Promise<Features> | undefined;
@@ -110,17 +112,28 @@ export function createProbes(kit: OperationKit) {
     /**
      * Dirty-memory tracking is asked for by track_mem and always used by a pre-dump (CRIU turns
      * track_mem on for it). Without the kernel's soft-dirty bits CRIU refuses track_mem, and a
-     * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1), so the gateway refuses first, saying why.
+     * pre-dump aborts CRIU outright (a BUG() in CRIU 4.1 and 4.2.1), so the gateway refuses first,
+     * naming the host finding (hostFindings.ts).
      */
     async requireMemTrack(kind: "dump" | "pre-dump", options: CriuOptions | undefined, signal?: AbortSignal) {
       if (kind === "dump" && options?.trackMem !== true) return;
       if (await memTrackAvailable(signal)) return;
-      throw new GatewayError(
-        "FAILED_PRECONDITION",
-        kind === "pre-dump"
-          ? "a pre-dump needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Dump without a pre-dump instead"
-          : "options.track_mem needs dirty-memory tracking, which this host's kernel lacks (FeatureCheck reports mem_track=false; the kernel needs CONFIG_MEM_SOFT_DIRTY). Leave track_mem unset",
-      );
+      throw kind === "pre-dump"
+        ? findingRefusal(
+            memTrackFinding(false),
+            "a pre-dump needs dirty-memory tracking",
+            "dump without a pre-dump",
+          )
+        : findingRefusal(
+            memTrackFinding(false),
+            "options.track_mem needs dirty-memory tracking",
+            "leave track_mem unset",
+          );
+    },
+
+    /** lazy_pages makes CRIU serve pages, which some hosts' pipe limits forbid (hostDoctor.ts). */
+    async requireLazyPageServing(options: CriuOptions | undefined, what: string): Promise<void> {
+      if (options?.lazyPages === true) await requirePageServing(hostReaders, `${what} with lazy_pages`);
     },
   };
 }

@@ -28,6 +28,54 @@ export const protobufPackage = "criu.gateway.v1";
 
 export const protobufFileName = "criu/gateway/v1/gateway.proto";
 
+export enum HostFindingState {
+  HOST_FINDING_STATE_UNSPECIFIED = 0,
+  /** HOST_FINDING_STATE_OK - Works. */
+  HOST_FINDING_STATE_OK = 1,
+  /** HOST_FINDING_STATE_DEGRADED - Works, with the limit HostFinding.blocks names. */
+  HOST_FINDING_STATE_DEGRADED = 2,
+  /** HOST_FINDING_STATE_MISSING - Absent: what HostFinding.blocks names cannot run, and the gateway refuses it up front. */
+  HOST_FINDING_STATE_MISSING = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function hostFindingStateFromJSON(object: any): HostFindingState {
+  switch (object) {
+    case 0:
+    case "HOST_FINDING_STATE_UNSPECIFIED":
+      return HostFindingState.HOST_FINDING_STATE_UNSPECIFIED;
+    case 1:
+    case "HOST_FINDING_STATE_OK":
+      return HostFindingState.HOST_FINDING_STATE_OK;
+    case 2:
+    case "HOST_FINDING_STATE_DEGRADED":
+      return HostFindingState.HOST_FINDING_STATE_DEGRADED;
+    case 3:
+    case "HOST_FINDING_STATE_MISSING":
+      return HostFindingState.HOST_FINDING_STATE_MISSING;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HostFindingState.UNRECOGNIZED;
+  }
+}
+
+export function hostFindingStateToJSON(object: HostFindingState): string {
+  switch (object) {
+    case HostFindingState.HOST_FINDING_STATE_UNSPECIFIED:
+      return "HOST_FINDING_STATE_UNSPECIFIED";
+    case HostFindingState.HOST_FINDING_STATE_OK:
+      return "HOST_FINDING_STATE_OK";
+    case HostFindingState.HOST_FINDING_STATE_DEGRADED:
+      return "HOST_FINDING_STATE_DEGRADED";
+    case HostFindingState.HOST_FINDING_STATE_MISSING:
+      return "HOST_FINDING_STATE_MISSING";
+    case HostFindingState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Which of CRIU's logs of a checkpoint. */
 export enum CheckpointLogKind {
   /** CHECKPOINT_LOG_KIND_UNSPECIFIED - The log of the operation that made the checkpoint (dump, pre-dump or cpuinfo dump). */
@@ -488,6 +536,34 @@ export interface CheckRequest {
 }
 
 export interface CheckResponse {
+  /**
+   * What this host can and cannot do for CRIU, one finding per item, in a fixed order: the same
+   * list `criu-gateway doctor` prints on the host. A call whose operation would hit a finding that
+   * is not OK fails with FAILED_PRECONDITION naming the finding (HostFinding.name).
+   */
+  findings: HostFinding[];
+}
+
+/** One item of the host doctor's findings. */
+export interface HostFinding {
+  /**
+   * A stable name: "criu" (CRIU's version and `criu check`), "inet-sockets" (CRIU older than 4.2
+   * on Linux 6.16 or later cannot dump any process holding an inet socket), "mem-track"
+   * (dirty-memory tracking: pre-dumps, incremental dumps), "userfaultfd" (lazy restores),
+   * "pipe-max-size" (/proc/sys/fs/pipe-max-size against what CRIU's page server needs to serve
+   * lazy pages), "cap-sys-resource" (whether CRIU may raise RLIMIT_NOFILE and pipe sizes),
+   * "network-lock" (iptables and nftables for network_lock), "cgroup-v2", "pid1-reaping" (whether
+   * pid 1 reaps orphans, so that the pids of a dumped tree are soon free to restore onto).
+   * Clients should accept names they do not know: later versions may add findings.
+   */
+  name: string;
+  state: HostFindingState;
+  /** What was found, e.g. "/proc/sys/fs/pipe-max-size is 1048576; ...". */
+  detail: string;
+  /** What cannot run, or runs limited, because of it; empty when OK. */
+  blocks: string;
+  /** The command or change that fixes it; empty when OK. */
+  fix: string;
 }
 
 export interface FeatureCheckRequest {
@@ -1609,11 +1685,14 @@ export const CheckRequest: MessageFns<CheckRequest> = {
 };
 
 function createBaseCheckResponse(): CheckResponse {
-  return {};
+  return { findings: [] };
 }
 
 export const CheckResponse: MessageFns<CheckResponse> = {
-  encode(_: CheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: CheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.findings) {
+      HostFinding.encode(v!, writer.uint32(10).fork()).join();
+    }
     return writer;
   },
 
@@ -1630,6 +1709,14 @@ export const CheckResponse: MessageFns<CheckResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.findings.push(HostFinding.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1642,20 +1729,161 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     }
   },
 
-  fromJSON(_: any): CheckResponse {
-    return {};
+  fromJSON(object: any): CheckResponse {
+    return {
+      findings: globalThis.Array.isArray(object?.findings)
+        ? object.findings.map((e: any) => HostFinding.fromJSON(e))
+        : [],
+    };
   },
 
-  toJSON(_: CheckResponse): unknown {
+  toJSON(message: CheckResponse): unknown {
     const obj: any = {};
+    if (message.findings?.length) {
+      obj.findings = message.findings.map((e) => HostFinding.toJSON(e));
+    }
     return obj;
   },
 
   create(base?: DeepPartial<CheckResponse>): CheckResponse {
     return CheckResponse.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<CheckResponse>): CheckResponse {
+  fromPartial(object: DeepPartial<CheckResponse>): CheckResponse {
     const message = createBaseCheckResponse();
+    message.findings = object.findings?.map((e) => HostFinding.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHostFinding(): HostFinding {
+  return { name: "", state: 0, detail: "", blocks: "", fix: "" };
+}
+
+export const HostFinding: MessageFns<HostFinding> = {
+  encode(message: HostFinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    if (message.blocks !== "") {
+      writer.uint32(34).string(message.blocks);
+    }
+    if (message.fix !== "") {
+      writer.uint32(42).string(message.fix);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostFinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHostFinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.blocks = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fix = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HostFinding {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      state: isSet(object.state) ? hostFindingStateFromJSON(object.state) : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      blocks: isSet(object.blocks) ? globalThis.String(object.blocks) : "",
+      fix: isSet(object.fix) ? globalThis.String(object.fix) : "",
+    };
+  },
+
+  toJSON(message: HostFinding): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.state !== 0) {
+      obj.state = hostFindingStateToJSON(message.state);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.blocks !== "") {
+      obj.blocks = message.blocks;
+    }
+    if (message.fix !== "") {
+      obj.fix = message.fix;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HostFinding>): HostFinding {
+    return HostFinding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HostFinding>): HostFinding {
+    const message = createBaseHostFinding();
+    message.name = object.name ?? "";
+    message.state = object.state ?? 0;
+    message.detail = object.detail ?? "";
+    message.blocks = object.blocks ?? "";
+    message.fix = object.fix ?? "";
     return message;
   },
 };
@@ -9119,7 +9347,8 @@ export const CriuServiceService = {
     responseDeserialize: (value: Buffer): VersionResponse => VersionResponse.decode(value),
   },
   /**
-   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does;
+   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does,
+   * with the host doctor's findings (what this host can and cannot do, and how to fix each);
    * FAILED_PRECONDITION, with CRIU's log tail in the details, when it does not.
    */
   check: {
@@ -9404,7 +9633,8 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
   /** CRIU's version, and the gateway's. */
   version: handleUnaryCall<VersionRequest, VersionResponse>;
   /**
-   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does;
+   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does,
+   * with the host doctor's findings (what this host can and cannot do, and how to fix each);
    * FAILED_PRECONDITION, with CRIU's log tail in the details, when it does not.
    */
   check: handleUnaryCall<CheckRequest, CheckResponse>;
@@ -9534,7 +9764,8 @@ export interface CriuServiceClient extends Client {
     callback: (error: ServiceError | null, response: VersionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does;
+   * Whether the kernel supports what checkpoint/restore needs (`criu check`). OK when it does,
+   * with the host doctor's findings (what this host can and cannot do, and how to fix each);
    * FAILED_PRECONDITION, with CRIU's log tail in the details, when it does not.
    */
   check(
