@@ -152,6 +152,7 @@ export async function startGateway(
   try {
     criu = await operations.version();
   } catch (err) {
+    await operations.drain();
     throw new Error(
       `CRIU at ${config.criuBin} does not answer a VERSION request: ${(err as Error).message}`,
       {
@@ -250,6 +251,8 @@ export async function startGateway(
     }
     server.forceShutdown();
     audit.close();
+    // Warm workers were started with the operations: a gateway that does not start leaves none.
+    await operations.drain();
     throw err;
   }
   tls?.watch(config.tlsReloadIntervalMs);

@@ -1,6 +1,7 @@
 // Warm workers with real CRIU: `criu swrk` processes started ahead of need serve the calls, are
 // replaced when one dies, and shutdown leaves none.
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { VersionResponse } from "../../gen/criu/gateway/v1/gateway.js";
 import {
@@ -75,6 +76,21 @@ describe("warm workers", () => {
     await gone(victim);
     const v = await call<VersionResponse>((cb) => g.client.version({}, cb));
     expect(v.majorNumber).toBeGreaterThanOrEqual(4);
+  });
+
+  it("are not left behind by a gateway that fails to start", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const address = taken.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    try {
+      await expect(
+        startTestGateway({ warmWorkers: 2, insecure: true, listen: [`127.0.0.1:${port}`] }),
+      ).rejects.toThrow();
+      expect(criuChildren()).toEqual([]);
+    } finally {
+      taken.close();
+    }
   });
 
   it("are all reaped at shutdown", async () => {
