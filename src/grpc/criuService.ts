@@ -13,7 +13,7 @@ import {
   type PreDumpRequest,
   type PreDumpResponse,
 } from "../../gen/criu/gateway/v1/gateway.js";
-import type { CriuOperations, LogKind, PageServerInfo } from "../domain/criuOperations.js";
+import type { CriuOperations, DumpInput, LogKind, PageServerInfo } from "../domain/criuOperations.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { HostFinding } from "../domain/hostFindings.js";
 import {
@@ -71,6 +71,16 @@ export function fromDurability(durability: Durability | undefined): DomainDurabi
     default:
       throw invalidArgument(`durability ${durability} is not a Durability: use FSYNC (1) or NONE (2)`);
   }
+}
+
+/** A DumpRequest or PreDumpRequest (also a Session's) as the domain's DumpInput. */
+export function toDumpInput(req: DumpRequest | PreDumpRequest): DumpInput {
+  return {
+    checkpointId: req.checkpointId,
+    parentCheckpointId: req.parentCheckpointId || undefined,
+    options: req.options,
+    durability: fromDurability(req.durability),
+  };
 }
 
 export function toCheckpoint(info: CheckpointInfo): Checkpoint {
@@ -134,15 +144,7 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
       operations.featureCheck(operation),
     ),
     dump: unary<DumpRequest, DumpResponse>("Dump", dumpAccess, async (req, { operation }) => {
-      const result = await operations.dump(
-        {
-          checkpointId: req.checkpointId,
-          parentCheckpointId: req.parentCheckpointId || undefined,
-          options: req.options,
-          durability: fromDurability(req.durability),
-        },
-        operation,
-      );
+      const result = await operations.dump(toDumpInput(req), operation);
       return {
         checkpoint: toCheckpoint(result.checkpoint),
         restored: result.restored,
@@ -150,15 +152,7 @@ export function createCriuService(deps: CriuServiceDeps): Omit<CriuServiceServer
       };
     }),
     preDump: unary<PreDumpRequest, PreDumpResponse>("PreDump", dumpAccess, async (req, { operation }) => {
-      const result = await operations.preDump(
-        {
-          checkpointId: req.checkpointId,
-          parentCheckpointId: req.parentCheckpointId || undefined,
-          options: req.options,
-          durability: fromDurability(req.durability),
-        },
-        operation,
-      );
+      const result = await operations.preDump(toDumpInput(req), operation);
       return { checkpoint: toCheckpoint(result.checkpoint), statistics: result.statistics };
     }),
     getCheckpointLog: unary(

@@ -5,7 +5,7 @@ import type { CallbackQuestion, CriuOperations, DumpResult, NotifyAnswer } from 
 import { GatewayError, invalidArgument } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
 import type { Logger } from "../log.js";
-import { dumpAccess, fromDurability, restoreAccess, toCheckpoint } from "./criuService.js";
+import { dumpAccess, restoreAccess, toCheckpoint, toDumpInput } from "./criuService.js";
 import { toServiceError } from "./errorStatus.js";
 import type { AccessRequest, Admission, Gatekeeper } from "./gatekeeper.js";
 import { auditCall, operationContext } from "./handleUnary.js";
@@ -219,15 +219,7 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       },
     };
     if (start.dump) {
-      const result = await operations.dump(
-        {
-          checkpointId: start.dump.checkpointId,
-          parentCheckpointId: start.dump.parentCheckpointId || undefined,
-          options: start.dump.options,
-          durability: fromDurability(start.dump.durability),
-        },
-        ctx,
-      );
+      const result = await operations.dump(toDumpInput(start.dump), ctx);
       send({
         dumpResult: {
           checkpoint: toCheckpoint(result.checkpoint),
@@ -237,15 +229,8 @@ async function runSession(call: Call, deps: SessionDeps): Promise<void> {
       });
     } else if (start.iterativeDump) {
       const request = start.iterativeDump;
-      const result = await operations.iterativeDump(
-        {
-          checkpointId: request.checkpointId,
-          parentCheckpointId: request.parentCheckpointId || undefined,
-          options: request.options,
-          durability: fromDurability(request.durability),
-        },
-        ctx,
-        (preDump) => askNextStep(preDump, timeoutMs),
+      const result = await operations.iterativeDump(toDumpInput(request), ctx, (preDump) =>
+        askNextStep(preDump, timeoutMs),
       );
       send({
         dumpResult: {
