@@ -46,7 +46,10 @@ export interface GatewayConfig {
   subscriberBufferEvents: number;
   /** Subscribers served at once; more get RESOURCE_EXHAUSTED. */
   maxSubscribers: number;
-  /** How long a worker is kept (CRIU's keep_open) for the next Version or FeatureCheck; 0 = never. */
+  /**
+   * How long a worker is kept (CRIU's keep_open) for the next call when there are no warm workers;
+   * 0 = never. With warm workers, a worker that answered Version or FeatureCheck rejoins them.
+   */
   idleWorkerMs: number;
   /**
    * CRIU workers the gateway runs at once, for all callers together (each operation runs one; a
@@ -64,6 +67,14 @@ export interface GatewayConfig {
   criuLogLevel: number;
   /** Operations that may wait for a worker beyond those; one more gets RESOURCE_EXHAUSTED. Default: 16 per worker. */
   maxQueuedOperations: number;
+  /**
+   * How many `criu swrk` workers are started ahead of need, waiting for a call (each an idle
+   * process of a few MiB); 0 starts every worker when its call comes. They do not count against
+   * maxConcurrentOperations until a call takes one.
+   */
+  warmWorkers: number;
+  /** How long warm workers wait unused before they are closed; the next call starts them again. */
+  warmWorkerIdleMs: number;
   /** Largest request message accepted, bytes. */
   maxReceiveMessageBytes: number;
   logLevel: LogLevel;
@@ -129,6 +140,8 @@ export function defaultConfig(): GatewayConfig {
     criuLogLevel: 4,
     maxConcurrentOperations: defaultConcurrency(),
     maxQueuedOperations: 16 * defaultConcurrency(),
+    warmWorkers: 2,
+    warmWorkerIdleMs: 600_000,
     logLevel: "info",
     pushTargets: [],
     pushTls: undefined,
@@ -199,6 +212,8 @@ export function resolveConfig(given: Partial<GatewayConfig>): GatewayConfig {
     ["max-concurrent-operations", config.maxConcurrentOperations, 1],
     ["criu-log-level", config.criuLogLevel, 0],
     ["max-queued-operations", config.maxQueuedOperations, 0],
+    ["warm-workers", config.warmWorkers, 0],
+    ["warm-worker-idle-ms", config.warmWorkerIdleMs, 1],
   ] as const) {
     if (!Number.isInteger(value) || value < min) {
       throw new ConfigError(`${name}: ${value} must be a whole number of at least ${min}`);

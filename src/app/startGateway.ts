@@ -44,8 +44,10 @@ export interface RunningGateway {
   metricsAddress: string | undefined;
   /** Stops accepting calls, cancels calls still running after the grace period, waits for workers. */
   shutdown(graceMs?: number): Promise<void>;
-  /** Pids of CRIU workers running now (for tests and metrics). */
+  /** Pids of CRIU workers running now, warm ones included (for tests and metrics). */
   workerPids(): number[];
+  /** Pids of the warm workers waiting for a call, the next call's first. */
+  readyWorkerPids(): number[];
   /** Subscribe streams open now. */
   subscriberCount(): number;
   /**
@@ -92,13 +94,21 @@ export async function startGateway(
     idleWorkerMs: config.idleWorkerMs,
     maxConcurrentOperations: config.maxConcurrentOperations,
     maxQueuedOperations: config.maxQueuedOperations,
+    warmWorkers: config.warmWorkers,
+    warmWorkerIdleMs: config.warmWorkerIdleMs,
     criuLogLevel: config.criuLogLevel,
     // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
     allowedOptionClasses: new Set(["safe", "admin"]),
   });
   const criu = await criuAnswers(operations, config.criuBin);
   warnAboutInetSockets(criu, logger);
-  const telemetry = await startTelemetry(config, { store, events, operations });
+  // Warm workers start with the operations: a start that fails from here on drains them.
+  const telemetry = await startTelemetry(config, { store, events, operations }).catch(
+    async (err: unknown) => {
+      await operations.drain();
+      throw err;
+    },
+  );
   const auditLog: AuditLog = hooks.audit
     ? { write: hooks.audit, reopen() {}, close() {} }
     : openAuditLog(config.auditLog, logger);
@@ -177,6 +187,7 @@ export async function startGateway(
     addresses: listeners.addresses,
     metricsAddress: telemetry.metricsAddress,
     workerPids: operations.workerPids,
+    readyWorkerPids: operations.readyWorkerPids,
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
     transferStats: () => transferStats,
@@ -233,6 +244,7 @@ async function criuAnswers(operations: CriuOperations, criuBin: string): Promise
   try {
     return await operations.version();
   } catch (err) {
+    await operations.drain();
     throw new Error(`CRIU at ${criuBin} does not answer a VERSION request: ${(err as Error).message}`, {
       cause: err,
     });

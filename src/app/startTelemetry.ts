@@ -63,7 +63,8 @@ function createMetrics({ store, events, operations }: TelemetrySources): Gateway
       return { bytes: checkpoints.reduce((sum, c) => sum + c.sizeBytes, 0), checkpoints: checkpoints.length };
     },
     workers: () => {
-      const idle = operations.idleWorkerPid() === undefined ? 0 : 1;
+      // Warm workers and a worker kept open both wait for a call.
+      const idle = operations.readyWorkerPids().length;
       return { running: Math.max(0, operations.workerPids().length - idle), idle };
     },
     pageServers: () => operations.listPageServers().length,

@@ -57,6 +57,8 @@ export function createCriuOperations(deps: OperationsDeps) {
     idleWorkerMs: deps.idleWorkerMs,
     maxWorkers: deps.maxConcurrentOperations,
     maxQueued: deps.maxQueuedOperations,
+    warmWorkers: deps.warmWorkers,
+    warmWorkerIdleMs: deps.warmWorkerIdleMs,
   });
   const kit = createOperationKit(deps, pool);
   const probes = createProbes(kit);
@@ -90,8 +92,10 @@ export function createCriuOperations(deps: OperationsDeps) {
     async drain(): Promise<void> {
       await Promise.all([pageServers.stopAll(), pool.drain()]);
     },
-    /** The pid of the worker kept open for the next VERSION or FEATURE_CHECK, if any. */
+    /** The pid of the worker the next call gets (warm, or kept open after a VERSION), if any. */
     idleWorkerPid: () => pool.idlePid(),
+    /** Pids of the workers started and waiting for a call, oldest first. */
+    readyWorkerPids: () => pool.readyPids(),
     /** Pids of the workers running now. */
     workerPids: () => pool.pids(),
   };

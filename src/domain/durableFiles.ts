@@ -3,6 +3,7 @@
 
 import { closeSync, constants, promises as fs, openSync } from "node:fs";
 import { join } from "node:path";
+import type { Durability } from "./imageStore.js";
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -38,19 +39,43 @@ export function closeQuietly(fd: number): void {
   }
 }
 
-/** fsyncs every file of a checkpoint directory, makes it private, then fsyncs the directory. */
-export async function syncTree(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      await handle.chmod(FILE_MODE);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+/**
+ * Makes every file of a checkpoint directory private and, for "fsync", flushes them and then the
+ * directory; says how large its files are and which there are. The flushes are issued together:
+ * the filesystem then commits its journal once for the batch rather than once per file (a small
+ * dump's files took 72 ms one after another and 3.5 ms together, here on ext4; syncfs() was no
+ * faster and would flush other users' data too). A file `flushed` says is unchanged since an
+ * earlier flush (same size and mtime, its "stamp") is not flushed again.
+ */
+export async function settleTree(
+  dir: string,
+  durability: Durability,
+  flushed: (name: string, stamp: string) => boolean = () => false,
+): Promise<{ sizeBytes: number; names: string[]; stamps: Map<string, string> }> {
+  const files = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile());
+  const stamps = new Map<string, string>();
+  const settled = await Promise.allSettled(
+    files.map(async (entry) => {
+      const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        const { size, mtimeMs } = await handle.stat();
+        const stamp = `${size}:${mtimeMs}`;
+        await handle.chmod(FILE_MODE);
+        if (durability !== "none" && !flushed(entry.name, stamp)) await handle.sync();
+        stamps.set(entry.name, stamp);
+        return size;
+      } finally {
+        await handle.close();
+      }
+    }),
+  );
+  let sizeBytes = 0;
+  for (const result of settled) {
+    if (result.status === "rejected") throw result.reason;
+    sizeBytes += result.value;
   }
-  await syncDir(dir);
+  if (durability !== "none") await syncDir(dir);
+  return { sizeBytes, names: files.map((entry) => entry.name), stamps };
 }
 
 export async function syncDir(dir: string): Promise<void> {
@@ -63,16 +88,21 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Replaces `dir/name` with `text` at once: written to a temporary name beside it, fsynced, then
- * renamed over it. A failure leaves the old file as it was.
+ * Replaces `dir/name` with `text` at once: written to a temporary name beside it, fsynced (for
+ * "fsync"), then renamed over it. A failure leaves the old file as it was.
  */
-export async function replaceFile(dir: string, name: string, text: string): Promise<void> {
+export async function replaceFile(
+  dir: string,
+  name: string,
+  text: string,
+  durability: Durability = "fsync",
+): Promise<void> {
   const tmp = join(dir, `.${name}-${process.pid}-${Date.now()}`);
   try {
     const handle = await fs.open(tmp, "wx", FILE_MODE);
     try {
       await handle.writeFile(text);
-      await handle.sync();
+      if (durability !== "none") await handle.sync();
     } finally {
       await handle.close();
     }
@@ -81,5 +111,5 @@ export async function replaceFile(dir: string, name: string, text: string): Prom
     await fs.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  if (durability !== "none") await syncDir(dir);
 }

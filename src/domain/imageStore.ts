@@ -21,11 +21,11 @@ import {
   openDirFd,
   pathExists,
   readNoFollow,
+  settleTree,
   syncDir,
-  syncTree,
 } from "./durableFiles.js";
 import { GatewayError, invalidArgument } from "./errors.js";
-import { META_FILE, type MetaFile, readMeta, validProcesses } from "./metaFile.js";
+import { describeCheckpoint, META_FILE, type MetaFile, readMeta } from "./metaFile.js";
 import type { ProcessRecord } from "./processTree.js";
 import { StagedDir, type StagedDump, UNCONFIRMED_MARKER } from "./stagedDump.js";
 
@@ -48,9 +48,15 @@ export const PAGE_SERVER_LOG = "page-server.log";
  */
 export type CheckpointState = "complete" | "unconfirmed";
 
+/**
+ * When a publish counts as done: "fsync" once the checkpoint is on disk, "none" once it is renamed
+ * into place (the kernel writes it back later). Checkpoints written before this was recorded were
+ * flushed.
+ */
+export type Durability = "fsync" | "none";
+
 /** What a checkpoint holds. Checkpoints written before kinds were recorded are dumps. */
 export type CheckpointKind = "dump" | "pre-dump" | "cpuinfo" | "pages";
-const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo", "pages"];
 
 /** Logs of CRIU are files of the checkpoint's directory with these names only. */
 const LOG_FILES: ReadonlySet<string> = new Set([
@@ -87,6 +93,8 @@ export interface CheckpointInfo {
    */
   importedImages: boolean;
   state: CheckpointState;
+  /** Whether it was flushed to disk before it was reported published. */
+  durability: Durability;
 }
 
 /** What a publish records; whether images were imported the store works out itself. */
@@ -101,6 +109,7 @@ export type CheckpointMeta = Omit<
   | "pagesSentTo"
   | "importedImages"
   | "state"
+  | "durability"
 > & {
   /** "dump" when not given. */
   kind?: CheckpointKind;
@@ -109,6 +118,8 @@ export type CheckpointMeta = Omit<
   pagesSentTo?: string;
   /** The images came from a caller (ImportCheckpoint), not from CRIU on this host. */
   importedImages?: boolean;
+  /** "fsync" when not given. */
+  durability?: Durability;
 };
 
 /** One of CRIU's image files, as ExportImages and ImportImages move them. */
@@ -497,23 +508,7 @@ export class ImageStore {
       if (isErrno(err, "ENOENT")) return undefined;
       throw err;
     }
-    const kind = meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump";
-    return {
-      id,
-      createTime: meta.createTime ? new Date(meta.createTime) : stat.mtime,
-      sizeBytes,
-      rootPid: meta.rootPid ?? 0,
-      parentId: meta.parentId,
-      criuVersion: meta.criuVersion ?? "",
-      leaveRunning: meta.leaveRunning ?? false,
-      kind,
-      dumpStatistics: meta.dumpStatistics,
-      processes: validProcesses(meta.processes),
-      pagesSentTo: meta.pagesSentTo,
-      // Imports made before the marker existed left a trace: a dump that a page server began.
-      importedImages: meta.importedImages === true || (kind === "dump" && pageServerLog),
-      state: unconfirmed ? "unconfirmed" : "complete",
-    };
+    return describeCheckpoint(id, meta, { sizeBytes, mtime: stat.mtime, pageServerLog, unconfirmed });
   }
 
   /**
@@ -560,7 +555,12 @@ export class ImageStore {
    * The kind changes last, by replacing meta.json atomically: until then the checkpoint stays
    * unrestorable, and files of a failed import are removed again.
    */
-  async importImages(id: string, files: readonly ImageFileData[], rootPid: number): Promise<CheckpointInfo> {
+  async importImages(
+    id: string,
+    files: readonly ImageFileData[],
+    rootPid: number,
+    durability: Durability = "fsync",
+  ): Promise<CheckpointInfo> {
     const info = await this.get(id);
     if (info.kind !== "pages") {
       throw new GatewayError(
@@ -609,12 +609,13 @@ export class ImageStore {
         kind: complete ? "dump" : "pages",
         rootPid: rootPid || meta.rootPid || 0,
         importedImages: true,
+        durability,
       };
       const tmp = join(dir, `.${META_FILE}-${randomBytes(6).toString("hex")}`);
       await fs.writeFile(tmp, `${JSON.stringify(updated, null, 2)}\n`, { mode: FILE_MODE });
-      await syncTree(dir);
+      await settleTree(dir, durability);
       await fs.rename(tmp, join(dir, META_FILE));
-      await syncDir(dir);
+      if (durability !== "none") await syncDir(dir);
       return await this.get(id);
     } catch (err) {
       for (const name of written) await fs.rm(join(dir, name), { force: true });

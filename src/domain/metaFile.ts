@@ -4,7 +4,7 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { DumpStatistics } from "../../gen/criu/gateway/v1/gateway.js";
 import { readNoFollow } from "./durableFiles.js";
-import type { CheckpointKind, CheckpointMeta } from "./imageStore.js";
+import type { CheckpointInfo, CheckpointKind, CheckpointMeta, Durability } from "./imageStore.js";
 import type { ProcessRecord } from "./processTree.js";
 
 export const META_FILE = "meta.json";
@@ -21,11 +21,23 @@ export interface MetaFile {
   processes?: ProcessRecord[];
   pagesSentTo?: string;
   importedImages?: true;
+  durability?: Durability;
 }
+
+const KINDS: readonly CheckpointKind[] = ["dump", "pre-dump", "cpuinfo", "pages"];
 
 /** The meta.json text for `meta`. */
 export function metaFileText(meta: CheckpointMeta, importedImages: boolean): string {
-  const file: MetaFile = {
+  return metaText(metaFileOf(meta, importedImages));
+}
+
+export function metaText(file: MetaFile): string {
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** What meta.json records for `meta`. */
+export function metaFileOf(meta: CheckpointMeta, importedImages: boolean): MetaFile {
+  return {
     formatVersion: 1,
     createTime: new Date().toISOString(),
     rootPid: meta.rootPid,
@@ -38,8 +50,35 @@ export function metaFileText(meta: CheckpointMeta, importedImages: boolean): str
     ...(meta.pagesSentTo === undefined ? {} : { pagesSentTo: meta.pagesSentTo }),
     // Imported by the caller's say (ImportCheckpoint), or passed down from an imported parent.
     ...(importedImages || meta.importedImages ? { importedImages: true as const } : {}),
+    durability: meta.durability ?? "fsync",
   };
-  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** A checkpoint as its meta file and its files describe it. */
+export function describeCheckpoint(
+  id: string,
+  meta: Partial<MetaFile>,
+  files: { sizeBytes: number; mtime: Date; pageServerLog: boolean; unconfirmed: boolean },
+): CheckpointInfo {
+  const kind = meta.kind !== undefined && KINDS.includes(meta.kind) ? meta.kind : "dump";
+  return {
+    id,
+    createTime: meta.createTime ? new Date(meta.createTime) : files.mtime,
+    sizeBytes: files.sizeBytes,
+    rootPid: meta.rootPid ?? 0,
+    parentId: meta.parentId,
+    criuVersion: meta.criuVersion ?? "",
+    leaveRunning: meta.leaveRunning ?? false,
+    kind,
+    dumpStatistics: meta.dumpStatistics,
+    processes: validProcesses(meta.processes),
+    pagesSentTo: meta.pagesSentTo,
+    // Imports made before the marker existed left a trace: a dump that a page server began.
+    importedImages: meta.importedImages === true || (kind === "dump" && files.pageServerLog),
+    state: files.unconfirmed ? "unconfirmed" : "complete",
+    // Checkpoints written before the choice was recorded were flushed.
+    durability: meta.durability === "none" ? "none" : "fsync",
+  };
 }
 
 /** A directory's meta.json, never through a symlink; undefined when missing or unreadable. */

@@ -8,10 +8,16 @@
 
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { closeQuietly, FILE_MODE, replaceFile, syncDir, syncTree } from "./durableFiles.js";
+import { closeQuietly, FILE_MODE, replaceFile, settleTree, syncDir } from "./durableFiles.js";
 import { GatewayError } from "./errors.js";
-import type { CheckpointInfo, CheckpointMeta, OpenDirectory } from "./imageStore.js";
-import { META_FILE, metaFileText } from "./metaFile.js";
+import {
+  type CheckpointInfo,
+  type CheckpointMeta,
+  type Durability,
+  type OpenDirectory,
+  PAGE_SERVER_LOG,
+} from "./imageStore.js";
+import { describeCheckpoint, META_FILE, type MetaFile, metaFileOf, metaText } from "./metaFile.js";
 
 /** The file whose presence says a dump passed its point of no return unconfirmed by CRIU. */
 export const UNCONFIRMED_MARKER = ".unconfirmed";
@@ -27,17 +33,21 @@ export interface StagedDump extends OpenDirectory {
   /** CRIU's parent_img for an incremental dump, relative to the images directory. */
   readonly parentImg: string | undefined;
   /**
-   * Makes the gateway's own records durable before CRIU is let past post-dump: meta.json, every
-   * image fsynced, and for a dump that stops its processes (leaveRunning false) the marker of
-   * the point of no return. Throws (ENOSPC, …) for the caller to veto the dump, which CRIU then
-   * rolls back.
+   * Writes the gateway's own records before CRIU is let past post-dump: meta.json and, for a dump
+   * that stops its processes (leaveRunning false), the marker of the point of no return; with
+   * durability "fsync" (the default) they and every image are then flushed, as one batch. With
+   * "none" nothing is flushed: the files are in the page cache, which outlives the gateway, so
+   * start-up recovery still finds them after a gateway crash, but not after a host crash.
+   * Throws (ENOSPC, …) for the caller to veto the dump, which CRIU then rolls back.
    */
   secure(meta: CheckpointMeta): Promise<void>;
   /** CRIU answered that the dump failed, and so resumed the processes: discard() may remove it. */
   rolledBack(): void;
   /**
-   * Makes the dump visible under its id, durably, and closes the directory. Past the point of
-   * no return a failure keeps the dump (see discard) before it throws.
+   * Makes the dump visible under its id, whole, and closes the directory; with durability
+   * "fsync" flushed first (what secure() flushed is not flushed again), with "none" replying
+   * once it is renamed into place. Describes the checkpoint from what it wrote. Past the point
+   * of no return a failure keeps the dump (see discard) before it throws.
    */
   publish(meta: CheckpointMeta): Promise<CheckpointInfo>;
   /**
@@ -60,7 +70,8 @@ export interface StagingHost {
 
 export class StagedDir implements StagedDump {
   #done = false;
-  #secured = false;
+  /** Once secure() has run: the files it flushed, by name, with their stamps (none for "none"). */
+  #secured: Map<string, string> | undefined;
   /** Past the point of no return, and CRIU has not said it rolled back. */
   #precious = false;
   #kept: KeptDump | undefined;
@@ -75,15 +86,16 @@ export class StagedDir implements StagedDump {
 
   async secure(meta: CheckpointMeta): Promise<void> {
     if (this.#done) throw new Error("staged dump already finished");
-    const text = metaFileText(meta, await this.host.parentImported());
+    const durability = meta.durability ?? "fsync";
+    const text = metaText(metaFileOf(meta, await this.host.parentImported()));
     await naming(join(this.path, META_FILE), (file) => fs.writeFile(file, text, { mode: FILE_MODE }));
     if (!meta.leaveRunning) {
       await naming(join(this.path, UNCONFIRMED_MARKER), (file) =>
         fs.writeFile(file, "", { mode: FILE_MODE }),
       );
     }
-    await naming(this.path, syncTree);
-    this.#secured = true;
+    const settled = await naming(this.path, (dir) => settleTree(dir, durability));
+    this.#secured = durability === "none" ? new Map() : settled.stamps;
     this.#precious = !meta.leaveRunning;
   }
 
@@ -94,16 +106,30 @@ export class StagedDir implements StagedDump {
   async publish(meta: CheckpointMeta): Promise<CheckpointInfo> {
     if (this.#done) throw new Error("staged dump already finished");
     this.#done = true;
+    const durability = meta.durability ?? "fsync";
     const target = join(this.host.root, this.id);
+    let written: MetaFile;
+    let settled: Awaited<ReturnType<typeof settleTree>>;
     try {
-      const text = metaFileText(meta, await this.host.parentImported());
-      if (!this.#secured) {
-        await fs.writeFile(join(this.path, META_FILE), text, { mode: FILE_MODE });
+      written = metaFileOf(meta, await this.host.parentImported());
+      if (this.#secured === undefined) {
+        await fs.writeFile(join(this.path, META_FILE), metaText(written), { mode: FILE_MODE });
+        settled = await settleTree(this.path, durability);
       } else {
         // Now with CRIU's statistics; they are a report, so the secured meta.json may stand.
-        await replaceFile(this.path, META_FILE, text).catch(() => {});
+        const replaced = await replaceFile(this.path, META_FILE, metaText(written), durability).then(
+          () => true,
+          () => false,
+        );
+        // What secure() flushed is not flushed again: only what CRIU wrote after post-dump (its
+        // statistics, the rest of its log) and the new meta.json, if replaceFile did not.
+        const flushed = this.#secured;
+        settled = await settleTree(
+          this.path,
+          durability,
+          (name, stamp) => (name === META_FILE && replaced) || flushed.get(name) === stamp,
+        );
       }
-      await syncTree(this.path);
       closeQuietly(this.fd);
       if (await this.host.exists(this.id)) {
         throw new GatewayError(
@@ -112,7 +138,7 @@ export class StagedDir implements StagedDump {
         );
       }
       await fs.rename(this.path, target);
-      await syncDir(this.host.root);
+      if (durability !== "none") await syncDir(this.host.root);
     } catch (err) {
       if (this.#precious) this.#kept = await this.#keep();
       else await this.#remove();
@@ -121,8 +147,14 @@ export class StagedDir implements StagedDump {
     }
     this.host.release();
     // Renamed first and unmarked after: a crash in between leaves it listed, as unconfirmed.
-    if (this.#precious) await unmark(target);
-    return this.host.get(this.id);
+    const unconfirmed = this.#precious && !(await unmark(target, durability));
+    // Described from what was just written, rather than read back from the disk.
+    return describeCheckpoint(this.id, written, {
+      sizeBytes: settled.sizeBytes,
+      mtime: new Date(),
+      pageServerLog: settled.names.includes(PAGE_SERVER_LOG),
+      unconfirmed,
+    });
   }
 
   async discard(): Promise<KeptDump | undefined> {
@@ -156,20 +188,22 @@ export class StagedDir implements StagedDump {
 }
 
 /** Runs `write` on `path`; a failure that names no path (write(2) errors do not) gets this one. */
-async function naming(path: string, write: (path: string) => Promise<void>): Promise<void> {
+async function naming<T>(path: string, write: (path: string) => Promise<T>): Promise<T> {
   try {
-    await write(path);
+    return await write(path);
   } catch (err) {
     if (typeof err === "object" && err !== null && !("path" in err)) Object.assign(err, { path });
     throw err;
   }
 }
 
-async function unmark(dir: string): Promise<void> {
+/** Whether the mark is gone: a failure leaves it marked unconfirmed, which is safe. */
+async function unmark(dir: string, durability: Durability): Promise<boolean> {
   try {
     await fs.rm(join(dir, UNCONFIRMED_MARKER), { force: true });
-    await syncDir(dir);
+    if (durability !== "none") await syncDir(dir);
+    return true;
   } catch {
-    // It stays marked unconfirmed, which is safe.
+    return false;
   }
 }

@@ -8,6 +8,7 @@ import {
   CheckpointState,
   type CriuOptions,
   type DumpResponse,
+  Durability,
   type Event,
   type ExportImagesResponse,
   type NotifyCallback,
@@ -23,8 +24,14 @@ import type {
   LogKind,
   PageServerInfo,
 } from "../domain/criuOperations.js";
+import { invalidArgument } from "../domain/errors.js";
 import type { GatewayEvent, OperationKind } from "../domain/eventBus.js";
-import type { CheckpointInfo, CheckpointKind as DomainKind, ImageFileData } from "../domain/imageStore.js";
+import type {
+  CheckpointInfo,
+  Durability as DomainDurability,
+  CheckpointKind as DomainKind,
+  ImageFileData,
+} from "../domain/imageStore.js";
 import { statusCodeOf } from "./errorStatus.js";
 
 const CHECKPOINT_KIND_TO_API: Record<DomainKind, CheckpointKind> = {
@@ -33,6 +40,25 @@ const CHECKPOINT_KIND_TO_API: Record<DomainKind, CheckpointKind> = {
   cpuinfo: CheckpointKind.CHECKPOINT_KIND_CPUINFO,
   pages: CheckpointKind.CHECKPOINT_KIND_PAGES,
 };
+
+const DURABILITY_TO_API: Record<DomainDurability, Durability> = {
+  fsync: Durability.DURABILITY_FSYNC,
+  none: Durability.DURABILITY_NONE,
+};
+
+/** The API's durability as the store's; INVALID_ARGUMENT for a value this gateway does not know. */
+export function fromDurability(durability: Durability | undefined): DomainDurability {
+  switch (durability) {
+    case undefined:
+    case Durability.DURABILITY_UNSPECIFIED:
+    case Durability.DURABILITY_FSYNC:
+      return "fsync";
+    case Durability.DURABILITY_NONE:
+      return "none";
+    default:
+      throw invalidArgument(`durability ${durability} is not a Durability: use FSYNC (1) or NONE (2)`);
+  }
+}
 
 /** The log a GetCheckpointLog request names; undefined for a value the API does not define. */
 export const LOG_KIND_FROM_API: Partial<Record<CheckpointLogKind, LogKind>> = {
@@ -96,6 +122,7 @@ export function toCheckpoint(info: CheckpointInfo): Checkpoint {
       info.state === "unconfirmed"
         ? CheckpointState.CHECKPOINT_STATE_UNCONFIRMED
         : CheckpointState.CHECKPOINT_STATE_COMPLETE,
+    durability: DURABILITY_TO_API[info.durability],
   };
 }
 
@@ -114,11 +141,13 @@ export function toDumpInput(req: {
   checkpointId: string;
   parentCheckpointId: string;
   options?: CriuOptions | undefined;
+  durability?: Durability | undefined;
 }): DumpInput {
   return {
     checkpointId: req.checkpointId,
     parentCheckpointId: req.parentCheckpointId || undefined,
     options: req.options,
+    durability: fromDurability(req.durability),
   };
 }
 

@@ -13,6 +13,7 @@ import type { EventBus } from "../domain/eventBus.js";
 import type { HostFinding } from "../domain/hostFindings.js";
 import { ImageStore } from "../domain/imageStore.js";
 import {
+  fromDurability,
   LOG_KIND_FROM_API,
   toCheckpoint,
   toDumpInput,
@@ -195,7 +196,14 @@ function checkpointRpcs(
       "ImportImages",
       (req) => judged(writeAccess(req.checkpointId)),
       async (req) => ({
-        checkpoint: toCheckpoint(await operations.importImages(req.checkpointId, req.files, req.rootPid)),
+        checkpoint: toCheckpoint(
+          await operations.importImages(
+            req.checkpointId,
+            req.files,
+            req.rootPid,
+            fromDurability(req.durability),
+          ),
+        ),
       }),
     ),
   };

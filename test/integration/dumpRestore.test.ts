@@ -8,6 +8,7 @@ import {
   CriuOptions,
   type DeleteCheckpointResponse,
   type DumpResponse,
+  Durability,
   type FeatureCheckResponse,
   type GetCheckpointResponse,
   type ListCheckpointsResponse,
@@ -83,6 +84,8 @@ describe("CRIU through the gateway", () => {
     expect(res.checkpoint?.rootPid).toBe(c.pid);
     expect(res.checkpoint?.sizeBytes).toBeGreaterThan(0);
     expect(res.checkpoint?.criuVersion).toMatch(/^\d+\.\d+/);
+    // Unspecified durability is FSYNC, and the checkpoint says which it got.
+    expect(res.checkpoint?.durability).toBe(Durability.DURABILITY_FSYNC);
     expect(Math.abs((res.checkpoint?.createTime?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
     expect(existsSync(join(gw.imagesRoot, "counted", "dump.log"))).toBe(true);
     // Dead, and no longer counting.
@@ -125,6 +128,42 @@ describe("CRIU through the gateway", () => {
     await call<DeleteCheckpointResponse>((cb) => gw.client.deleteCheckpoint({ checkpointId: "running" }, cb));
     const gone = await failure(call((cb) => gw.client.getCheckpoint({ checkpointId: "running" }, cb)));
     expect(gone.code).toBe(status.NOT_FOUND);
+  });
+
+  it("dumps with durability NONE: published whole, recorded as NONE, and it restores", async () => {
+    const c = await counter("not-flushed");
+    const request = {
+      checkpointId: "not-flushed",
+      parentCheckpointId: "",
+      options: CriuOptions.fromPartial({ pid: c.pid }),
+      durability: Durability.DURABILITY_NONE,
+    };
+    const res = await call<DumpResponse>((cb) => gw.client.dump(request, cb));
+    await c.exited;
+    expect(res.checkpoint?.durability).toBe(Durability.DURABILITY_NONE);
+    const got = await call<GetCheckpointResponse>((cb) =>
+      gw.client.getCheckpoint({ checkpointId: "not-flushed" }, cb),
+    );
+    expect(got.checkpoint?.durability).toBe(Durability.DURABILITY_NONE);
+    expect(readdirSync(gw.imagesRoot).filter((n) => n.startsWith("."))).toEqual([]);
+    const atDump = c.read();
+    const restored = await restore("not-flushed");
+    processes.restored(restored.pid);
+    await waitFor(() => c.read() > atDump + 3, "the counter restored from unflushed images to count on");
+  });
+
+  it("refuses a durability it does not know with INVALID_ARGUMENT, before CRIU starts", async () => {
+    const c = await counter("odd-durability");
+    const request = {
+      checkpointId: "odd",
+      parentCheckpointId: "",
+      options: CriuOptions.fromPartial({ pid: c.pid, leaveRunning: true }),
+      durability: 7 as Durability,
+    };
+    const err = await failure(call<DumpResponse>((cb) => gw.client.dump(request, cb)));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/durability 7/);
+    expect(existsSync(join(gw.imagesRoot, "odd"))).toBe(false);
   });
 
   it("refuses a duplicate checkpoint id with ALREADY_EXISTS and keeps the first", async () => {
@@ -188,21 +227,33 @@ describe("CRIU through the gateway", () => {
     expect(isAlive(c.pid)).toBe(true);
   });
 
-  it("turns a dump CRIU refuses into FAILED_PRECONDITION with CRIU's log, publishing nothing", async () => {
-    // A process whose session leader is outside the dumped tree: CRIU refuses it unless
-    // shell_job is set.
-    const c = await startCounter(gw.dir, "no-session", { session: "outside" });
-    processes.adopt(c);
-    const err = await failure(dump("refused", { pid: c.pid }));
-    expect(err.code).toBe(status.FAILED_PRECONDITION);
-    const detail = errorDetailOf(err);
-    expect(detail?.requestType).toBe("DUMP");
-    expect(detail?.logTail.length).toBeGreaterThan(0);
-    expect(existsSync(join(gw.imagesRoot, "refused"))).toBe(false);
-    // CRIU let go of the process: it still runs and counts.
-    const now = c.read();
-    await waitFor(() => c.read() > now, "the refused process to keep counting");
-  });
+  it.each([
+    ["FSYNC", Durability.DURABILITY_FSYNC],
+    ["NONE", Durability.DURABILITY_NONE],
+  ])(
+    "turns a dump CRIU refuses into FAILED_PRECONDITION with CRIU's log, publishing nothing (durability %s)",
+    async (_name, durability) => {
+      // A process whose session leader is outside the dumped tree: CRIU refuses it unless
+      // shell_job is set.
+      const c = await startCounter(gw.dir, "no-session", { session: "outside" });
+      processes.adopt(c);
+      const request = {
+        checkpointId: "refused",
+        parentCheckpointId: "",
+        options: CriuOptions.fromPartial({ pid: c.pid }),
+        durability,
+      };
+      const err = await failure(call<DumpResponse>((cb) => gw.client.dump(request, cb)));
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      const detail = errorDetailOf(err);
+      expect(detail?.requestType).toBe("DUMP");
+      expect(detail?.logTail.length).toBeGreaterThan(0);
+      expect(existsSync(join(gw.imagesRoot, "refused"))).toBe(false);
+      // CRIU let go of the process: it still runs and counts.
+      const now = c.read();
+      await waitFor(() => c.read() > now, "the refused process to keep counting");
+    },
+  );
 
   it("never half-dumps on a deadline: either the checkpoint exists and the process is gone, or neither", async () => {
     // Deadlines from "before CRIU starts" to "after it finished": every phase a cancellation can

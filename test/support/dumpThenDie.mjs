@@ -4,13 +4,13 @@
 // "post-dump": before the gateway answers it) or a phase of the dump ("secured", "answered").
 // Before dying it prints the pid of its CRIU worker, if it has one still, which lives on, orphaned.
 //
-// Usage: dumpThenDie.mjs <images root> <criu binary> <pid> <checkpoint id> <moment>
+// Usage: dumpThenDie.mjs <images root> <criu binary> <pid> <checkpoint id> <moment> [fsync|none]
 import { CriuOptions } from "../../dist/gen/criu/gateway/v1/gateway.js";
 import { createCriuOperations } from "../../dist/src/domain/criuOperations.js";
 import { EventBus } from "../../dist/src/domain/eventBus.js";
 import { ImageStore } from "../../dist/src/domain/imageStore.js";
 
-const [root, criuBin, pid, checkpointId, moment] = process.argv.slice(2);
+const [root, criuBin, pid, checkpointId, moment, durability = "fsync"] = process.argv.slice(2);
 const operations = createCriuOperations({
   criuBin,
   store: await ImageStore.open(root),
@@ -34,6 +34,7 @@ await operations.dump(
     checkpointId,
     parentCheckpointId: undefined,
     options: CriuOptions.fromPartial({ pid: Number(pid), notifyScripts: true }),
+    durability,
   },
   {
     caller: "crash test",

@@ -41,6 +41,9 @@ export async function startTestGateway(
     imagesRoot,
     criuBin: criuBin(),
     shutdownGraceMs: 5_000,
+    // Tests count the workers a call leaves behind: none are started ahead of need unless a test
+    // asks (test/integration/warmWorkers.test.ts).
+    warmWorkers: 0,
     ...(typeof overrides === "function" ? overrides(dir) : overrides),
   });
   const audit: AuditRecord[] = [];

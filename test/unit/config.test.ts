@@ -126,6 +126,9 @@ describe("invalid settings name themselves first", () => {
     ["max-queued-operations", { maxQueuedOperations: -1 }],
     ["criu-log-level", { criuLogLevel: 5 }],
     ["criu-log-level", { criuLogLevel: -1 }],
+    ["warm-workers", { warmWorkers: -1 }],
+    ["warm-workers", { warmWorkers: 1.5 }],
+    ["warm-worker-idle-ms", { warmWorkerIdleMs: 0 }],
     ["insecure", { insecure: true, tls: { certFile: "/c.pem", keyFile: "/k.pem", clientCaFile: undefined } }],
   ])("%s: %j", (setting, given) => {
     const err = configError(() => resolveConfig(given));

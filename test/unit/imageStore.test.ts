@@ -160,6 +160,7 @@ describe("stage and publish", () => {
       dumpStatistics: undefined,
       importedImages: false,
       state: "complete",
+      durability: "fsync",
     });
     expect(info.createTime.getTime()).toBeGreaterThanOrEqual(before);
     expect(info.createTime.getTime()).toBeLessThanOrEqual(after);
@@ -178,6 +179,65 @@ describe("stage and publish", () => {
     expect(await fs.readdir(root)).toEqual(["web-1"]);
     // publish closed the descriptor it handed to CRIU.
     expect(fdsOpenOn(dir)).toEqual([]);
+  });
+
+  test.each([
+    ["fsync", 5 + 2],
+    ["none", 0],
+  ] as const)(
+    "with durability %s a dump is published whole, at once, and says how (%i flushes)",
+    async (durability, flushes) => {
+      const store = await ImageStore.open(root);
+      const staged = await store.stage("durable", undefined);
+      await writeImages(staged.path);
+      // Every flush the store issues, files and directories alike, goes through FileHandle.sync.
+      const probe = await fs.open(root, "r");
+      const handleProto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+      await probe.close();
+      const sync = vi.spyOn(handleProto, "sync");
+      try {
+        await expectGatewayError(store.get("durable"), "NOT_FOUND");
+        const info = await staged.publish(meta({ durability }));
+        expect(sync).toHaveBeenCalledTimes(flushes);
+        expect(info.durability).toBe(durability);
+      } finally {
+        sync.mockRestore();
+      }
+      expect(await fs.readdir(root)).toEqual(["durable"]);
+      const dir = join(root, "durable");
+      expect((await fs.readdir(dir)).sort()).toEqual(
+        ["dump.log", "inventory.img", META_FILE, "pages-1.img", "pstree.img"].sort(),
+      );
+      for (const name of await fs.readdir(dir)) {
+        expect({ name, mode: (await fs.stat(join(dir, name))).mode & 0o777 }).toEqual({ name, mode: 0o600 });
+      }
+      expect((await store.get("durable")).durability).toBe(durability);
+      expect(JSON.parse(await fs.readFile(join(dir, META_FILE), "utf8")).durability).toBe(durability);
+    },
+  );
+
+  test.each(["fsync", "none"] as const)(
+    "with durability %s a publish that fails leaves nothing",
+    async (durability) => {
+      const store = await ImageStore.open(root);
+      const staged = await store.stage("raced", undefined);
+      await writeImages(staged.path);
+      // Someone else's directory appears under the id while the dump runs: it is not replaced.
+      await fs.mkdir(join(root, "raced"));
+      await expectGatewayError(staged.publish(meta({ durability })), "ALREADY_EXISTS", /raced/);
+      expect(await fs.readdir(root)).toEqual(["raced"]);
+      expect(await fs.readdir(join(root, "raced"))).toEqual([]);
+      expect(fdsOpenOn(staged.path)).toEqual([]);
+    },
+  );
+
+  test("checkpoints written before durability was recorded were flushed, and say so", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "old");
+    const file = join(root, "old", META_FILE);
+    const { durability: _, ...older } = JSON.parse(await fs.readFile(file, "utf8"));
+    await fs.writeFile(file, JSON.stringify(older));
+    expect((await store.get("old")).durability).toBe("fsync");
   });
 
   test("a staged dump is invisible until published, and holds its id", async () => {
@@ -619,6 +679,21 @@ describe("export and import of images", () => {
     const done = await store.importImages("x", [{ name: "inventory.img", data: Buffer.from("i") }], 321);
     expect(done).toMatchObject({ kind: "dump", rootPid: 321, processes: undefined });
     expect((await fs.stat(join(root, "x", "inventory.img"))).mode & 0o777).toBe(0o600);
+  });
+
+  test("an import records the durability it was given; files are added whole either way", async () => {
+    const store = await ImageStore.open(root);
+    await publish(store, "x", "pages");
+    const partial = await store.importImages(
+      "x",
+      [{ name: "pstree.img", data: Buffer.from("p") }],
+      0,
+      "none",
+    );
+    expect(partial.durability).toBe("none");
+    const done = await store.importImages("x", [{ name: "inventory.img", data: Buffer.from("i") }], 0);
+    expect(done.durability).toBe("fsync");
+    expect((await fs.readdir(join(root, "x"))).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
   test("an import marks the checkpoint, and the mark passes to every descendant", async () => {

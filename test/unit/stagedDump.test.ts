@@ -116,6 +116,33 @@ describe("the point of no return", () => {
   });
 });
 
+describe("the point of no return with durability NONE", () => {
+  test("nothing is flushed, yet the records are written: a gateway stopped there is recovered", async () => {
+    const store = await ImageStore.open(root);
+    const staged = await stagedWithImages(store, "unflushed");
+    await staged.secure(meta({ durability: "none" }));
+    expect(await fs.readdir(staged.path)).toEqual(
+      expect.arrayContaining([META_FILE, UNCONFIRMED_MARKER, "inventory.img", "pages-1.img"]),
+    );
+    // The gateway stops here (no publish, no discard); the next start finds the dump.
+    const reopened = await ImageStore.open(root);
+    expect(reopened.recovered).toEqual([{ id: "unflushed", outcome: "kept", dir: join(root, "unflushed") }]);
+    const info = await reopened.get("unflushed");
+    expect(info).toMatchObject({ state: "unconfirmed", durability: "none", rootPid: 4242 });
+  });
+
+  test("a publish after it describes what it wrote, unmarked and recorded as NONE", async () => {
+    const store = await ImageStore.open(root);
+    const staged = await stagedWithImages(store, "quick");
+    await staged.secure(meta({ durability: "none" }));
+    const info = await staged.publish(meta({ durability: "none" }));
+    expect(info).toMatchObject({ state: "complete", durability: "none" });
+    // What it said is what a later read finds.
+    expect(await store.get("quick")).toEqual({ ...info, createTime: expect.any(Date) });
+    expect(await fs.readdir(join(root, "quick"))).not.toContain(UNCONFIRMED_MARKER);
+  });
+});
+
 describe("start-up recovery", () => {
   test("publishes what passed the point of no return as unconfirmed, removes the rest, scratch silently", async () => {
     const store = await ImageStore.open(root);

@@ -1,5 +1,6 @@
 // The worker pool (src/criu/workerPool.ts) against the scripted fake `criu swrk`: every worker it
 // starts is registered until reaped, kept workers are reused, and drain leaves none behind.
+import { existsSync } from "node:fs";
 import { afterAll, describe, expect, test } from "vitest";
 import type { WorkerFailure } from "../../src/criu/swrkWorker.js";
 import { CriuReqType } from "../../src/criu/wire.js";
@@ -115,4 +116,144 @@ test("a worker that stops counting keeps running and frees its slot for the next
   expect(pool.pids().sort()).toEqual([waiter.pid, next.pid].sort());
   await Promise.all([waiter.close(), next.close()]);
   expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+});
+
+describe("warm workers", () => {
+  const warmPool = (fake: ReturnType<typeof fakeCriu>, extra: { warmWorkerIdleMs?: number } = {}) =>
+    new WorkerPool({ criuBin: fake.bin, warmWorkers: 2, ...extra });
+  const ready = (pool: WorkerPool, n: number) =>
+    waitFor(() => pool.readyPids().length === n, `${n} warm workers`);
+  const gone = (pid: number) => waitFor(() => !existsSync(`/proc/${pid}`), `worker ${pid} to be reaped`);
+  /** A pool over the fake CRIU with its two warm workers started, and their pids. */
+  const startedPool = async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake);
+    await ready(pool, 2);
+    return { fake, pool, before: pool.readyPids() };
+  };
+
+  test("are started before any call, and a call is served by the oldest of them", async () => {
+    const { fake, pool, before } = await startedPool();
+    const [first, second] = before;
+    // Waiting on their sockets: no request has reached them.
+    expect(requestPids(fake)).toEqual([]);
+    await pool.exchange({ type: CriuReqType.VERSION });
+    expect(requestPids(fake)).toEqual([first]);
+    // Refilled in the background, with a new worker behind the one still waiting.
+    await ready(pool, 2);
+    expect(pool.readyPids()[0]).toBe(second);
+    expect(pool.readyPids()[1]).not.toBe(first);
+    await pool.drain();
+  });
+
+  test("a worker that answered a kept request (VERSION) rejoins them instead of a new one", async () => {
+    const { fake, pool, before } = await startedPool();
+    await pool.exchangeKept({ type: CriuReqType.VERSION });
+    await pool.exchangeKept({ type: CriuReqType.FEATURE_CHECK });
+    expect(requestPids(fake)).toEqual([before[0], before[1]]);
+    expect(pool.pids().sort()).toEqual([...before].sort());
+    expect(
+      fake
+        .log()
+        .filter((e) => e.event === "request")
+        .every((e) => e.keepOpen),
+    ).toBe(true);
+    await pool.drain();
+  });
+
+  test("a burst of kept requests runs on the workers at hand, every one answered", async () => {
+    const { fake, pool, before } = await startedPool();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => pool.exchangeKept({ type: CriuReqType.VERSION })),
+    );
+    expect(answers.every((a) => a.success)).toBe(true);
+    expect(new Set(requestPids(fake))).toEqual(new Set(before));
+    await pool.drain();
+  });
+
+  test("a warm worker that dies while it waits is replaced", async () => {
+    const { pool, before } = await startedPool();
+    const [victim] = before as [number];
+    process.kill(victim, "SIGKILL");
+    await waitFor(
+      () => pool.readyPids().length === 2 && !pool.readyPids().includes(victim),
+      "the dead warm worker to be replaced",
+    );
+    expect(pool.has(victim)).toBe(false);
+    await pool.drain();
+  });
+
+  test("are closed after the idle limit, and started again by the next call", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = warmPool(fake, { warmWorkerIdleMs: 300 });
+    await waitFor(() => pool.readyPids().length > 0, "a warm worker");
+    await waitFor(() => pool.pids().length === 0, "idle warm workers to be closed");
+    const worker = await pool.acquire();
+    await waitFor(
+      () => pool.readyPids().some((pid) => pid !== worker.pid),
+      "warm workers again after a call",
+    );
+    await worker.close();
+    await pool.drain();
+  });
+
+  test("drain closes them and leaves no worker behind", async () => {
+    const { pool, before: pids } = await startedPool();
+    await pool.drain();
+    expect(pool.pids()).toEqual([]);
+    expect(pool.readyPids()).toEqual([]);
+    for (const pid of pids) await gone(pid);
+    // Nothing is started once drained.
+    await pool.exchange({ type: CriuReqType.VERSION });
+    expect(pool.pids()).toEqual([]);
+  });
+
+  test("a CRIU that cannot start is not restarted in a loop", async () => {
+    const pool = new WorkerPool({ criuBin: "/nonexistent/criu", warmWorkers: 2 });
+    await expect(pool.exchange({ type: CriuReqType.VERSION })).rejects.toMatchObject({ kind: "spawn" });
+    expect(pool.pids()).toEqual([]);
+    expect(pool.readyPids()).toEqual([]);
+    await pool.drain();
+  });
+});
+
+describe("warm workers under the pool's limit", () => {
+  test("do not count against it: a call at the cap waits for a slot, then gets a warm worker", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = new WorkerPool({ criuBin: fake.bin, warmWorkers: 2, maxWorkers: 1, maxQueued: 1 });
+    await waitFor(() => pool.readyPids().length === 2, "two warm workers");
+    expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+    const warm = pool.readyPids();
+    const first = await pool.acquire();
+    expect(first.pid).toBe(warm[0]);
+    expect(pool.load()).toEqual({ running: 1, waiting: 0 });
+    const second = pool.acquire();
+    expect(pool.load()).toEqual({ running: 1, waiting: 1 });
+    // The queue is full; a warm worker waiting does not let a third call past the cap.
+    await expect(pool.acquire()).rejects.toMatchObject({ kind: "busy" });
+    await first.close();
+    const next = await second;
+    expect(next.pid).toBe(warm[1]);
+    await next.close();
+    expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+    await pool.drain();
+    expect(pool.pids()).toEqual([]);
+  });
+
+  test("a burst of kept requests at a cap of one is answered, none left waiting", async () => {
+    const fake = fakeCriu("criu-loop");
+    const pool = new WorkerPool({ criuBin: fake.bin, warmWorkers: 2, maxWorkers: 1, maxQueued: 40 });
+    await waitFor(() => pool.readyPids().length === 2, "two warm workers");
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        i % 3 === 0
+          ? pool.exchange({ type: CriuReqType.VERSION })
+          : pool.exchangeKept({ type: CriuReqType.VERSION }),
+      ),
+    );
+    expect(answers.every((a) => a.success)).toBe(true);
+    expect(pool.load()).toEqual({ running: 0, waiting: 0 });
+    await pool.drain();
+    expect(pool.pids()).toEqual([]);
+  });
 });

@@ -116,6 +116,16 @@ export const SERVE_OPTIONS = {
     value: "NAME",
     help: "pushes: the name to expect in the targets' certificates",
   },
+  "warm-workers": {
+    type: "string",
+    value: "N",
+    help: "CRIU workers started ahead of need, waiting for calls (default 2; 0 = none)",
+  },
+  "warm-worker-idle-ms": {
+    type: "string",
+    value: "MS",
+    help: "close warm workers unused this long (default 600000)",
+  },
 } as const;
 
 export const serve = defineCommand({

@@ -81,6 +81,8 @@ function configFrom(values: Args<ServeOptions>["values"]): Partial<GatewayConfig
     maxQueuedOperations: optionalInteger("--max-queued-operations", values["max-queued-operations"]),
     criuLogLevel: optionalInteger("--criu-log-level", values["criu-log-level"]),
     ...pushSettings(values),
+    warmWorkers: optionalInteger("--warm-workers", values["warm-workers"]),
+    warmWorkerIdleMs: optionalInteger("--warm-worker-idle-ms", values["warm-worker-idle-ms"]),
   } satisfies Partial<GatewayConfig>;
 }
 

@@ -259,7 +259,7 @@ export class CheckpointImport {
     const c = staged && this.manifest.checkpoints[staged.index];
     if (!staged || !c) return;
     this.#staged = undefined;
-    this.#published.push(await staged.dump.publish({ ...c.meta, importedImages: true }));
+    this.#published.push(await staged.dump.publish({ ...c.meta, importedImages: true, durability: "fsync" }));
   }
 }
 

@@ -8,6 +8,7 @@ import {
   CPUINFO_CHECK_LOG,
   CPUINFO_DUMP_LOG,
   DUMP_LOG,
+  type Durability,
   type ImageFileData,
   ImageStore,
   type LogText,
@@ -82,11 +83,12 @@ export function createCheckpointFiles(store: ImageStore) {
       checkpointId: string,
       files: readonly ImageFileData[],
       rootPid: number,
+      durability: Durability = "fsync",
     ): Promise<CheckpointInfo> {
       ImageStore.validateId(checkpointId);
       if (files.length === 0) throw invalidArgument("files is empty: nothing to import");
       try {
-        return await store.importImages(checkpointId, files, rootPid);
+        return await store.importImages(checkpointId, files, rootPid, durability);
       } catch (err) {
         throw await asDiskFull(err, store.root);
       }

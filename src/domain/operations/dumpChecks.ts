@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { INVENTORY_FILE, inventoryRecordsDumpTime } from "../../criu/images.js";
 import { GatewayError, invalidArgument } from "../errors.js";
-import type { ImageStore } from "../imageStore.js";
+import type { Durability, ImageStore } from "../imageStore.js";
 import { ancestorsOf } from "../processTree.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
@@ -15,6 +15,8 @@ export interface DumpInput {
   checkpointId: string;
   parentCheckpointId: string | undefined;
   options: CriuOptions | undefined;
+  /** Whether the reply waits for the images to be on disk; "fsync" when not given. */
+  durability?: Durability;
 }
 
 /** What the checks found out, for the dump and its checkpoint's metadata. */
@@ -52,17 +54,21 @@ async function checkDumpTarget(pid: number | undefined, isWorker: (pid: number) 
     throw new GatewayError("PERMISSION_DENIED", `pid ${pid} is the gateway or one of its CRIU workers`);
   }
   if (!(await pathExists(`/proc/${pid}`))) throw new GatewayError("NOT_FOUND", `no process with pid ${pid}`);
-  // A dump covers the whole tree under pid: if the gateway is in it, refuse.
-  for (const ancestor of await ancestorsOf(process.pid)) {
-    if (ancestor === pid) {
-      throw new GatewayError(
-        "PERMISSION_DENIED",
-        `pid ${pid} is an ancestor of the gateway; its tree would include the gateway itself`,
-      );
-    }
+  // A dump covers the whole tree under pid: if the gateway is in it, refuse. The gateway's
+  // ancestors only ever shrink (an orphan is adopted by an ancestor: a subreaper or init), so
+  // the set read at the first dump holds them all; only a pid in it is looked up again, live.
+  startupAncestors ??= ancestorsOf(process.pid).then((pids) => new Set(pids));
+  if ((await startupAncestors).has(pid) && (await ancestorsOf(process.pid)).includes(pid)) {
+    throw new GatewayError(
+      "PERMISSION_DENIED",
+      `pid ${pid} is an ancestor of the gateway; its tree would include the gateway itself`,
+    );
   }
   return pid;
 }
+
+/** The gateway's ancestors when the first dump was checked. */
+let startupAncestors: Promise<Set<number>> | undefined;
 
 /** A parent must hold memory pages: a dump or a pre-dump, not a cpuinfo checkpoint. */
 async function checkParent(store: ImageStore, parentId: string | undefined): Promise<void> {

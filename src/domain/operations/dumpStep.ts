@@ -77,6 +77,7 @@ export async function dumpStep(
         dumpStatistics,
         processes,
         pagesSentTo: checked.pagesSentTo,
+        durability: input.durability,
       });
       const hooks: CallbackHooks = {
         gate: async (script) => {

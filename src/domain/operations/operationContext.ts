@@ -24,6 +24,10 @@ export interface OperationsDeps {
    * next such request, which then skips a fork and exec; 0 starts a fresh worker every time.
    */
   idleWorkerMs?: number;
+  /** Workers started ahead of need (src/criu/workerPool.ts); 0 starts each when needed. */
+  warmWorkers?: number;
+  /** How long warm workers wait unused before they are closed. */
+  warmWorkerIdleMs?: number;
   /** Where host preconditions (hostDoctor.ts) are read; the real host when absent. */
   hostReaders?: HostReaders;
   /** CRIU's log level for requests whose options set none (CRIU's default, 2, when absent). */

@@ -149,6 +149,69 @@ export function checkpointLogKindToJSON(object: CheckpointLogKind): string {
   }
 }
 
+/**
+ * How a request that publishes a checkpoint (Dump, PreDump, a Session's dump or iterative dump,
+ * ImportImages) waits for its images to reach the disk before it replies. Either way a checkpoint
+ * is published atomically: it appears under its id whole (renamed into place once CRIU has
+ * succeeded), and a failed or interrupted request leaves nothing under the id.
+ */
+export enum Durability {
+  /** DURABILITY_UNSPECIFIED - The same as DURABILITY_FSYNC. */
+  DURABILITY_UNSPECIFIED = 0,
+  /**
+   * DURABILITY_FSYNC - Every file of the checkpoint and its directory entry are on disk before the reply (all files
+   * flushed together, then the directories). For a dump without leave_running they are on disk
+   * before CRIU is let stop the processes (the point of no return, docs/reliability.md): no crash,
+   * of the gateway or of the host, at any moment, leaves the processes nowhere.
+   */
+  DURABILITY_FSYNC = 1,
+  /**
+   * DURABILITY_NONE - Nothing is flushed: the reply comes once the checkpoint is renamed into place, before the
+   * kernel has written it back (Linux does within about 30 s). The gateway still writes its own
+   * records (and, without leave_running, the mark of the point of no return) before CRIU may stop
+   * the processes, so a crash of the gateway, or of its CRIU worker, at any moment loses nothing:
+   * the start-up recovery finds the dump as with FSYNC. What NONE gives up is the host: a crash of
+   * the host (power loss, kernel panic) before write-back can lose the checkpoint, or leave it
+   * with truncated or empty images that fail to restore or restore wrong memory; without
+   * leave_running CRIU has already stopped the processes, which then exist nowhere. For
+   * checkpoints that can be made again, or whose processes keep running.
+   */
+  DURABILITY_NONE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function durabilityFromJSON(object: any): Durability {
+  switch (object) {
+    case 0:
+    case "DURABILITY_UNSPECIFIED":
+      return Durability.DURABILITY_UNSPECIFIED;
+    case 1:
+    case "DURABILITY_FSYNC":
+      return Durability.DURABILITY_FSYNC;
+    case 2:
+    case "DURABILITY_NONE":
+      return Durability.DURABILITY_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Durability.UNRECOGNIZED;
+  }
+}
+
+export function durabilityToJSON(object: Durability): string {
+  switch (object) {
+    case Durability.DURABILITY_UNSPECIFIED:
+      return "DURABILITY_UNSPECIFIED";
+    case Durability.DURABILITY_FSYNC:
+      return "DURABILITY_FSYNC";
+    case Durability.DURABILITY_NONE:
+      return "DURABILITY_NONE";
+    case Durability.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What a checkpoint holds. */
 export enum CheckpointKind {
   CHECKPOINT_KIND_UNSPECIFIED = 0,
@@ -703,6 +766,11 @@ export interface DumpRequest {
     | undefined;
   /** An existing checkpoint this one is incremental to (CRIU's parent_img); empty for a full dump. */
   parentCheckpointId: string;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface DumpResponse {
@@ -794,6 +862,11 @@ export interface PreDumpRequest {
     | undefined;
   /** An earlier pre-dump this one is incremental to; empty for the first. */
   parentCheckpointId: string;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface PreDumpResponse {
@@ -896,6 +969,12 @@ export interface Checkpoint {
   pagesSentTo: string;
   /** Whether CRIU confirmed the dump; see CheckpointState. */
   state: CheckpointState;
+  /**
+   * How it was written: FSYNC or NONE (never UNSPECIFIED), as the request that made it (or last
+   * imported images into it) asked. Checkpoints made before the gateway offered a choice were
+   * flushed, and report FSYNC.
+   */
+  durability: Durability;
 }
 
 export interface ListCheckpointsRequest {
@@ -1478,6 +1557,11 @@ export interface ImportImagesRequest {
    * checkpoint.root_pid); 0 when unknown.
    */
   rootPid: number;
+  /**
+   * When the reply comes: once the images are on disk (FSYNC, the default) or once they are
+   * published in the page cache (NONE). See Durability.
+   */
+  durability?: Durability | undefined;
 }
 
 export interface ImportImagesResponse {
@@ -2474,7 +2558,7 @@ export const FeatureCheckResponse: MessageFns<FeatureCheckResponse> = {
 };
 
 function createBaseDumpRequest(): DumpRequest {
-  return { checkpointId: "", options: undefined, parentCheckpointId: "" };
+  return { checkpointId: "", options: undefined, parentCheckpointId: "", durability: undefined };
 }
 
 export const DumpRequest: MessageFns<DumpRequest> = {
@@ -2487,6 +2571,9 @@ export const DumpRequest: MessageFns<DumpRequest> = {
     }
     if (message.parentCheckpointId !== "") {
       writer.uint32(26).string(message.parentCheckpointId);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -2528,6 +2615,14 @@ export const DumpRequest: MessageFns<DumpRequest> = {
             message.parentCheckpointId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2553,6 +2648,7 @@ export const DumpRequest: MessageFns<DumpRequest> = {
         : isSet(object.parent_checkpoint_id)
         ? globalThis.String(object.parent_checkpoint_id)
         : "",
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -2567,6 +2663,9 @@ export const DumpRequest: MessageFns<DumpRequest> = {
     if (message.parentCheckpointId !== "") {
       obj.parentCheckpointId = message.parentCheckpointId;
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -2580,6 +2679,7 @@ export const DumpRequest: MessageFns<DumpRequest> = {
       ? CriuOptions.fromPartial(object.options)
       : undefined;
     message.parentCheckpointId = object.parentCheckpointId ?? "";
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };
@@ -3369,7 +3469,7 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
 };
 
 function createBasePreDumpRequest(): PreDumpRequest {
-  return { checkpointId: "", options: undefined, parentCheckpointId: "" };
+  return { checkpointId: "", options: undefined, parentCheckpointId: "", durability: undefined };
 }
 
 export const PreDumpRequest: MessageFns<PreDumpRequest> = {
@@ -3382,6 +3482,9 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
     }
     if (message.parentCheckpointId !== "") {
       writer.uint32(26).string(message.parentCheckpointId);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -3423,6 +3526,14 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
             message.parentCheckpointId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3448,6 +3559,7 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
         : isSet(object.parent_checkpoint_id)
         ? globalThis.String(object.parent_checkpoint_id)
         : "",
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -3462,6 +3574,9 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
     if (message.parentCheckpointId !== "") {
       obj.parentCheckpointId = message.parentCheckpointId;
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -3475,6 +3590,7 @@ export const PreDumpRequest: MessageFns<PreDumpRequest> = {
       ? CriuOptions.fromPartial(object.options)
       : undefined;
     message.parentCheckpointId = object.parentCheckpointId ?? "";
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };
@@ -4254,6 +4370,7 @@ function createBaseCheckpoint(): Checkpoint {
     dumpStatistics: undefined,
     pagesSentTo: "",
     state: 0,
+    durability: 0,
   };
 }
 
@@ -4291,6 +4408,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.state !== 0) {
       writer.uint32(88).int32(message.state);
+    }
+    if (message.durability !== 0) {
+      writer.uint32(96).int32(message.durability);
     }
     return writer;
   },
@@ -4396,6 +4516,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.state = reader.int32() as any;
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4457,6 +4585,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         ? globalThis.String(object.pages_sent_to)
         : "",
       state: isSet(object.state) ? checkpointStateFromJSON(object.state) : 0,
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : 0,
     };
   },
 
@@ -4495,6 +4624,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     if (message.state !== 0) {
       obj.state = checkpointStateToJSON(message.state);
     }
+    if (message.durability !== 0) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -4516,6 +4648,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
       : undefined;
     message.pagesSentTo = object.pagesSentTo ?? "";
     message.state = object.state ?? 0;
+    message.durability = object.durability ?? 0;
     return message;
   },
 };
@@ -9644,7 +9777,7 @@ export const ExportImagesResponse: MessageFns<ExportImagesResponse> = {
 };
 
 function createBaseImportImagesRequest(): ImportImagesRequest {
-  return { checkpointId: "", files: [], rootPid: 0 };
+  return { checkpointId: "", files: [], rootPid: 0, durability: undefined };
 }
 
 export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
@@ -9657,6 +9790,9 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     }
     if (message.rootPid !== 0) {
       writer.uint32(24).int32(message.rootPid);
+    }
+    if (message.durability !== undefined) {
+      writer.uint32(32).int32(message.durability);
     }
     return writer;
   },
@@ -9698,6 +9834,14 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
             message.rootPid = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durability = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9723,6 +9867,7 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
         : isSet(object.root_pid)
         ? globalThis.Number(object.root_pid)
         : 0,
+      durability: isSet(object.durability) ? durabilityFromJSON(object.durability) : undefined,
     };
   },
 
@@ -9737,6 +9882,9 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     if (message.rootPid !== 0) {
       obj.rootPid = Math.round(message.rootPid);
     }
+    if (message.durability !== undefined) {
+      obj.durability = durabilityToJSON(message.durability);
+    }
     return obj;
   },
 
@@ -9748,6 +9896,7 @@ export const ImportImagesRequest: MessageFns<ImportImagesRequest> = {
     message.checkpointId = object.checkpointId ?? "";
     message.files = object.files?.map((e) => ImageFile.fromPartial(e)) || [];
     message.rootPid = object.rootPid ?? 0;
+    message.durability = object.durability ?? undefined;
     return message;
   },
 };

@@ -35,6 +35,9 @@ CRIU_PRE_DUMP_MODE_SPLICE: CriuPreDumpMode
 CRIU_PRE_DUMP_MODE_UNSPECIFIED: CriuPreDumpMode
 CRIU_PRE_DUMP_MODE_VM_READ: CriuPreDumpMode
 DESCRIPTOR: _descriptor.FileDescriptor
+DURABILITY_FSYNC: Durability
+DURABILITY_NONE: Durability
+DURABILITY_UNSPECIFIED: Durability
 HOST_FINDING_STATE_DEGRADED: HostFindingState
 HOST_FINDING_STATE_MISSING: HostFindingState
 HOST_FINDING_STATE_OK: HostFindingState
@@ -139,11 +142,12 @@ class CheckResponse(_message.Message):
     def __init__(self, findings: _Optional[_Iterable[_Union[HostFinding, _Mapping]]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ["checkpoint_id", "create_time", "criu_version", "dump_statistics", "kind", "leave_running", "pages_sent_to", "parent_checkpoint_id", "root_pid", "size_bytes", "state"]
+    __slots__ = ["checkpoint_id", "create_time", "criu_version", "dump_statistics", "durability", "kind", "leave_running", "pages_sent_to", "parent_checkpoint_id", "root_pid", "size_bytes", "state"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CRIU_VERSION_FIELD_NUMBER: _ClassVar[int]
     DUMP_STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    DURABILITY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     LEAVE_RUNNING_FIELD_NUMBER: _ClassVar[int]
     PAGES_SENT_TO_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +159,7 @@ class Checkpoint(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     criu_version: str
     dump_statistics: DumpStatistics
+    durability: Durability
     kind: CheckpointKind
     leave_running: bool
     pages_sent_to: str
@@ -162,7 +167,7 @@ class Checkpoint(_message.Message):
     root_pid: int
     size_bytes: int
     state: CheckpointState
-    def __init__(self, checkpoint_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., root_pid: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., criu_version: _Optional[str] = ..., leave_running: bool = ..., kind: _Optional[_Union[CheckpointKind, str]] = ..., dump_statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ..., pages_sent_to: _Optional[str] = ..., state: _Optional[_Union[CheckpointState, str]] = ...) -> None: ...
+    def __init__(self, checkpoint_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., root_pid: _Optional[int] = ..., parent_checkpoint_id: _Optional[str] = ..., criu_version: _Optional[str] = ..., leave_running: bool = ..., kind: _Optional[_Union[CheckpointKind, str]] = ..., dump_statistics: _Optional[_Union[DumpStatistics, _Mapping]] = ..., pages_sent_to: _Optional[str] = ..., state: _Optional[_Union[CheckpointState, str]] = ..., durability: _Optional[_Union[Durability, str]] = ...) -> None: ...
 
 class CpuinfoCheckRequest(_message.Message):
     __slots__ = ["checkpoint_id", "options"]
@@ -331,14 +336,16 @@ class DeleteCheckpointResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class DumpRequest(_message.Message):
-    __slots__ = ["checkpoint_id", "options", "parent_checkpoint_id"]
+    __slots__ = ["checkpoint_id", "durability", "options", "parent_checkpoint_id"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    DURABILITY_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
+    durability: Durability
     options: CriuOptions
     parent_checkpoint_id: str
-    def __init__(self, checkpoint_id: _Optional[str] = ..., options: _Optional[_Union[CriuOptions, _Mapping]] = ..., parent_checkpoint_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, checkpoint_id: _Optional[str] = ..., options: _Optional[_Union[CriuOptions, _Mapping]] = ..., parent_checkpoint_id: _Optional[str] = ..., durability: _Optional[_Union[Durability, str]] = ...) -> None: ...
 
 class DumpResponse(_message.Message):
     __slots__ = ["checkpoint", "restored", "statistics"]
@@ -557,14 +564,16 @@ class ImportCheckpointResponse(_message.Message):
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., parents: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., bytes: _Optional[int] = ..., wire_bytes: _Optional[int] = ...) -> None: ...
 
 class ImportImagesRequest(_message.Message):
-    __slots__ = ["checkpoint_id", "files", "root_pid"]
+    __slots__ = ["checkpoint_id", "durability", "files", "root_pid"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    DURABILITY_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
+    durability: Durability
     files: _containers.RepeatedCompositeFieldContainer[ImageFile]
     root_pid: int
-    def __init__(self, checkpoint_id: _Optional[str] = ..., files: _Optional[_Iterable[_Union[ImageFile, _Mapping]]] = ..., root_pid: _Optional[int] = ...) -> None: ...
+    def __init__(self, checkpoint_id: _Optional[str] = ..., files: _Optional[_Iterable[_Union[ImageFile, _Mapping]]] = ..., root_pid: _Optional[int] = ..., durability: _Optional[_Union[Durability, str]] = ...) -> None: ...
 
 class ImportImagesResponse(_message.Message):
     __slots__ = ["checkpoint"]
@@ -819,14 +828,16 @@ class PageServerInfo(_message.Message):
     def __init__(self, address: _Optional[str] = ..., port: _Optional[int] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class PreDumpRequest(_message.Message):
-    __slots__ = ["checkpoint_id", "options", "parent_checkpoint_id"]
+    __slots__ = ["checkpoint_id", "durability", "options", "parent_checkpoint_id"]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    DURABILITY_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PARENT_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
+    durability: Durability
     options: CriuOptions
     parent_checkpoint_id: str
-    def __init__(self, checkpoint_id: _Optional[str] = ..., options: _Optional[_Union[CriuOptions, _Mapping]] = ..., parent_checkpoint_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, checkpoint_id: _Optional[str] = ..., options: _Optional[_Union[CriuOptions, _Mapping]] = ..., parent_checkpoint_id: _Optional[str] = ..., durability: _Optional[_Union[Durability, str]] = ...) -> None: ...
 
 class PreDumpResponse(_message.Message):
     __slots__ = ["checkpoint", "statistics"]
@@ -1080,6 +1091,9 @@ class HostFindingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CheckpointLogKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Durability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CheckpointKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
