@@ -13,7 +13,7 @@ import type { Policy } from "../auth/policy.js";
 import type { GatewayConfig } from "../config.js";
 import { type CriuOperations, type CriuVersion, createCriuOperations } from "../domain/criuOperations.js";
 import { EventBus } from "../domain/eventBus.js";
-import { hostDoctor, systemReaders } from "../domain/hostDoctor.js";
+import { type HostReaders, hostDoctor, systemReaders } from "../domain/hostDoctor.js";
 import { inetSocketsFinding } from "../domain/hostFindings.js";
 import { describeRecovered, ImageStore } from "../domain/imageStore.js";
 import { TransferStats } from "../grpc/boundedWriter.js";
@@ -33,7 +33,7 @@ import { gatewayVersion } from "./gatewayVersion.js";
 import { loadPolicy } from "./loadPolicy.js";
 import { openListeners } from "./openListeners.js";
 import { shutdownGateway } from "./shutdownGateway.js";
-import { startTelemetry } from "./startTelemetry.js";
+import { startTelemetry, type Telemetry } from "./startTelemetry.js";
 
 export const SERVICE_NAME = "criu.gateway.v1.CriuService";
 
@@ -77,29 +77,10 @@ export async function startGateway(
   // Settings that can be wrong are checked before anything is opened or bound.
   const policy = loadPolicy(config.policyFile);
   const tls = config.tls ? ReloadingTlsCredentials.load(config.tls, logger) : undefined;
-  const store = await ImageStore.open(config.imagesRoot);
-  // What a crash left staged: removed when it never reached a dump's point of no return, else kept.
-  for (const r of store.recovered) {
-    logger.log(r.outcome === "removed" ? "info" : "warn", describeRecovered(r), { checkpoint: r.id });
-  }
+  const store = await openStore(config.imagesRoot, logger);
   const events = new EventBus(config.subscriberBufferEvents);
   const hostReaders = systemReaders(config.criuBin);
-  const operations = createCriuOperations({
-    hostReaders,
-    criuBin: config.criuBin,
-    store,
-    events,
-    logTailLines: config.logTailLines,
-    vetoGraceMs: config.vetoGraceMs,
-    idleWorkerMs: config.idleWorkerMs,
-    maxConcurrentOperations: config.maxConcurrentOperations,
-    maxQueuedOperations: config.maxQueuedOperations,
-    warmWorkers: config.warmWorkers,
-    warmWorkerIdleMs: config.warmWorkerIdleMs,
-    criuLogLevel: config.criuLogLevel,
-    // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
-    allowedOptionClasses: new Set(["safe", "admin"]),
-  });
+  const operations = createOperations(config, store, events, hostReaders);
   const criu = await criuAnswers(operations, config.criuBin);
   warnAboutInetSockets(criu, logger);
   // Warm workers start with the operations: a start that fails from here on drains them.
@@ -109,16 +90,7 @@ export async function startGateway(
       throw err;
     },
   );
-  const auditLog: AuditLog = hooks.audit
-    ? { write: hooks.audit, reopen() {}, close() {} }
-    : openAuditLog(config.auditLog, logger);
-  const audit: AuditLog = {
-    ...auditLog,
-    write(record) {
-      telemetry.audited(record);
-      auditLog.write(record);
-    },
-  };
+  const audit = countedAudit(hooks, config, logger, telemetry);
   const unixPeers = new UnixPeers();
   const gatekeeper = new Gatekeeper({
     policy,
@@ -126,40 +98,18 @@ export async function startGateway(
     lineage: (id) => store.lineage(id),
     audit: (record) => audit.write(record),
   });
-  const server = new Server({
-    "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
-    interceptors: telemetry.interceptors,
+  const { server, health, transferStats } = buildServer({
+    config,
+    logger,
+    hooks,
+    telemetry,
+    gatekeeper,
+    unixPeers,
+    operations,
+    store,
+    events,
+    hostFindings: hostDoctor(hostReaders),
   });
-  const pipeline = createCallPipeline({ gatekeeper, unixPeers, logger, interceptors: hooks.interceptors });
-  const transferStats = new TransferStats();
-  server.addService(
-    withTotalDeserializers(withTransferCodecs(CriuServiceService)),
-    createCriuService({
-      pipeline,
-      operations,
-      store,
-      events,
-      gatekeeper,
-      gatewayVersion: gatewayVersion(),
-      callbackTimeoutMs: config.callbackTimeoutMs,
-      maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
-      maxSubscribers: config.maxSubscribers,
-      hostFindings: hostDoctor(hostReaders),
-      transfers: createTransferService({
-        store,
-        events,
-        logger,
-        gatekeeper,
-        unixPeers,
-        stats: transferStats,
-        config,
-      }),
-      migrations: createMigrationService({ pipeline, operations, store, targets: config }),
-    }),
-  );
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
-  health.addToServer(server);
-  addReflectionServices(server, readFileSync(join(packageRoot, "gen", "descriptors.binpb")));
   let listeners: Awaited<ReturnType<typeof openListeners>>;
   try {
     listeners = await openListeners(server, config, tls, unixPeers, logger);
@@ -191,39 +141,147 @@ export async function startGateway(
     subscriberCount: () => events.subscriberCount,
     policy: () => gatekeeper.policy,
     transferStats: () => transferStats,
-    async reload() {
-      audit.reopen();
-      let policyResult: string;
-      try {
-        const next = loadPolicy(config.policyFile);
-        gatekeeper.setPolicy(next);
-        policyResult = config.policyFile === undefined ? "unchanged" : "reloaded";
-        logger.log("info", "policy reloaded", { policy: next.source });
-      } catch (err) {
-        policyResult = (err as Error).message;
-        logger.log("error", "policy not reloaded; the one in force stays", { error: policyResult });
-      }
-      return { policy: policyResult, tls: (await tls?.reload()) ?? false };
-    },
+    reload: () => reloadFiles(config, logger, { audit, gatekeeper, tls }),
     shutdown(graceMs = config.shutdownGraceMs) {
-      stopping ??= shutdownGateway(
-        {
-          server,
-          health,
-          serviceName: SERVICE_NAME,
-          listeners,
-          tls,
-          events,
-          operations,
-          audit,
-          telemetry,
-          logger,
-        },
-        graceMs,
-      );
+      const parts = { server, health, serviceName: SERVICE_NAME, listeners, tls, events, operations };
+      stopping ??= shutdownGateway({ ...parts, audit, telemetry, logger }, graceMs);
       return stopping;
     },
   };
+}
+
+/** Opens the image store; what a crash left staged was removed, or kept past a dump's point of no return. */
+async function openStore(imagesRoot: string, logger: Logger): Promise<ImageStore> {
+  const store = await ImageStore.open(imagesRoot);
+  for (const r of store.recovered) {
+    logger.log(r.outcome === "removed" ? "info" : "warn", describeRecovered(r), { checkpoint: r.id });
+  }
+  return store;
+}
+
+function createOperations(
+  config: GatewayConfig,
+  store: ImageStore,
+  events: EventBus,
+  hostReaders: HostReaders,
+): CriuOperations {
+  return createCriuOperations({
+    hostReaders,
+    criuBin: config.criuBin,
+    store,
+    events,
+    logTailLines: config.logTailLines,
+    vetoGraceMs: config.vetoGraceMs,
+    idleWorkerMs: config.idleWorkerMs,
+    maxConcurrentOperations: config.maxConcurrentOperations,
+    maxQueuedOperations: config.maxQueuedOperations,
+    warmWorkers: config.warmWorkers,
+    warmWorkerIdleMs: config.warmWorkerIdleMs,
+    criuLogLevel: config.criuLogLevel,
+    // For the gateway's own requests; callers get what their grant says. "never" is for nobody.
+    allowedOptionClasses: new Set(["safe", "admin"]),
+  });
+}
+
+/** The audit log (or the tests' hook), whose refusals the metrics count too. */
+function countedAudit(
+  hooks: GatewayHooks,
+  config: GatewayConfig,
+  logger: Logger,
+  telemetry: Telemetry,
+): AuditLog {
+  const auditLog: AuditLog = hooks.audit
+    ? { write: hooks.audit, reopen() {}, close() {} }
+    : openAuditLog(config.auditLog, logger);
+  return {
+    ...auditLog,
+    write(record) {
+      telemetry.audited(record);
+      auditLog.write(record);
+    },
+  };
+}
+
+interface ServerParts {
+  config: GatewayConfig;
+  logger: Logger;
+  hooks: GatewayHooks;
+  telemetry: Telemetry;
+  gatekeeper: Gatekeeper;
+  unixPeers: UnixPeers;
+  operations: CriuOperations;
+  store: ImageStore;
+  events: EventBus;
+  hostFindings: ReturnType<typeof hostDoctor>;
+}
+
+/** The gRPC server with CriuService (through the call pipeline), health and reflection. */
+function buildServer(parts: ServerParts): {
+  server: Server;
+  health: HealthImplementation;
+  transferStats: TransferStats;
+} {
+  const { config, logger, gatekeeper, unixPeers, operations, store, events } = parts;
+  const server = new Server({
+    "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    interceptors: parts.telemetry.interceptors,
+  });
+  const pipeline = createCallPipeline({
+    gatekeeper,
+    unixPeers,
+    logger,
+    interceptors: parts.hooks.interceptors,
+  });
+  const transferStats = new TransferStats();
+  server.addService(
+    withTotalDeserializers(withTransferCodecs(CriuServiceService)),
+    createCriuService({
+      pipeline,
+      operations,
+      store,
+      events,
+      gatekeeper,
+      gatewayVersion: gatewayVersion(),
+      callbackTimeoutMs: config.callbackTimeoutMs,
+      maxCallbackTimeoutMs: config.maxCallbackTimeoutMs,
+      maxSubscribers: config.maxSubscribers,
+      hostFindings: parts.hostFindings,
+      transfers: createTransferService({
+        store,
+        events,
+        logger,
+        gatekeeper,
+        unixPeers,
+        stats: transferStats,
+        config,
+      }),
+      migrations: createMigrationService({ pipeline, operations, store, targets: config }),
+    }),
+  );
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  health.addToServer(server);
+  addReflectionServices(server, readFileSync(join(packageRoot, "gen", "descriptors.binpb")));
+  return { server, health, transferStats };
+}
+
+/** SIGHUP's work: the audit log reopened, the policy and the TLS files read again. */
+async function reloadFiles(
+  config: GatewayConfig,
+  logger: Logger,
+  parts: { audit: AuditLog; gatekeeper: Gatekeeper; tls: ReloadingTlsCredentials | undefined },
+): ReturnType<RunningGateway["reload"]> {
+  parts.audit.reopen();
+  let policyResult: string;
+  try {
+    const next = loadPolicy(config.policyFile);
+    parts.gatekeeper.setPolicy(next);
+    policyResult = config.policyFile === undefined ? "unchanged" : "reloaded";
+    logger.log("info", "policy reloaded", { policy: next.source });
+  } catch (err) {
+    policyResult = (err as Error).message;
+    logger.log("error", "policy not reloaded; the one in force stays", { error: policyResult });
+  }
+  return { policy: policyResult, tls: (await parts.tls?.reload()) ?? false };
 }
 
 /**
