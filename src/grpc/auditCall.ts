@@ -4,7 +4,7 @@ import type { Gatekeeper } from "../auth/gatekeeper.js";
 import { describeIdentity } from "../auth/identity.js";
 import { optionClassesUsed } from "../domain/criuOptions.js";
 import { GatewayError } from "../domain/errors.js";
-import type { CallContext, CallHandler, CallMiddleware } from "./callContext.js";
+import type { CallContext, CallHandler, CallMiddleware, CallRecord } from "./callContext.js";
 import { abandonment } from "./callSignal.js";
 import { statusCodeOf } from "./errorStatus.js";
 
@@ -24,20 +24,31 @@ export function auditCall(gatekeeper: Gatekeeper): CallMiddleware<CallContext, C
         throw cause;
       } finally {
         const { code, error } = outcome(context.signal, failure);
-        const { identity, admission, access } = context.record;
-        gatekeeper.audit({
-          rpc: context.method,
-          identity: identity ? describeIdentity(identity) : "unidentified",
-          grant: admission?.grant.name ?? (identity ? gatekeeper.grantName(identity) : undefined),
-          pid: access?.dumpRoot ?? access?.pid,
-          checkpoint: access?.checkpoints?.[0]?.id ?? access?.restoreOf,
-          optionClasses: optionClassesUsed(access?.options),
-          result: status[code] ?? String(code),
-          durationMs: Math.round((Number(process.hrtime.bigint() - context.startedNs) / 1e6) * 10) / 10,
-          ...(error === undefined ? {} : { error }),
-        });
+        writeAudit(gatekeeper, context.method, context.record, context.startedNs, code, error);
       }
     };
+}
+
+/** The audit line of one call: what it turned out to be, and how it ended. */
+export function writeAudit(
+  gatekeeper: Gatekeeper,
+  method: string,
+  { identity, admission, access }: CallRecord,
+  startedNs: bigint,
+  code: status,
+  error: string | undefined,
+): void {
+  gatekeeper.audit({
+    rpc: method,
+    identity: identity ? describeIdentity(identity) : "unidentified",
+    grant: admission?.grant.name ?? (identity ? gatekeeper.grantName(identity) : undefined),
+    pid: access?.dumpRoot ?? access?.pid,
+    checkpoint: access?.checkpoints?.[0]?.id ?? access?.restoreOf,
+    optionClasses: optionClassesUsed(access?.options),
+    result: status[code] ?? String(code),
+    durationMs: Math.round((Number(process.hrtime.bigint() - startedNs) / 1e6) * 10) / 10,
+    ...(error === undefined ? {} : { error }),
+  });
 }
 
 function outcome(

@@ -6,9 +6,10 @@
 import { status } from "@grpc/grpc-js";
 import type { AccessRequest, Admission } from "../auth/admission.js";
 import type { Gatekeeper } from "../auth/gatekeeper.js";
-import { describeIdentity, type Identity } from "../auth/identity.js";
+import type { Identity } from "../auth/identity.js";
 import { GatewayError } from "../domain/errors.js";
 import type { Logger } from "../log.js";
+import { writeAudit } from "./auditCall.js";
 import { type CallTransport, forwardedClaim, transportIdentity } from "./callerIdentity.js";
 import { toServiceError } from "./errorStatus.js";
 import type { UnixPeers } from "./unixListener.js";
@@ -56,17 +57,7 @@ export function beginTransferCall(
   let wanted: AccessRequest | undefined;
   let ended = false;
   const audit = (code: status, error?: string) =>
-    deps.gatekeeper.audit({
-      rpc: method,
-      identity: describeIdentity(identity),
-      grant: admission?.grant.name ?? deps.gatekeeper.grantName(identity),
-      pid: undefined,
-      checkpoint: wanted?.checkpoints?.[0]?.id,
-      optionClasses: [],
-      result: status[code] ?? String(code),
-      durationMs: Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 10) / 10,
-      ...(error === undefined ? {} : { error }),
-    });
+    writeAudit(deps.gatekeeper, method, { identity, admission, access: wanted }, started, code, error);
   return {
     signal: controller.signal,
     identity,

@@ -1,25 +1,11 @@
 // The transfer calls of CriuService, built from their dependencies (for the composition root).
 
-import type { Gatekeeper } from "../auth/gatekeeper.js";
-import type { GatewayConfig } from "../config.js";
 import { FileHashes } from "../domain/checkpointTransfer/fileHashes.js";
-import type { EventBus } from "../domain/eventBus.js";
-import type { ImageStore } from "../domain/imageStore.js";
-import type { Logger } from "../log.js";
-import type { TransferStats } from "./boundedWriter.js";
-import { createPushHandler } from "./pushHandler.js";
+import { createPushHandler, type PushDeps } from "./pushHandler.js";
 import { createExportHandler, createImportHandler } from "./transferHandlers.js";
-import type { UnixPeers } from "./unixListener.js";
 
-export interface TransferServiceDeps {
-  store: ImageStore;
-  events: EventBus;
-  logger: Logger;
-  gatekeeper: Gatekeeper;
-  unixPeers: UnixPeers;
-  stats: TransferStats;
-  config: Pick<GatewayConfig, "pushTargets" | "pushTls">;
-}
+/** What the transfer calls need, but the file hashes, which this service keeps for all of them. */
+export type TransferServiceDeps = Omit<PushDeps, "hashes">;
 
 export function createTransferService(deps: TransferServiceDeps) {
   const shared = { ...deps, hashes: new FileHashes() };

@@ -2,9 +2,10 @@
 // systemd-socket-activate (systemd's tool for exactly this) serves real calls on the sockets it
 // inherits, unix and TCP with TLS, reports READY=1 and STOPPING=1 on $NOTIFY_SOCKET from its
 // main process, and keeps the inherited descriptors out of its children.
+
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriuServiceClient, type VersionResponse } from "../../gen/criu/gateway/v1/gateway.js";
 import { packageRoot } from "../../src/packageRoot.js";
 import { issue, makeCa, pem } from "../support/certs.js";
+import { freePort } from "../support/freePort.js";
 import { call, criuBin, failure } from "../support/gateway.js";
 import { waitFor } from "../support/workload.js";
 
@@ -228,15 +230,4 @@ function activate(activation: string[], serve: string[]): Activated {
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, log: () => log, exited };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

@@ -3,12 +3,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import type { CriuOptions } from "../../gen/criu/gateway/v1/gateway.js";
 import type { GatewayConfig } from "../../src/config.js";
 import { dumpWith, restoreWith, startTestGateway, type TestGateway } from "./gateway.js";
+
+export { freePort } from "./freePort.js";
+
 import { expectNothingLeft } from "./processes.js";
 import { waitFor } from "./workload.js";
 
@@ -205,18 +208,6 @@ export function workloadSuite(
     },
     workloads,
   };
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
 }
 
 /** Whether a TCP connection to 127.0.0.1:port is accepted (then closed at once). */

@@ -3,9 +3,9 @@
 // listener, queried through its HTTP API, stopped and removed afterwards.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./freePort.js";
 
 export interface TestPrometheus {
   /** Base URL of its HTTP API. */
@@ -18,20 +18,6 @@ export interface TestPrometheus {
 }
 
 const PROMETHEUS_BIN = "/usr/bin/prometheus";
-
-/** A loopback TCP port free now (the kernel's choice, released before returning). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /** Starts Prometheus scraping `target` (host:port of a /metrics endpoint) every second. */
 export async function startPrometheus(target: string): Promise<TestPrometheus> {
