@@ -6,7 +6,8 @@
 // socket becomes writable, so callers never block the loop.
 //
 // Exports:
-//   socketpair(): [ours, theirs]      both close-on-exec; `ours` is non-blocking, `theirs` blocking
+//   socketpair(stream?): [ours, theirs]  both close-on-exec; `ours` is non-blocking, `theirs` blocking;
+//                        SOCK_SEQPACKET, or SOCK_STREAM when `stream` is true
 //   closeFd(fd): void
 //   peerCredentials(fd): {pid, uid, gid}   SO_PEERCRED of a connected unix socket
 //   class Channel(fd, onMessage(buf, fds), onEnd(errno))
@@ -432,9 +433,17 @@ napi_value Channel::Init(napi_env env, napi_value exports) {
   return exports;
 }
 
-napi_value SocketPair(napi_env env, napi_callback_info) {
+napi_value SocketPair(napi_env env, napi_callback_info info) {
+  // socketpair(stream?): SOCK_SEQPACKET by default (CRIU's RPC), SOCK_STREAM when asked (the byte
+  // stream of CRIU's page server).
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  bool stream = false;
+  if (argc >= 1) napi_get_value_bool(env, argv[0], &stream);
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
+  int type = stream ? SOCK_STREAM : SOCK_SEQPACKET;
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
   // Our end never blocks the event loop; the other end stays blocking, as `criu swrk` expects.
   int flags = fcntl(sv[0], F_GETFL);
   if (flags < 0 || fcntl(sv[0], F_SETFL, flags | O_NONBLOCK) < 0) {

@@ -14,6 +14,7 @@ export const STATS_MAGIC = 0x57093306;
 export const CPUINFO_MAGIC = 0x61404013;
 export const INVENTORY_MAGIC = 0x58313116;
 export const FILES_MAGIC = 0x56303138;
+export const PAGEMAP_MAGIC = 0x56084025;
 
 /** CRIU's file names, relative to the images directory (its work directory, unless told otherwise). */
 export const STATS_DUMP_FILE = "stats-dump";
@@ -92,6 +93,49 @@ export function inventoryRecordsDumpTime(bytes: Uint8Array): boolean {
     throw new ImageFormatError(`inventory entry does not decode: ${(err as Error).message}`);
   }
   return false;
+}
+
+/** pagemap_entry.flags: the pages may be restored lazily (PE_LAZY), and are in the pages image (PE_PRESENT). */
+const PE_LAZY = 1 << 1;
+const PE_PRESENT = 1 << 2;
+
+/** A pagemap image's file name: one per process, "pagemap-<pid>.img". */
+export const PAGEMAP_FILE = /^pagemap-\d+\.img$/;
+
+/**
+ * The pages a pagemap image leaves to be fetched lazily: those of entries marked PE_LAZY and not
+ * present in the pages image. Fields, from CRIU's images/pagemap.proto: the first entry is a
+ * pagemap_head; then pagemap_entry: compat_nr_pages = 2, flags = 4, nr_pages = 5 (which replaces
+ * compat_nr_pages when set).
+ */
+export function lazyPageCount(bytes: Uint8Array): number {
+  const entries = imageEntries(bytes, IMG_COMMON_MAGIC, PAGEMAP_MAGIC);
+  let pages = 0;
+  for (const entry of entries.slice(1)) {
+    const { flags, nrPages } = pagemapEntry(entry);
+    if ((flags & PE_LAZY) !== 0 && (flags & PE_PRESENT) === 0) pages += nrPages;
+  }
+  return pages;
+}
+
+function pagemapEntry(entry: Uint8Array): { flags: number; nrPages: number } {
+  const reader = protobuf.Reader.create(entry);
+  let flags = 0;
+  let compat = 0;
+  let wide: number | undefined;
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      const field = tag >>> 3;
+      if (field === 2) compat = reader.uint32();
+      else if (field === 4) flags = reader.uint32();
+      else if (field === 5) wide = Number(reader.uint64().toString());
+      else reader.skipType(tag & 7);
+    }
+  } catch (err) {
+    throw new ImageFormatError(`a pagemap_entry does not decode: ${(err as Error).message}`);
+  }
+  return { flags, nrPages: wide ?? compat };
 }
 
 /** A unix socket of a dump bound to a filesystem path (not an abstract name). */

@@ -13,7 +13,7 @@ interface NativeChannel {
 }
 
 interface NativeModule {
-  socketpair(): [number, number];
+  socketpair(stream?: boolean): [number, number];
   closeFd(fd: number): void;
   peerCredentials(fd: number): PeerCredentials;
   Channel: new (
@@ -50,6 +50,16 @@ export function peerCredentials(fd: number): PeerCredentials {
 /** A socket pair: `ours` is non-blocking and close-on-exec, `theirs` blocking and close-on-exec. */
 export function seqpacketPair(): { ours: number; theirs: number } {
   const [ours, theirs] = native.socketpair();
+  return { ours, theirs };
+}
+
+/**
+ * A SOCK_STREAM pair, for a byte stream CRIU reads and writes through a descriptor it is handed
+ * (its page server's `ps-socket`): `ours` is non-blocking and close-on-exec, `theirs` blocking and
+ * close-on-exec (a child gets it only through its stdio entry).
+ */
+export function streamPair(): { ours: number; theirs: number } {
+  const [ours, theirs] = native.socketpair(true);
   return { ours, theirs };
 }
 

@@ -89,6 +89,11 @@ export interface SwrkWorkerOptions {
   criuBin: string;
   /** How long close() waits for the worker to exit after end-of-stream before SIGKILL. */
   exitGraceMs?: number;
+  /**
+   * Descriptors the worker inherits, as its fds 4, 5, ... in this order (a request's options name
+   * them by those numbers); the caller keeps its own copies and closes them.
+   */
+  inherit?: readonly number[];
   /** Called with the worker's pid once it runs, and again with the pid when it is gone. */
   onSpawn?: (pid: number) => void;
   onReaped?: (pid: number) => void;
@@ -129,7 +134,7 @@ export class SwrkWorker {
       // The stdio entry makes libuv dup2 `theirs` onto fd 3 in the child, clearing close-on-exec
       // there only: no other child of the gateway can inherit this worker's socket.
       this.#child = spawn(options.criuBin, ["swrk", "3"], {
-        stdio: ["ignore", "pipe", "pipe", theirs],
+        stdio: ["ignore", "pipe", "pipe", theirs, ...(options.inherit ?? [])],
         // Own process group: a Ctrl-C meant for the gateway must not kill CRIU mid-dump.
         detached: true,
       });

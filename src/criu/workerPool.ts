@@ -92,12 +92,15 @@ export class WorkerPool {
    * WorkerFailure "busy" when the queue is full, "aborted" when `signal` fires first), warm when
    * one is ready, else freshly started; registered until it is reaped. The caller owns it and
    * must `close()` it. A worker that cannot start reports why on its first request
-   * (WorkerFailure "spawn").
+   * (WorkerFailure "spawn"). A worker that must inherit descriptors (`inherit`, its fds 4, 5, ...)
+   * is always a fresh one.
    */
-  async acquire(signal?: AbortSignal): Promise<SwrkWorker> {
+  async acquire(signal?: AbortSignal, inherit?: readonly number[]): Promise<SwrkWorker> {
     await this.#takeSlot(signal);
     this.#crashedSinceCall = 0;
-    const worker = this.#hold(() => this.#takeReady() ?? this.#start());
+    const worker = this.#hold(() =>
+      inherit?.length ? this.#start(inherit) : (this.#takeReady() ?? this.#start()),
+    );
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
     // its first callback: while another warm worker is ready, refill once this one has exited.
     if (this.#ready.length === 0) this.#scheduleRefill();
@@ -208,9 +211,10 @@ export class WorkerPool {
     return this.#idleWorkerMs > 0 ? 1 : 0;
   }
 
-  #start(): SwrkWorker {
+  #start(inherit?: readonly number[]): SwrkWorker {
     const worker = SwrkWorker.start({
       criuBin: this.#criuBin,
+      inherit,
       onReaped: (pid) => this.#workers.delete(pid),
     });
     if (worker.pid !== undefined) this.#workers.set(worker.pid, worker);

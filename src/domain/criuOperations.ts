@@ -9,6 +9,7 @@ import { createCheckpointFiles } from "./operations/checkpointFiles.js";
 import { createCpuinfo } from "./operations/cpuinfo.js";
 import { createDump } from "./operations/dump.js";
 import { createIterativeDump } from "./operations/iterativeDump.js";
+import { createLazyDump } from "./operations/lazyDump.js";
 import type { OperationsDeps } from "./operations/operationContext.js";
 import { createOperationKit } from "./operations/operationKit.js";
 import { createPageServers } from "./operations/pageServers.js";
@@ -23,6 +24,7 @@ export type { CpuinfoInput } from "./operations/cpuinfo.js";
 export type { DumpInput } from "./operations/dumpChecks.js";
 export type { DumpResult } from "./operations/dumpStep.js";
 export { preDumpId } from "./operations/iterativeDump.js";
+export type { LazyDumpInput, LazyDumpResult, ServedImages } from "./operations/lazyDump.js";
 export type {
   CallbackQuestion,
   NotifyAnswer,
@@ -74,6 +76,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     featureCheck: probes.featureCheck,
     dump: dumps.dump,
     preDump: dumps.preDump,
+    lazyDump: createLazyDump(kit, probes),
     iterativeDump: createIterativeDump(kit, probes),
     restore: createRestore(kit),
     checkpointLog: files.checkpointLog,

@@ -9,7 +9,6 @@ import {
 } from "../../gen/criu/gateway/v1/gateway.js";
 import type { Identity } from "../auth/identity.js";
 import type { GatewayConfig } from "../config.js";
-import { GatewayError } from "../domain/errors.js";
 import type { TargetLink } from "../domain/migration/targetLink.js";
 import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
 import { fromTarget, targetCredentials } from "./pushClient.js";
@@ -44,9 +43,7 @@ export function connectTarget(settings: TargetSettings, target: string, caller: 
       }),
     async next() {
       const reply = await replies.next();
-      if (!reply)
-        throw new GatewayError("UNAVAILABLE", `target ${target} ended the migration without an answer`);
-      return fromTargetOf(reply);
+      return reply && fromTargetOf(reply);
     },
     abort() {
       call.cancel();

@@ -38,8 +38,12 @@ export function migrateResponseOf(event: MigrationEvent): MigrateResponse {
       return { imagesSent: { bytes: event.bytes, files: event.files } };
     case "restored":
       return { restored: { targetPid: event.targetPid, restoreStatistics: event.restoreStatistics } };
+    case "memory":
+      return { memory: { pagesMoved: event.pagesMoved, pagesTotal: event.pagesTotal } };
     case "source-released":
       return { sourceReleased: {} };
+    case "process-lost":
+      return { processLost: { reason: event.reason } };
     case "done":
       return {
         done: {
@@ -61,6 +65,8 @@ export function acceptRequestOf(message: ToTarget): AcceptMigrationRequest {
       return { imagesEnd: {} };
     case "commit":
       return { commit: {} };
+    case "pages":
+      return { pages: { data: asBuffer(message.data) } };
   }
 }
 
@@ -69,13 +75,19 @@ export function toTargetOf(req: AcceptMigrationRequest): ToTarget {
   if (req.chunk) return { kind: "chunk", chunk: req.chunk };
   if (req.imagesEnd) return { kind: "images-end" };
   if (req.commit) return { kind: "commit" };
-  throw invalidArgument("AcceptMigration: a message with none of header, chunk, images_end, commit");
+  if (req.pages) return { kind: "pages", data: req.pages.data };
+  throw invalidArgument("AcceptMigration: a message with none of header, chunk, images_end, commit, pages");
 }
 
 export function acceptResponseOf(message: FromTarget): AcceptMigrationResponse {
-  return message.kind === "restored"
-    ? { restored: { targetPid: message.targetPid, restoreStatistics: message.statistics } }
-    : { running: { targetPid: message.targetPid } };
+  switch (message.kind) {
+    case "restored":
+      return { restored: { targetPid: message.targetPid, restoreStatistics: message.statistics } };
+    case "running":
+      return { running: { targetPid: message.targetPid } };
+    case "pages":
+      return { pages: { data: asBuffer(message.data) } };
+  }
 }
 
 export function fromTargetOf(res: AcceptMigrationResponse): FromTarget {
@@ -87,7 +99,8 @@ export function fromTargetOf(res: AcceptMigrationResponse): FromTarget {
     };
   }
   if (res.running) return { kind: "running", targetPid: res.running.targetPid };
-  throw invalidArgument("the target answered a message with neither restored nor running");
+  if (res.pages) return { kind: "pages", data: res.pages.data };
+  throw invalidArgument("the target answered a message with none of restored, running, pages");
 }
 
 function asBuffer(data: Uint8Array): Buffer {

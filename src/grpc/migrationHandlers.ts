@@ -25,7 +25,7 @@ import { checkPushTarget } from "./pushClient.js";
 
 export interface MigrationDeps {
   pipeline: CallPipeline;
-  operations: Pick<CriuOperations, "dump" | "featureCheck" | "restore">;
+  operations: Pick<CriuOperations, "dump" | "lazyDump" | "featureCheck" | "restore">;
   store: ImageStore;
   targets: TargetSettings;
 }
@@ -104,6 +104,7 @@ async function* migrate(
     {
       store: deps.store,
       dump: deps.operations.dump,
+      lazyDump: deps.operations.lazyDump,
       featureCheck: deps.operations.featureCheck,
       host: kernelLimits,
       checkTarget: (target) => checkPushTarget(deps.targets, target),

@@ -2,16 +2,20 @@
 // tree stopped, and let it run only when the source commits. Whatever ends the call before that
 // kills the restored tree; the checkpoint is removed in every case.
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
+import type { PageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext, RestoreInput, RestoreResult } from "../criuOperations.js";
 import { GatewayError, invalidArgument } from "../errors.js";
 import type { ImageStore } from "../imageStore.js";
 import { processTree } from "../processTree.js";
 import { ImageWriter } from "./imageChunks.js";
+import { acceptPostCopy } from "./postCopyTarget.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { MigrationHeader, SourceLink, ToTarget } from "./targetLink.js";
 
 export interface AcceptMigrationDeps {
   store: ImageStore;
+  /** A page server connection for the gateway to carry (the real one unless a test says). */
+  pageSocketPair?: () => PageSocketPair;
   restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult>;
   /** Judges the header by the policy: the context the restore runs with, or a refusal. */
   admit(header: MigrationHeader): Promise<OperationContext>;
@@ -22,10 +26,11 @@ export async function acceptMigration(source: SourceLink, deps: AcceptMigrationD
   if (first?.kind !== "header")
     throw invalidArgument("the first message of AcceptMigration must be its header");
   const { header } = first;
-  if (header.mode !== "stop-and-copy") {
+  if (header.mode === "pre-copy") {
     throw new GatewayError("UNIMPLEMENTED", `this gateway cannot receive a ${header.mode} migration yet`);
   }
   const ctx = await deps.admit(header);
+  if (header.mode === "post-copy") return acceptPostCopy(source, deps, header, ctx);
   let published = false;
   let tree: StoppedTree | undefined;
   try {
@@ -53,8 +58,16 @@ export async function acceptMigration(source: SourceLink, deps: AcceptMigrationD
   }
 }
 
-/** Stages the chunks up to images-end and publishes them as a dump; nothing stays on failure. */
-async function receiveImages(source: SourceLink, store: ImageStore, header: MigrationHeader): Promise<void> {
+/**
+ * Stages the chunks up to images-end and publishes them as a dump; nothing stays on failure.
+ * `pagesAt` says where the memory is when it is not among the images (POST_COPY).
+ */
+export async function receiveImages(
+  source: Pick<SourceLink, "next">,
+  store: ImageStore,
+  header: MigrationHeader,
+  pagesAt?: string,
+): Promise<void> {
   const staged = await store.stage(header.checkpointId, undefined);
   const writer = new ImageWriter(staged.path);
   let published = false;
@@ -71,6 +84,7 @@ async function receiveImages(source: SourceLink, store: ImageStore, header: Migr
       parentId: undefined,
       criuVersion: header.criuVersion,
       leaveRunning: false,
+      pagesSentTo: pagesAt,
     });
     published = true;
   } catch (err) {
@@ -80,7 +94,7 @@ async function receiveImages(source: SourceLink, store: ImageStore, header: Migr
   }
 }
 
-function expectNext(message: ToTarget | undefined, kind: ToTarget["kind"]): void {
+export function expectNext(message: ToTarget | undefined, kind: ToTarget["kind"]): void {
   if (message?.kind !== kind) throw unexpected(message, kind);
 }
 

@@ -5,16 +5,25 @@ import {
   type DumpStatistics,
   type RestoreStatistics,
 } from "../../../gen/criu/gateway/v1/gateway.js";
-import type { DumpInput, DumpResult, Features, OperationContext } from "../criuOperations.js";
+import type { PageSocketPair } from "../../criu/pageSocket.js";
+import type {
+  DumpInput,
+  DumpResult,
+  Features,
+  LazyDumpInput,
+  LazyDumpResult,
+  OperationContext,
+} from "../criuOperations.js";
 import { GatewayError, invalidArgument } from "../errors.js";
 import type { ImageStore } from "../imageStore.js";
-import { readImageChunks } from "./imageChunks.js";
 import {
   checkModePossible,
   type HostLimits,
   type MigrationMode,
   refuseModeOwnedOptions,
 } from "./migrationMode.js";
+import { postCopyFromSource } from "./postCopySource.js";
+import { elapsedUs, expect, headerOf, sendImages } from "./sourceSteps.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { FromTarget, TargetLink } from "./targetLink.js";
 
@@ -43,20 +52,23 @@ export type MigrationEvent =
   | { kind: "frozen"; pids: number[]; dumpStatistics: DumpStatistics | undefined }
   | { kind: "images-sent"; bytes: number; files: number }
   | { kind: "restored"; targetPid: number; restoreStatistics: RestoreStatistics | undefined }
+  | { kind: "memory"; pagesMoved: number; pagesTotal: number }
   | { kind: "source-released" }
+  | { kind: "process-lost"; reason: string }
   | { kind: "done"; targetPid: number; statistics: MigrationStatistics };
 
 export interface MigrateSourceDeps {
   store: ImageStore;
   dump(input: DumpInput, ctx: OperationContext): Promise<DumpResult>;
+  lazyDump(input: LazyDumpInput, ctx: OperationContext): Promise<LazyDumpResult>;
+  /** A page server connection for the gateway to carry (the real one unless a test says). */
+  pageSocketPair?: () => PageSocketPair;
   featureCheck(ctx: OperationContext): Promise<Features>;
   host: HostLimits;
   /** FAILED_PRECONDITION unless this gateway may connect to `target`. */
   checkTarget(target: string): void;
   connect(target: string): TargetLink;
 }
-
-const elapsedUs = (since: bigint) => Number((process.hrtime.bigint() - since) / 1000n);
 
 /** Refusals that need nothing frozen and no connection. */
 export async function checkMigrateInput(
@@ -70,10 +82,10 @@ export async function checkMigrateInput(
   refuseModeOwnedOptions(input.restoreOptions, "restore_options");
   deps.checkTarget(input.target);
   await checkModePossible(input.mode, () => deps.featureCheck(ctx), deps.host);
-  if (input.mode !== "stop-and-copy") {
+  if (input.mode === "pre-copy") {
     throw new GatewayError(
       "UNIMPLEMENTED",
-      `${input.mode === "post-copy" ? "POST_COPY" : "PRE_COPY"} is not implemented by this gateway yet; use STOP_AND_COPY`,
+      "PRE_COPY is not implemented by this gateway yet; use POST_COPY or STOP_AND_COPY",
     );
   }
 }
@@ -84,9 +96,20 @@ export async function migrateFromSource(
   ctx: OperationContext,
   emit: (event: MigrationEvent) => Promise<void>,
 ): Promise<void> {
-  const started = process.hrtime.bigint();
   await checkMigrateInput(input, deps, ctx);
   const link = deps.connect(input.target);
+  if (input.mode === "post-copy") return postCopyFromSource(input, deps, ctx, emit, link);
+  return stopAndCopy(input, deps, ctx, emit, link);
+}
+
+async function stopAndCopy(
+  input: MigrateInput,
+  deps: MigrateSourceDeps,
+  ctx: OperationContext,
+  emit: (event: MigrationEvent) => Promise<void>,
+  link: TargetLink,
+): Promise<void> {
+  const started = process.hrtime.bigint();
   let tree: StoppedTree | undefined;
   try {
     const dumpStarted = process.hrtime.bigint();
@@ -104,7 +127,10 @@ export async function migrateFromSource(
     tree = new StoppedTree(pids);
     await emit({ kind: "frozen", pids, dumpStatistics: dumped.statistics });
     const transferStarted = process.hrtime.bigint();
-    const sent = await sendImages(link, input, dumped, deps.store);
+    const opened = await deps.store.openCheckpoint(input.checkpointId);
+    const sent = await sendImages(link, headerOf(input, dumped.checkpoint.criuVersion), opened.path).finally(
+      () => opened.close(),
+    );
     const transferTimeUs = elapsedUs(transferStarted);
     await emit({ kind: "images-sent", ...sent });
     const restoreStarted = process.hrtime.bigint();
@@ -142,38 +168,6 @@ export async function migrateFromSource(
   }
 }
 
-async function sendImages(
-  link: TargetLink,
-  input: MigrateInput,
-  dumped: DumpResult,
-  store: ImageStore,
-): Promise<{ bytes: number; files: number }> {
-  await link.send({
-    kind: "header",
-    header: {
-      checkpointId: input.checkpointId,
-      mode: input.mode,
-      restoreOptions: input.restoreOptions,
-      rootPid: input.pid,
-      criuVersion: dumped.checkpoint.criuVersion,
-    },
-  });
-  const opened = await store.openCheckpoint(input.checkpointId);
-  let bytes = 0;
-  const names = new Set<string>();
-  try {
-    for await (const chunk of readImageChunks(opened.path)) {
-      await link.send({ kind: "chunk", chunk });
-      bytes += chunk.data.length;
-      names.add(chunk.name);
-    }
-  } finally {
-    await opened.close();
-  }
-  await link.send({ kind: "images-end" });
-  return { bytes, files: names.size };
-}
-
 /**
  * Lets the target run the tree, then kills the copy here. Past the commit the tree is the
  * target's: a lost confirmation no longer continues it here (it would then run on both hosts).
@@ -196,14 +190,4 @@ async function commit(
   } finally {
     tree.kill();
   }
-}
-
-function expect<K extends FromTarget["kind"]>(
-  message: FromTarget,
-  kind: K,
-): Extract<FromTarget, { kind: K }> {
-  if (message.kind !== kind) {
-    throw new GatewayError("INTERNAL", `the target answered ${message.kind} where ${kind} was due`);
-  }
-  return message as Extract<FromTarget, { kind: K }>;
 }

@@ -37,9 +37,15 @@ export interface OperationKit {
   ): void;
   /**
    * A worker of the pool for the caller to run `requestType` requests on and close; a full pool
-   * (RESOURCE_EXHAUSTED) or a cancellation while waiting for one becomes a GatewayError.
+   * (RESOURCE_EXHAUSTED) or a cancellation while waiting for one becomes a GatewayError. With
+   * `inherit`, a fresh worker that has those descriptors as its fds 4, 5, ...
    */
-  acquire(signal: AbortSignal | undefined, context: FailureContext, requestType: string): Promise<SwrkWorker>;
+  acquire(
+    signal: AbortSignal | undefined,
+    context: FailureContext,
+    requestType: string,
+    inherit?: readonly number[],
+  ): Promise<SwrkWorker>;
   /** One request on a fresh worker; a failure of the worker becomes a GatewayError. */
   exchange(req: CriuReq, options: ExchangeOptions, context: FailureContext): Promise<CriuResp>;
   /** The same for VERSION and FEATURE_CHECK, which a kept worker may answer. */
@@ -91,9 +97,9 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
     store: deps.store,
     pool,
     optionClasses,
-    async acquire(signal, context, requestType) {
+    async acquire(signal, context, requestType, inherit) {
       try {
-        return await pool.acquire(signal);
+        return await pool.acquire(signal, inherit);
       } catch (err) {
         if (err instanceof WorkerFailure) throw workerFailed(err, requestType, context);
         throw err;

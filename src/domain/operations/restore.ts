@@ -4,6 +4,7 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions, RestoreStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { STATS_RESTORE_FILE } from "../../criu/images.js";
+import { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
 import { GatewayError, permissionDenied } from "../errors.js";
@@ -18,11 +19,19 @@ import { trackOperation } from "./trackOperation.js";
 export interface RestoreInput {
   checkpointId: string;
   options: CriuOptions | undefined;
+  /**
+   * Post-copy: the checkpoint's memory is pulled on demand, through this stream socket, from the
+   * page server of the dump (a migration's source); the gateway runs CRIU's lazy-pages daemon on
+   * it, and CRIU restores with lazy_pages.
+   */
+  lazyPages?: { pageSocket: number };
 }
 
 export interface RestoreResult {
   pid: number;
   statistics: RestoreStatistics | undefined;
+  /** Post-copy: the daemon that is still pulling the tree's memory. */
+  lazyPages?: LazyPagesDaemon;
 }
 
 export function createRestore(kit: OperationKit) {
@@ -38,19 +47,22 @@ export function createRestore(kit: OperationKit) {
       checkpointId: input.checkpointId,
       logTail: [],
     };
+    let daemon: LazyPagesDaemon | undefined;
     try {
-      checkRestorable(input.checkpointId, opened.info);
+      checkRestorable(input.checkpointId, opened.info, input.lazyPages !== undefined);
       const gate = await confinementGate(input.checkpointId, opened, ctx);
       // Statistics of an earlier restore must not pass for this one's.
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
-      const req: CriuReq = {
-        type: CriuReqType.RESTORE,
-        opts: kit.criuOpts(input.options, {
-          imagesDirFd: opened.fd,
-          logFile: RESTORE_LOG,
-          notifyScripts: true,
-        }),
-      };
+      const opts = kit.criuOpts(input.options, {
+        imagesDirFd: opened.fd,
+        logFile: RESTORE_LOG,
+        notifyScripts: true,
+      });
+      if (input.lazyPages) {
+        daemon = await startLazyPages(kit, opened.path, input.lazyPages.pageSocket, context);
+        opts.lazyPages = true;
+      }
+      const req: CriuReq = { type: CriuReqType.RESTORE, opts };
       const send = freshWorkerBridge(kit, operationId, ctx, input.options);
       const watch = new RestoredTreeWatch(await ticksSinceBoot());
       const resp = await send(
@@ -67,8 +79,16 @@ export function createRestore(kit: OperationKit) {
         context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
       }
-      return { pid: resp.restore.pid, statistics: await restoreStatistics(opened.path) };
+      const result = {
+        pid: resp.restore.pid,
+        statistics: await restoreStatistics(opened.path),
+        lazyPages: daemon,
+      };
+      daemon = undefined;
+      return result;
     } finally {
+      // A daemon not handed over belongs to a restore that failed: nothing will need its pages.
+      daemon?.kill();
       await opened.close();
     }
   }
@@ -116,8 +136,29 @@ function recordedPids(info: CheckpointInfo): number[] {
   return [info.rootPid, ...(info.processes ?? []).map((p) => p.pid)];
 }
 
-/** Only a whole dump with its memory can be restored. */
-function checkRestorable(checkpointId: string, info: CheckpointInfo): void {
+/** Starts the lazy-pages daemon a post-copy restore meets in `dir`; a failure names the restore. */
+async function startLazyPages(
+  kit: OperationKit,
+  dir: string,
+  pageSocket: number,
+  context: FailureContext,
+): Promise<LazyPagesDaemon> {
+  try {
+    return await LazyPagesDaemon.start({
+      criuBin: kit.deps.criuBin,
+      imagesDir: dir,
+      pageSocket,
+      logLevel: kit.deps.criuLogLevel,
+    });
+  } catch (err) {
+    throw new GatewayError("INTERNAL", `${context.action}: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
+  }
+}
+
+/** Only a whole dump with its memory can be restored (with `lazy`, its memory comes from a page server). */
+function checkRestorable(checkpointId: string, info: CheckpointInfo, lazy: boolean): void {
   if (info.kind !== "dump") {
     throw new GatewayError(
       "FAILED_PRECONDITION",
@@ -128,7 +169,7 @@ function checkRestorable(checkpointId: string, info: CheckpointInfo): void {
       }[info.kind],
     );
   }
-  if (info.pagesSentTo !== undefined) {
+  if (info.pagesSentTo !== undefined && !lazy) {
     throw new GatewayError(
       "FAILED_PRECONDITION",
       `checkpoint ${checkpointId} holds no memory: its pages went to the page server at ${info.pagesSentTo}. Export its images (ExportImages) into that server's checkpoint (ImportImages) and restore that one`,

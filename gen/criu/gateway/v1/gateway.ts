@@ -1740,7 +1740,7 @@ export interface MigrateResponse {
   imagesSent?:
     | MigrationImagesSent
     | undefined;
-  /** The target restored the tree (stopped, in STOP_AND_COPY). */
+  /** The target restored the tree, stopped: it runs there after the commit. */
   restored?:
     | MigrationRestored
     | undefined;
@@ -1835,7 +1835,11 @@ export interface AcceptMigrationRequest {
     | MigrationImagesEnd
     | undefined;
   /** The source has the tree stopped and lets go of it: let it run. */
-  commit?: MigrationCommit | undefined;
+  commit?:
+    | MigrationCommit
+    | undefined;
+  /** POST_COPY: bytes from the source's CRIU page server to the target's lazy-pages daemon. */
+  pages?: MigrationPages | undefined;
 }
 
 export interface AcceptMigrationHeader {
@@ -1870,12 +1874,21 @@ export interface MigrationCommit {
 }
 
 export interface AcceptMigrationResponse {
-  /** The tree is restored (stopped, in STOP_AND_COPY), not yet running. */
+  /** The tree is restored, stopped, not yet running. */
   restored?:
     | MigrationRestored
     | undefined;
-  /** The tree runs on the target; the last message. */
-  running?: MigrationRunning | undefined;
+  /** The tree runs on the target; the last message but for POST_COPY's pages. */
+  running?:
+    | MigrationRunning
+    | undefined;
+  /** POST_COPY: bytes from the target's lazy-pages daemon to the source's CRIU page server. */
+  pages?: MigrationPages | undefined;
+}
+
+/** A piece of the byte stream between two CRIUs (their page server protocol), carried as it is. */
+export interface MigrationPages {
+  data: Buffer;
 }
 
 export interface MigrationRunning {
@@ -12372,7 +12385,7 @@ export const MigrationStatistics: MessageFns<MigrationStatistics> = {
 };
 
 function createBaseAcceptMigrationRequest(): AcceptMigrationRequest {
-  return { header: undefined, chunk: undefined, imagesEnd: undefined, commit: undefined };
+  return { header: undefined, chunk: undefined, imagesEnd: undefined, commit: undefined, pages: undefined };
 }
 
 export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
@@ -12388,6 +12401,9 @@ export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
     }
     if (message.commit !== undefined) {
       MigrationCommit.encode(message.commit, writer.uint32(34).fork()).join();
+    }
+    if (message.pages !== undefined) {
+      MigrationPages.encode(message.pages, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -12437,6 +12453,14 @@ export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
             message.commit = MigrationCommit.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pages = MigrationPages.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12459,6 +12483,7 @@ export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
         ? MigrationImagesEnd.fromJSON(object.images_end)
         : undefined,
       commit: isSet(object.commit) ? MigrationCommit.fromJSON(object.commit) : undefined,
+      pages: isSet(object.pages) ? MigrationPages.fromJSON(object.pages) : undefined,
     };
   },
 
@@ -12475,6 +12500,9 @@ export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
     }
     if (message.commit !== undefined) {
       obj.commit = MigrationCommit.toJSON(message.commit);
+    }
+    if (message.pages !== undefined) {
+      obj.pages = MigrationPages.toJSON(message.pages);
     }
     return obj;
   },
@@ -12495,6 +12523,9 @@ export const AcceptMigrationRequest: MessageFns<AcceptMigrationRequest> = {
       : undefined;
     message.commit = (object.commit !== undefined && object.commit !== null)
       ? MigrationCommit.fromPartial(object.commit)
+      : undefined;
+    message.pages = (object.pages !== undefined && object.pages !== null)
+      ? MigrationPages.fromPartial(object.pages)
       : undefined;
     return message;
   },
@@ -12857,7 +12888,7 @@ export const MigrationCommit: MessageFns<MigrationCommit> = {
 };
 
 function createBaseAcceptMigrationResponse(): AcceptMigrationResponse {
-  return { restored: undefined, running: undefined };
+  return { restored: undefined, running: undefined, pages: undefined };
 }
 
 export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
@@ -12867,6 +12898,9 @@ export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
     }
     if (message.running !== undefined) {
       MigrationRunning.encode(message.running, writer.uint32(18).fork()).join();
+    }
+    if (message.pages !== undefined) {
+      MigrationPages.encode(message.pages, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -12900,6 +12934,14 @@ export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
             message.running = MigrationRunning.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pages = MigrationPages.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12916,6 +12958,7 @@ export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
     return {
       restored: isSet(object.restored) ? MigrationRestored.fromJSON(object.restored) : undefined,
       running: isSet(object.running) ? MigrationRunning.fromJSON(object.running) : undefined,
+      pages: isSet(object.pages) ? MigrationPages.fromJSON(object.pages) : undefined,
     };
   },
 
@@ -12926,6 +12969,9 @@ export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
     }
     if (message.running !== undefined) {
       obj.running = MigrationRunning.toJSON(message.running);
+    }
+    if (message.pages !== undefined) {
+      obj.pages = MigrationPages.toJSON(message.pages);
     }
     return obj;
   },
@@ -12941,6 +12987,76 @@ export const AcceptMigrationResponse: MessageFns<AcceptMigrationResponse> = {
     message.running = (object.running !== undefined && object.running !== null)
       ? MigrationRunning.fromPartial(object.running)
       : undefined;
+    message.pages = (object.pages !== undefined && object.pages !== null)
+      ? MigrationPages.fromPartial(object.pages)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMigrationPages(): MigrationPages {
+  return { data: Buffer.alloc(0) };
+}
+
+export const MigrationPages: MessageFns<MigrationPages> = {
+  encode(message: MigrationPages, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationPages {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationPages();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationPages {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: MigrationPages): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MigrationPages>): MigrationPages {
+    return MigrationPages.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MigrationPages>): MigrationPages {
+    const message = createBaseMigrationPages();
+    message.data = object.data ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -13398,7 +13514,7 @@ export const CriuServiceService = {
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
    * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
-   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   * carries out STOP_AND_COPY and POST_COPY; PRE_COPY, past the checks below, is UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -13409,11 +13525,15 @@ export const CriuServiceService = {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
-   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
-   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
-   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
-   *   the call fails with DATA_LOSS.
+   * - POST_COPY: this gateway dumps the tree without its memory (CRIU's lazy_pages) and keeps it
+   *   stopped; CRIU's page server here then serves the memory, through AcceptMigration itself (no
+   *   other port), to a lazy-pages daemon the target runs. The target restores the tree stopped;
+   *   on `commit` it lets it run and this gateway kills its stopped copy at once, so the tree never
+   *   runs on both hosts. From then until all of its memory has moved (`memory` reports it), the
+   *   tree depends on both hosts: losing this gateway, its CRIU page server or the link loses the
+   *   process. The target then kills the half-restored tree (rather than leave it blocked on a
+   *   page that will never come), `process_lost` is sent when this side sees it, and the call
+   *   fails with DATA_LOSS. `source_released` comes once every page is on the target.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -13439,11 +13559,16 @@ export const CriuServiceService = {
   /**
    * The target's side of Migrate, called by the source gateway rather than by people. The first
    * message is the header, then the images' chunks, then `images_end`: the target publishes
-   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
-   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
-   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
-   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
-   * no checkpoint behind on either host.
+   * them as a checkpoint, restores it stopped and answers `restored`. The source then sends
+   * `commit` and the target lets the tree run and answers `running`. A stream that ends, fails or
+   * is cancelled before the commit makes the target kill what it restored and remove the
+   * checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves no
+   * checkpoint behind on either host.
+   *
+   * POST_COPY: from `images_end` on, both directions also carry `pages`, the bytes of CRIU's page
+   * server connection between the source's dumping CRIU and the target's lazy-pages daemon, in
+   * order. After `running` the target ends the call with OK once every page is in; should the
+   * source or the link go before that, it kills the tree and ends with DATA_LOSS.
    */
   acceptMigration: {
     path: "/criu.gateway.v1.CriuService/AcceptMigration" as const,
@@ -13629,7 +13754,7 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
    * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
-   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   * carries out STOP_AND_COPY and POST_COPY; PRE_COPY, past the checks below, is UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -13640,11 +13765,15 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
-   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
-   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
-   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
-   *   the call fails with DATA_LOSS.
+   * - POST_COPY: this gateway dumps the tree without its memory (CRIU's lazy_pages) and keeps it
+   *   stopped; CRIU's page server here then serves the memory, through AcceptMigration itself (no
+   *   other port), to a lazy-pages daemon the target runs. The target restores the tree stopped;
+   *   on `commit` it lets it run and this gateway kills its stopped copy at once, so the tree never
+   *   runs on both hosts. From then until all of its memory has moved (`memory` reports it), the
+   *   tree depends on both hosts: losing this gateway, its CRIU page server or the link loses the
+   *   process. The target then kills the half-restored tree (rather than leave it blocked on a
+   *   page that will never come), `process_lost` is sent when this side sees it, and the call
+   *   fails with DATA_LOSS. `source_released` comes once every page is on the target.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -13662,11 +13791,16 @@ export interface CriuServiceServer extends UntypedServiceImplementation {
   /**
    * The target's side of Migrate, called by the source gateway rather than by people. The first
    * message is the header, then the images' chunks, then `images_end`: the target publishes
-   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
-   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
-   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
-   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
-   * no checkpoint behind on either host.
+   * them as a checkpoint, restores it stopped and answers `restored`. The source then sends
+   * `commit` and the target lets the tree run and answers `running`. A stream that ends, fails or
+   * is cancelled before the commit makes the target kill what it restored and remove the
+   * checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves no
+   * checkpoint behind on either host.
+   *
+   * POST_COPY: from `images_end` on, both directions also carry `pages`, the bytes of CRIU's page
+   * server connection between the source's dumping CRIU and the target's lazy-pages daemon, in
+   * order. After `running` the target ends the call with OK once every page is in; should the
+   * source or the link go before that, it kills the tree and ends with DATA_LOSS.
    */
   acceptMigration: handleBidiStreamingCall<AcceptMigrationRequest, AcceptMigrationResponse>;
 }
@@ -14129,7 +14263,7 @@ export interface CriuServiceClient extends Client {
    * whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
    * the target has pulled all of its memory from the source, needs both hosts and the link
    * between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
-   * carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+   * carries out STOP_AND_COPY and POST_COPY; PRE_COPY, past the checks below, is UNIMPLEMENTED.
    *
    * Failure semantics:
    * - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -14140,11 +14274,15 @@ export interface CriuServiceClient extends Client {
    *   commits; this gateway then kills its copy (`source_released`). Should the link break between
    *   the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
    *   the target, which then runs there: the outcome is on the target, never on both hosts.
-   * - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
-   *   partly on this host. Losing this gateway, its CRIU page server or the link before all of it
-   *   has moved loses the process: the target kills the half-restored tree (rather than leave it
-   *   blocked on a page that will never come), `process_lost` is sent when this side sees it, and
-   *   the call fails with DATA_LOSS.
+   * - POST_COPY: this gateway dumps the tree without its memory (CRIU's lazy_pages) and keeps it
+   *   stopped; CRIU's page server here then serves the memory, through AcceptMigration itself (no
+   *   other port), to a lazy-pages daemon the target runs. The target restores the tree stopped;
+   *   on `commit` it lets it run and this gateway kills its stopped copy at once, so the tree never
+   *   runs on both hosts. From then until all of its memory has moved (`memory` reports it), the
+   *   tree depends on both hosts: losing this gateway, its CRIU page server or the link loses the
+   *   process. The target then kills the half-restored tree (rather than leave it blocked on a
+   *   page that will never come), `process_lost` is sent when this side sees it, and the call
+   *   fails with DATA_LOSS. `source_released` comes once every page is on the target.
    *
    * Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
    * dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -14167,11 +14305,16 @@ export interface CriuServiceClient extends Client {
   /**
    * The target's side of Migrate, called by the source gateway rather than by people. The first
    * message is the header, then the images' chunks, then `images_end`: the target publishes
-   * them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
-   * source then sends `commit` and the target lets the tree run and answers `running`. A stream
-   * that ends, fails or is cancelled before the commit makes the target kill what it restored and
-   * remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
-   * no checkpoint behind on either host.
+   * them as a checkpoint, restores it stopped and answers `restored`. The source then sends
+   * `commit` and the target lets the tree run and answers `running`. A stream that ends, fails or
+   * is cancelled before the commit makes the target kill what it restored and remove the
+   * checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves no
+   * checkpoint behind on either host.
+   *
+   * POST_COPY: from `images_end` on, both directions also carry `pages`, the bytes of CRIU's page
+   * server connection between the source's dumping CRIU and the target's lazy-pages daemon, in
+   * order. After `running` the target ends the call with OK once every page is in; should the
+   * source or the link go before that, it kills the tree and ends with DATA_LOSS.
    */
   acceptMigration(): ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse>;
   acceptMigration(options: Partial<CallOptions>): ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse>;

@@ -80,24 +80,28 @@ class AcceptMigrationHeader(_message.Message):
     def __init__(self, checkpoint_id: _Optional[str] = ..., mode: _Optional[_Union[MigrationMode, str]] = ..., restore_options: _Optional[_Union[CriuOptions, _Mapping]] = ..., root_pid: _Optional[int] = ..., criu_version: _Optional[str] = ...) -> None: ...
 
 class AcceptMigrationRequest(_message.Message):
-    __slots__ = ["chunk", "commit", "header", "images_end"]
+    __slots__ = ["chunk", "commit", "header", "images_end", "pages"]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
     IMAGES_END_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
     chunk: MigrationChunk
     commit: MigrationCommit
     header: AcceptMigrationHeader
     images_end: MigrationImagesEnd
-    def __init__(self, header: _Optional[_Union[AcceptMigrationHeader, _Mapping]] = ..., chunk: _Optional[_Union[MigrationChunk, _Mapping]] = ..., images_end: _Optional[_Union[MigrationImagesEnd, _Mapping]] = ..., commit: _Optional[_Union[MigrationCommit, _Mapping]] = ...) -> None: ...
+    pages: MigrationPages
+    def __init__(self, header: _Optional[_Union[AcceptMigrationHeader, _Mapping]] = ..., chunk: _Optional[_Union[MigrationChunk, _Mapping]] = ..., images_end: _Optional[_Union[MigrationImagesEnd, _Mapping]] = ..., commit: _Optional[_Union[MigrationCommit, _Mapping]] = ..., pages: _Optional[_Union[MigrationPages, _Mapping]] = ...) -> None: ...
 
 class AcceptMigrationResponse(_message.Message):
-    __slots__ = ["restored", "running"]
+    __slots__ = ["pages", "restored", "running"]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
     RESTORED_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
+    pages: MigrationPages
     restored: MigrationRestored
     running: MigrationRunning
-    def __init__(self, restored: _Optional[_Union[MigrationRestored, _Mapping]] = ..., running: _Optional[_Union[MigrationRunning, _Mapping]] = ...) -> None: ...
+    def __init__(self, restored: _Optional[_Union[MigrationRestored, _Mapping]] = ..., running: _Optional[_Union[MigrationRunning, _Mapping]] = ..., pages: _Optional[_Union[MigrationPages, _Mapping]] = ...) -> None: ...
 
 class CallbackAnsweredEvent(_message.Message):
     __slots__ = ["answered_by", "script", "sequence", "success"]
@@ -700,6 +704,12 @@ class MigrationMemoryProgress(_message.Message):
     pages_moved: int
     pages_total: int
     def __init__(self, pages_moved: _Optional[int] = ..., pages_total: _Optional[int] = ...) -> None: ...
+
+class MigrationPages(_message.Message):
+    __slots__ = ["data"]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class MigrationProcessLost(_message.Message):
     __slots__ = ["reason"]

@@ -402,7 +402,7 @@ class CriuServiceServicer(object):
         whole. POST_COPY freezes it far more briefly but, from the moment it runs on the target until
         the target has pulled all of its memory from the source, needs both hosts and the link
         between them. PRE_COPY needs dirty-memory tracking (FeatureCheck.mem_track). This version
-        carries out STOP_AND_COPY; POST_COPY and PRE_COPY, past the checks below, are UNIMPLEMENTED.
+        carries out STOP_AND_COPY and POST_COPY; PRE_COPY, past the checks below, is UNIMPLEMENTED.
 
         Failure semantics:
         - Anything that fails before the tree runs on the target (the dump, the connection, the
@@ -413,11 +413,15 @@ class CriuServiceServicer(object):
         commits; this gateway then kills its copy (`source_released`). Should the link break between
         the commit and the target's confirmation, the call fails with UNAVAILABLE naming the pid on
         the target, which then runs there: the outcome is on the target, never on both hosts.
-        - POST_COPY (when implemented): once the tree runs on the target, its memory still lives
-        partly on this host. Losing this gateway, its CRIU page server or the link before all of it
-        has moved loses the process: the target kills the half-restored tree (rather than leave it
-        blocked on a page that will never come), `process_lost` is sent when this side sees it, and
-        the call fails with DATA_LOSS.
+        - POST_COPY: this gateway dumps the tree without its memory (CRIU's lazy_pages) and keeps it
+        stopped; CRIU's page server here then serves the memory, through AcceptMigration itself (no
+        other port), to a lazy-pages daemon the target runs. The target restores the tree stopped;
+        on `commit` it lets it run and this gateway kills its stopped copy at once, so the tree never
+        runs on both hosts. From then until all of its memory has moved (`memory` reports it), the
+        tree depends on both hosts: losing this gateway, its CRIU page server or the link loses the
+        process. The target then kills the half-restored tree (rather than leave it blocked on a
+        page that will never come), `process_lost` is sent when this side sees it, and the call
+        fails with DATA_LOSS. `source_released` comes once every page is on the target.
 
         Refusals before anything is frozen: FAILED_PRECONDITION for a mode this host cannot do (no
         dirty-memory tracking for PRE_COPY; for POST_COPY a /proc/sys/fs/pipe-max-size below 4 MiB
@@ -438,11 +442,16 @@ class CriuServiceServicer(object):
     def AcceptMigration(self, request_iterator, context):
         """The target's side of Migrate, called by the source gateway rather than by people. The first
         message is the header, then the images' chunks, then `images_end`: the target publishes
-        them as a checkpoint, restores it (stopped, for STOP_AND_COPY) and answers `restored`. The
-        source then sends `commit` and the target lets the tree run and answers `running`. A stream
-        that ends, fails or is cancelled before the commit makes the target kill what it restored and
-        remove the checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves
-        no checkpoint behind on either host.
+        them as a checkpoint, restores it stopped and answers `restored`. The source then sends
+        `commit` and the target lets the tree run and answers `running`. A stream that ends, fails or
+        is cancelled before the commit makes the target kill what it restored and remove the
+        checkpoint. The checkpoint is removed once the tree runs, too: a migration leaves no
+        checkpoint behind on either host.
+
+        POST_COPY: from `images_end` on, both directions also carry `pages`, the bytes of CRIU's page
+        server connection between the source's dumping CRIU and the target's lazy-pages daemon, in
+        order. After `running` the target ends the call with OK once every page is in; should the
+        source or the link go before that, it kills the tree and ends with DATA_LOSS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,100 @@
+// POST_COPY on the target gateway: receive the images (without the memory), restore the tree
+// stopped with CRIU's lazy-pages daemon pulling its memory from the source through the call, run it
+// on the commit, and end the call once every page is in.
+//
+// Before the commit, whatever ends the call kills the restored tree: the source still has it.
+// After the commit the tree runs here but part of its memory is still on the source; should the
+// source, the link or the daemon fail before the last page, the tree is killed rather than left
+// blocked on a page that will never come, and the call ends with DATA_LOSS.
+
+import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
+import type { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
+import { type PageSocketPair, pageSocketPair } from "../../criu/pageSocket.js";
+import type { OperationContext } from "../criuOperations.js";
+import { GatewayError } from "../errors.js";
+import { processTree } from "../processTree.js";
+import type { AcceptMigrationDeps } from "./acceptMigration.js";
+import { expectNext, receiveImages } from "./acceptMigration.js";
+import { type ControlMessages, PageTunnel, splitPages } from "./pageTunnel.js";
+import { StoppedTree } from "./stoppedTree.js";
+import type { MigrationHeader, SourceLink, ToTarget } from "./targetLink.js";
+
+/** What a post-copy checkpoint records as the place of its memory, which makes Restore refuse it. */
+const PAGES_AT_SOURCE = "the migration's source gateway (post-copy)";
+
+export async function acceptPostCopy(
+  source: SourceLink,
+  deps: AcceptMigrationDeps,
+  header: MigrationHeader,
+  ctx: OperationContext,
+): Promise<void> {
+  const pair: PageSocketPair = (deps.pageSocketPair ?? pageSocketPair)();
+  const tunnel = new PageTunnel(pair.socket, (data) => source.send({ kind: "pages", data }));
+  const control = splitPages(
+    () => source.next(),
+    (data) => tunnel.deliver(data),
+  );
+  control.ended.catch(() => undefined);
+  let published = false;
+  let daemon: LazyPagesDaemon | undefined;
+  let tree: StoppedTree | undefined;
+  let running = false;
+  try {
+    await receiveImages(control, deps.store, header, PAGES_AT_SOURCE);
+    published = true;
+    const restored = await deps.restore(
+      {
+        checkpointId: header.checkpointId,
+        options: CriuOptions.fromPartial({ ...header.restoreOptions, leaveStopped: true }),
+        lazyPages: { pageSocket: pair.criuEnd },
+      },
+      ctx,
+    );
+    pair.closeCriuEnd();
+    daemon = restored.lazyPages;
+    tree = new StoppedTree((await processTree(restored.pid)).map((p) => p.pid));
+    await source.send({ kind: "restored", targetPid: restored.pid, statistics: restored.statistics });
+    expectNext(await control.next(), "commit");
+    tree.resume();
+    running = true;
+    await source.send({ kind: "running", targetPid: restored.pid });
+    if (daemon) await everyPageIn(daemon, control);
+  } catch (err) {
+    tree?.kill();
+    if (!running) throw err;
+    throw new GatewayError(
+      "DATA_LOSS",
+      `the migrated tree ran here without all of its memory and was killed: ${err instanceof Error ? err.message : String(err)}`,
+      undefined,
+      { cause: err },
+    );
+  } finally {
+    daemon?.kill();
+    tunnel.close();
+    pair.closeCriuEnd();
+    if (published) await deps.store.delete(header.checkpointId).catch(() => undefined);
+  }
+}
+
+/** Resolves once the lazy-pages daemon has every page; rejects when it fails or the source goes. */
+async function everyPageIn(
+  daemon: LazyPagesDaemon,
+  control: ControlMessages<Exclude<ToTarget, { kind: "pages" }>>,
+): Promise<void> {
+  const sourceGone = control.next().then(
+    (message) => {
+      throw message === undefined
+        ? new Error("the source gateway ended the migration before every page was in")
+        : new Error(`the source sent ${message.kind} after the commit`);
+    },
+    (err: unknown) => {
+      throw new Error(`the source gateway went away before every page was in (${(err as Error).message})`);
+    },
+  );
+  const exit = await Promise.race([daemon.exited, sourceGone]);
+  if (exit.code !== 0) {
+    throw new Error(
+      `CRIU's lazy-pages daemon ended with ${exit.code ?? exit.signal} before every page was in (see its log, lazy-pages.log; ${daemon.outputTail.trim()})`,
+    );
+  }
+}
