@@ -17,7 +17,8 @@ export function pageSocketPair(): PageSocketPair {
   const { ours, theirs } = streamPair();
   let open = true;
   return {
-    socket: new Socket({ fd: ours, readable: true, writable: true }),
+    // Half-open: each direction ends on its own, as CRIU's do.
+    socket: new Socket({ fd: ours, readable: true, writable: true, allowHalfOpen: true }),
     criuEnd: theirs,
     closeCriuEnd() {
       if (!open) return;

@@ -42,12 +42,16 @@ export interface CallPipeline {
     judge: (request: Req) => Judgement,
     implementation: CallHandler<Req, Res, AdmittedContext>,
   ): GrpcServerStreamingHandler<Req, Res>;
-  /** `empty` is the first message of a stream that ended before sending one. */
+  /**
+   * `empty` is the first message of a stream that ended before sending one; `pace` bounds the
+   * messages held unread (see handleBidiStreamingCall).
+   */
   bidiStreaming<Req, Res>(
     method: string,
     judge: (first: Req) => Judgement,
     implementation: CallHandler<Req, Res, AdmittedContext>,
     empty: Req,
+    pace?: number,
   ): GrpcBidiHandler<Req, Res>;
 }
 
@@ -75,7 +79,7 @@ export function createCallPipeline(deps: CallPipelineDeps): CallPipeline {
       ),
     serverStreaming: (method, judge, implementation) =>
       handleServerStreamingCall(method, compose(judge, implementation), onInternal(method)),
-    bidiStreaming: (method, judge, implementation, empty) =>
-      handleBidiStreamingCall(method, compose(judge, implementation), empty, onInternal(method)),
+    bidiStreaming: (method, judge, implementation, empty, pace) =>
+      handleBidiStreamingCall(method, compose(judge, implementation), empty, onInternal(method), pace),
   };
 }

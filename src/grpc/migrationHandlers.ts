@@ -43,9 +43,14 @@ export function createMigrationService(
       acceptJudgement,
       (input, context) => accept(deps, input, context),
       AcceptMigrationRequest.fromPartial({}),
+      // Images and memory arrive no faster than the disk and CRIU's lazy-pages daemon take them.
+      ACCEPT_PACE,
     ),
   };
 }
+
+/** Messages of AcceptMigration held unread at most (1 MiB image chunks, or pieces of memory). */
+const ACCEPT_PACE = 8;
 
 /** The id a request's images travel under; made up once per request when it names none. */
 const madeUpIds = new WeakMap<MigrateRequest, string>();

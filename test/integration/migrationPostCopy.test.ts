@@ -2,28 +2,37 @@
 // target after a brief freeze while its memory follows through the migration's own call; every
 // failure before the switch leaves it running on the source; losing the source after the switch
 // loses the process, and the target kills it rather than leave it hanging.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
-import { eventNames, expectCounting, migrate, procState, startHostCounter } from "../support/migration.js";
+import {
+  eventNames,
+  expectCounting,
+  expectMemoryIntact,
+  migrate,
+  procState,
+  startHostCounter,
+  startHostMemoryCounter,
+  startHostRedis,
+} from "../support/migration.js";
+import { holdPipeMaxSize } from "../support/pipeMaxSize.js";
 import { startTwoHosts, type TwoHosts } from "../support/twoHosts.js";
 import { waitFor } from "../support/workload.js";
 
-const PIPE_MAX_SIZE = "/proc/sys/fs/pipe-max-size";
 let hosts: TwoHosts;
-let pipeMaxBefore: string;
+let givePipeMaxSizeBack: (() => void) | undefined;
 
 beforeAll(async () => {
   // CRIU's page server grows its pipes to about 3.2 MiB and, without CAP_SYS_RESOURCE (as here),
   // cannot beyond this limit.
-  pipeMaxBefore = readFileSync(PIPE_MAX_SIZE, "utf8");
-  writeFileSync(PIPE_MAX_SIZE, String(4 * 1024 * 1024));
+  givePipeMaxSizeBack = await holdPipeMaxSize(4 * 1024 * 1024);
   hosts = await startTwoHosts();
-});
+}, 16 * 60_000);
 
 afterAll(async () => {
   await hosts?.close();
-  if (pipeMaxBefore) writeFileSync(PIPE_MAX_SIZE, pipeMaxBefore);
+  givePipeMaxSizeBack?.();
 });
 
 const POST_COPY = MigrationMode.MIGRATION_MODE_POST_COPY;
@@ -58,3 +67,108 @@ describe("POST_COPY", () => {
     process.kill(moved ?? 0, "SIGKILL");
   });
 });
+
+describe("POST_COPY of 1 GiB", () => {
+  it("runs on the target before its memory has moved, and every page arrives intact", async () => {
+    const { a, b } = hosts;
+    const big = await startHostMemoryCounter(a, "big", 1024);
+    const outcome = await migrate(a.client, { pid: big.nsPid, target: b.address, mode: POST_COPY });
+    expect(outcome.error?.details).toBeUndefined();
+    const done = outcome.events.at(-1)?.done;
+    // 262,144 pages of 4 KiB were filled; CRIU leaves the process's anonymous memory lazy.
+    expect(done?.statistics?.lazyPages).toBeGreaterThanOrEqual(262_144);
+    // The images sent hold no memory to speak of: it moved through the page server.
+    expect(done?.statistics?.imageBytes).toBeLessThan(64 * 1024 * 1024);
+    await waitFor(() => procState(big.pid) === "gone", "the source copy to be gone");
+    await expectMemoryIntact(big, "the moved process to check all of its memory again", 2);
+    process.kill(b.hostPidOf(big.nsPid) ?? 0, "SIGKILL");
+  });
+});
+
+describe("redis-server by POST_COPY", () => {
+  it("migrates with its keys and answers on the target", async () => {
+    const { a, b } = hosts;
+    const port = "6391";
+    const redis = await startHostRedis(a, Number(port));
+    expect((await a.exec("redis-cli", "-p", port, "set", "greeting", "lazily")).stdout.trim()).toBe("OK");
+    const outcome = await migrate(a.client, { pid: redis.nsPid, target: b.address, mode: POST_COPY });
+    expect(outcome.error?.details).toBeUndefined();
+    await waitFor(() => procState(redis.pid) === "gone", "redis to be gone from the source");
+    expect((await b.exec("redis-cli", "-p", port, "get", "greeting")).stdout.trim()).toBe("lazily");
+    process.kill(b.hostPidOf(redis.nsPid) ?? 0, "SIGKILL");
+  });
+});
+
+describe("POST_COPY failures", () => {
+  it("before the switch (the target refuses once the tree is frozen): the tree continues on the source", async () => {
+    const { a, b } = hosts;
+    const counter = await startHostCounter(a, "lazy-refused");
+    await new Promise<void>((resolve, reject) =>
+      b.client.cpuinfoDump({ checkpointId: "lazy-taken", options: undefined }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    const outcome = await migrate(a.client, {
+      pid: counter.nsPid,
+      target: b.address,
+      mode: POST_COPY,
+      checkpointId: "lazy-taken",
+    });
+    expect(outcome.error?.code).toBe(status.ALREADY_EXISTS);
+    expect(eventNames(outcome.events)[0]).toBe("frozen");
+    expect(eventNames(outcome.events)).not.toContain("restored");
+    expect(procState(counter.pid)).not.toBe("T");
+    await expectCounting(counter.read, "the counter to count on the source again");
+    expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
+    process.kill(counter.pid, "SIGKILL");
+    await new Promise<void>((resolve, reject) =>
+      b.client.deleteCheckpoint({ checkpointId: "lazy-taken" }, (err) => (err ? reject(err) : resolve())),
+    );
+  });
+
+  it("after the switch (the source's page server dies): the target kills the tree, the call ends with DATA_LOSS", async () => {
+    const { a, b } = hosts;
+    const big = await startHostMemoryCounter(a, "lost", 1024);
+    let restored = false;
+    const call = migrate(a.client, { pid: big.nsPid, target: b.address, mode: POST_COPY }, (event) => {
+      // Hold the source's page server still from the moment the target has restored the tree,
+      // so that memory is still missing when the tree runs there.
+      if (event.restored) {
+        const server = pageServingWorker(a.gatewayPid() ?? 0);
+        if (server) process.kill(server, "SIGSTOP");
+        restored = true;
+      }
+    });
+    await waitFor(() => restored, "the target to restore the tree");
+    const moved = b.hostPidOf(big.nsPid) ?? 0;
+    await waitFor(() => procState(moved) !== "T", "the tree to run on the target");
+    const server = pageServingWorker(a.gatewayPid() ?? 0);
+    expect(server).toBeDefined();
+    process.kill(server ?? 0, "SIGKILL");
+    const outcome = await call;
+    expect(outcome.error?.code).toBe(status.DATA_LOSS);
+    expect(eventNames(outcome.events)).toContain("processLost");
+    expect(eventNames(outcome.events)).not.toContain("done");
+    // Neither copy lives: the target's was killed rather than left waiting for its memory.
+    await waitFor(() => procState(moved) === "gone", "the target to kill the half-moved tree");
+    await waitFor(() => procState(big.pid) === "gone", "the source copy to be gone");
+  });
+});
+
+/** The source gateway's CRIU worker that serves memory: the one holding a page socket as fd 4. */
+function pageServingWorker(gatewayPid: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== gatewayPid) continue;
+      // CRIU renames itself for the request ("criu: dump --rpc ...").
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("criu")) continue;
+      if (readlinkSync(`/proc/${entry}/fd/4`).startsWith("socket:")) return Number(entry);
+    } catch {
+      // Gone meanwhile, or no fd 4: not it.
+    }
+  }
+  return undefined;
+}

@@ -2,9 +2,10 @@
 // Migrate's stream collected.
 
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ServiceError } from "@grpc/grpc-js";
+import { expect } from "vitest";
 import type {
   CriuServiceClient,
   MigrateRequest,
@@ -97,10 +98,11 @@ export interface MigrateOutcome {
   error: ServiceError | undefined;
 }
 
-/** Runs Migrate to its end, keeping every message and the final status. */
+/** Runs Migrate to its end, keeping every message and the final status; `onEvent` sees each as it comes. */
 export function migrate(
   client: CriuServiceClient,
   request: Partial<MigrateRequest>,
+  onEvent?: (event: MigrateResponse) => void,
 ): Promise<MigrateOutcome> {
   return new Promise((resolve) => {
     const events: MigrateResponse[] = [];
@@ -113,7 +115,10 @@ export function migrate(
       checkpointId: "",
       ...request,
     });
-    call.on("data", (m: MigrateResponse) => events.push(m));
+    call.on("data", (m: MigrateResponse) => {
+      events.push(m);
+      onEvent?.(m);
+    });
     call.on("error", (error: ServiceError) => resolve({ events, error }));
     call.on("end", () => resolve({ events, error: undefined }));
   });
@@ -151,4 +156,62 @@ export async function startHostRedis(host: Host, port: number): Promise<{ nsPid:
   const pid = host.hostPidOf(nsPid);
   if (pid === undefined) throw new Error(`redis: no process is pid ${nsPid} in host ${host.name}`);
   return { nsPid, pid };
+}
+
+// Fills `pages` pages with their own numbers (at the start and the end of each page), then
+// counts: "<count> <full sweeps> <bad pages>". It checks its pages, 8192 at each step, for its
+// first sweep and whenever "<file>.check" exists: a page that moved wrongly, or not at all, shows
+// as bad. Between checks it touches one page only, as a mostly idle server would.
+const MEMORY_COUNTER = `
+import os, sys, time
+os.setsid()
+path, pages, pidfile = sys.argv[1], int(sys.argv[2]), sys.argv[-1]
+mem = bytearray(pages * 4096)
+def tag(i): return i.to_bytes(8, "little"), (i ^ 0x5A5A5A5A).to_bytes(8, "little")
+for i in range(pages):
+    head, tail = tag(i)
+    mem[i * 4096:i * 4096 + 8] = head
+    mem[i * 4096 + 4088:i * 4096 + 4096] = tail
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+with open(pidfile + ".tmp", "w") as f: f.write(str(os.getpid()))
+os.rename(pidfile + ".tmp", pidfile)
+n = sweeps = bad = page = 0
+while True:
+    if sweeps == 0 or os.path.exists(path + ".check"):
+        for _ in range(8192):
+            head, tail = tag(page)
+            if mem[page * 4096:page * 4096 + 8] != head or mem[page * 4096 + 4088:page * 4096 + 4096] != tail:
+                bad += 1
+            page += 1
+            if page == pages:
+                page = 0
+                sweeps += 1
+    os.pwrite(fd, ("%d %d %d" % (n, sweeps, bad)).ljust(40).encode(), 0)
+    n += 1
+    time.sleep(0.005)
+`;
+
+export interface MemoryCounter extends Omit<HostCounter, "read"> {
+  read(): { count: number; sweeps: number; bad: number };
+}
+
+/** A process of `mib` MiB of numbered pages in `host`, counting and checking them all the time. */
+export async function startHostMemoryCounter(host: Host, name: string, mib: number): Promise<MemoryCounter> {
+  const file = join(host.dir, `${name}.txt`);
+  const started = await startHostPython(host, name, MEMORY_COUNTER, [file, String(mib * 256)]);
+  const read = () => {
+    const [count = 0, sweeps = 0, bad = 0] = readFileSync(file, "utf8").trim().split(/\s+/).map(Number);
+    return { count, sweeps, bad };
+  };
+  await waitFor(() => existsSync(file) && read().sweeps >= 1, `${name} to check its memory once`, 120_000);
+  return { ...started, file, read };
+}
+
+/** Has the memory counter check all of its memory `sweeps` more times, and finds no bad page. */
+export async function expectMemoryIntact(counter: MemoryCounter, what: string, sweeps = 1): Promise<void> {
+  const from = counter.read().sweeps;
+  writeFileSync(`${counter.file}.check`, "");
+  await waitFor(() => counter.read().sweeps >= from + sweeps, what, 120_000);
+  rmSync(`${counter.file}.check`);
+  expect(counter.read().bad).toBe(0);
 }

@@ -30,6 +30,8 @@ export interface Host {
   hostPidOf(nsPid: number): number | undefined;
   /** What the gateway logged so far. */
   log(): string;
+  /** The gateway's pid, as this test's pid namespace sees it. */
+  gatewayPid(): number | undefined;
 }
 
 export interface TwoHosts {
@@ -140,6 +142,7 @@ async function startHost(
       return undefined;
     },
     log: () => log,
+    gatewayPid: () => childrenOf(gateway.pid ?? 0)[0],
     async stop() {
       host.client.close();
       // The gateway first, so that it shuts down cleanly; then the init, which ends the namespace.

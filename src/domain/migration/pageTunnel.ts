@@ -6,41 +6,94 @@
 // gateway in which page data is mixed with the migration's own messages (splitPages).
 import type { Duplex } from "node:stream";
 
+/** The largest piece of CRIU's stream sent as one message (gRPC's default limit is 4 MiB). */
+const BATCH_BYTES = 1024 * 1024;
+
 /** One gateway's end of the tunnel: the local socket to CRIU. */
 export class PageTunnel {
   readonly #socket: Duplex;
   readonly #send: (data: Uint8Array) => Promise<void>;
   /** Resolves when CRIU's side closed the connection (or it failed). */
   readonly closed: Promise<void>;
+  /** Resolves when the other side's CRIU has closed its end. */
+  readonly remoteEnded: Promise<void>;
+  #remoteEnded: () => void = () => undefined;
   /** Bytes CRIU wrote, sent to the other side. */
   sent = 0;
 
   /**
-   * `send` carries what CRIU writes to the other gateway; the socket is read only as fast as
-   * `send` resolves. `onSent` is told after each piece.
+   * `send` carries what CRIU writes to the other gateway. While one piece is on its way, what CRIU
+   * writes meanwhile is gathered into the next (up to BATCH_BYTES, beyond which the socket waits):
+   * a page fault's answer goes out at once, a stream of pages in large messages. `watch.read`
+   * sees what CRIU writes as it comes; `watch.sent` is told the total after each piece.
    */
-  constructor(socket: Duplex, send: (data: Uint8Array) => Promise<void>, onSent?: (total: number) => void) {
+  constructor(
+    socket: Duplex,
+    send: (data: Uint8Array) => Promise<void>,
+    watch: { read?: (data: Uint8Array) => void; sent?: (total: number) => void } = {},
+  ) {
     this.#socket = socket;
     this.#send = send;
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    this.remoteEnded = new Promise((resolve) => {
+      this.#remoteEnded = resolve;
+    });
     socket.on("error", () => undefined);
-    socket.on("data", (data: Buffer) => {
-      socket.pause();
-      this.#send(data).then(
+    let gathered: Buffer[] = [];
+    let gatheredBytes = 0;
+    let sending = false;
+    let ended = false;
+    const flush = () => {
+      if (sending) return;
+      if (gatheredBytes === 0) {
+        // The other side's CRIU must read end-of-file too.
+        if (ended) this.#send(new Uint8Array(0)).catch(() => undefined);
+        return;
+      }
+      const piece = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, gatheredBytes);
+      gathered = [];
+      gatheredBytes = 0;
+      sending = true;
+      socket.resume();
+      this.#send(piece).then(
         () => {
-          this.sent += data.length;
-          onSent?.(this.sent);
-          socket.resume();
+          sending = false;
+          this.sent += piece.length;
+          watch.sent?.(this.sent);
+          flush();
         },
         // The call is gone: so is the connection CRIU was promised.
         () => socket.destroy(),
       );
+    };
+    socket.on("data", (data: Buffer) => {
+      watch.read?.(data);
+      gathered.push(data);
+      gatheredBytes += data.length;
+      if (gatheredBytes >= BATCH_BYTES) socket.pause();
+      flush();
     });
+    // CRIU closed its end (it finished), or the connection broke (it died: then no 'end' comes).
+    const onEnd = () => {
+      if (ended) return;
+      ended = true;
+      flush();
+    };
+    socket.once("end", onEnd);
+    socket.once("close", onEnd);
   }
 
-  /** Writes what the other side's CRIU sent; resolves once the socket can take more. */
+  /**
+   * Writes what the other side's CRIU sent; resolves once the socket can take more. Empty data
+   * means the other side's CRIU closed its end: so does this one, for writing.
+   */
   async deliver(data: Uint8Array): Promise<void> {
     if (this.#socket.destroyed) throw new Error("CRIU's end of the page server connection is closed");
+    if (data.length === 0) {
+      this.#remoteEnded();
+      this.#socket.end();
+      return;
+    }
     if (this.#socket.write(data)) return;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {

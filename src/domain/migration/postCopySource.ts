@@ -55,7 +55,9 @@ export async function postCopyFromSource(
     const transferTimeUs = elapsedUs(transferStarted);
     await emit({ kind: "images-sent", ...sent });
     const progress = memoryProgress(images.lazyPages, emit);
-    tunnel = new PageTunnel(pair.socket, (data) => link.send({ kind: "pages", data }), progress.sent);
+    tunnel = new PageTunnel(pair.socket, (data) => link.send({ kind: "pages", data }), {
+      sent: progress.sent,
+    });
     const open = tunnel;
     const control = splitPages(
       () => link.next(),
@@ -98,9 +100,12 @@ export async function postCopyFromSource(
     pair.closeCriuEnd();
     if (!committed) {
       // CRIU's page server reads end-of-file and the dump ends, detached from the tree.
-      await dumping.catch(() => undefined);
+      const dumpFailure = await dumping.then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
       tree?.resume();
-      throw err;
+      throw beforeTheSwitch(err, dumpFailure);
     }
     throw await processLost(err, emit);
   }
@@ -157,10 +162,23 @@ function memoryProgress(pagesTotal: number, emit: Emit) {
   };
 }
 
+/** A failure before the commit, as the caller should read it: the tree runs on here. */
+function beforeTheSwitch(err: unknown, dumpFailure: unknown): unknown {
+  if (err instanceof GatewayError) return err;
+  if (dumpFailure instanceof GatewayError) return dumpFailure;
+  const why = err instanceof Error ? err.message : String(err);
+  return new GatewayError(
+    "ABORTED",
+    `POST_COPY migration stopped before the target ran the tree (${why}); the tree continues on this host`,
+    undefined,
+    { cause: err },
+  );
+}
+
 /** After the commit: the tree ran on the target without all of its memory, and is gone. */
 async function processLost(err: unknown, emit: Emit): Promise<GatewayError> {
   const why = err instanceof Error ? err.message : String(err);
-  const reason = `the link to the target failed before all of the tree's memory had moved (${why}); the target kills the tree, which cannot run without it`;
+  const reason = `the migration failed after the tree ran on the target, before all of its memory had moved (${why}); the target kills the tree, which cannot run without it`;
   await emit({ kind: "process-lost", reason }).catch(() => undefined);
   return new GatewayError("DATA_LOSS", `POST_COPY migration lost the process: ${reason}`, undefined, {
     cause: err,

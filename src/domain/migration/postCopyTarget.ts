@@ -9,6 +9,7 @@
 
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
+import { PageRequestWatcher } from "../../criu/pageServerRequests.js";
 import { type PageSocketPair, pageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
@@ -29,12 +30,27 @@ export async function acceptPostCopy(
   ctx: OperationContext,
 ): Promise<void> {
   const pair: PageSocketPair = (deps.pageSocketPair ?? pageSocketPair)();
-  const tunnel = new PageTunnel(pair.socket, (data) => source.send({ kind: "pages", data }));
+  const requests = new PageRequestWatcher();
+  const tunnel = new PageTunnel(pair.socket, (data) => source.send({ kind: "pages", data }), {
+    read: (data) => requests.feed(data),
+  });
   const control = splitPages(
     () => source.next(),
     (data) => tunnel.deliver(data),
   );
   control.ended.catch(() => undefined);
+  // CRIU's daemon does not notice a page server that went away (it polls the closed socket on):
+  // the gateway does, and stops it. A server that closes after the daemon's last request (the
+  // close of a daemon with every page) has finished; one that closes before, or a source that
+  // goes, has left memory behind.
+  const stop = new AbortController();
+  tunnel.remoteEnded.then(() => {
+    if (!requests.closed)
+      stop.abort(new Error("the source's CRIU page server went away before every page was in"));
+  });
+  control.ended.catch((err: unknown) =>
+    stop.abort(new Error(`the source gateway went away (${(err as Error).message})`)),
+  );
   let published = false;
   let daemon: LazyPagesDaemon | undefined;
   let tree: StoppedTree | undefined;
@@ -46,7 +62,7 @@ export async function acceptPostCopy(
       {
         checkpointId: header.checkpointId,
         options: CriuOptions.fromPartial({ ...header.restoreOptions, leaveStopped: true }),
-        lazyPages: { pageSocket: pair.criuEnd },
+        lazyPages: { pageSocket: pair.criuEnd, stop: stop.signal },
       },
       ctx,
     );
@@ -58,7 +74,7 @@ export async function acceptPostCopy(
     tree.resume();
     running = true;
     await source.send({ kind: "running", targetPid: restored.pid });
-    if (daemon) await everyPageIn(daemon, control);
+    if (daemon) await everyPageIn(daemon, control, stop.signal);
   } catch (err) {
     tree?.kill();
     if (!running) throw err;
@@ -80,18 +96,21 @@ export async function acceptPostCopy(
 async function everyPageIn(
   daemon: LazyPagesDaemon,
   control: ControlMessages<Exclude<ToTarget, { kind: "pages" }>>,
+  stop: AbortSignal,
 ): Promise<void> {
-  const sourceGone = control.next().then(
-    (message) => {
-      throw message === undefined
-        ? new Error("the source gateway ended the migration before every page was in")
-        : new Error(`the source sent ${message.kind} after the commit`);
-    },
-    (err: unknown) => {
-      throw new Error(`the source gateway went away before every page was in (${(err as Error).message})`);
-    },
-  );
-  const exit = await Promise.race([daemon.exited, sourceGone]);
+  const sourceGone = control.next().then((message) => {
+    throw message === undefined
+      ? new Error("the source gateway ended the migration before every page was in")
+      : new Error(`the source sent ${message.kind} after the commit`);
+  });
+  sourceGone.catch(() => undefined);
+  const stopped = new Promise<never>((_resolve, reject) => {
+    const fail = () => reject(stop.reason);
+    if (stop.aborted) fail();
+    else stop.addEventListener("abort", fail, { once: true });
+  });
+  stopped.catch(() => undefined);
+  const exit = await Promise.race([daemon.exited, sourceGone, stopped]);
   if (exit.code !== 0) {
     throw new Error(
       `CRIU's lazy-pages daemon ended with ${exit.code ?? exit.signal} before every page was in (see its log, lazy-pages.log; ${daemon.outputTail.trim()})`,

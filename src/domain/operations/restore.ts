@@ -24,7 +24,11 @@ export interface RestoreInput {
    * page server of the dump (a migration's source); the gateway runs CRIU's lazy-pages daemon on
    * it, and CRIU restores with lazy_pages.
    */
-  lazyPages?: { pageSocket: number };
+  lazyPages?: {
+    pageSocket: number;
+    /** Stops the daemon at once: its page server went away, and it would wait for it for ever. */
+    stop: AbortSignal;
+  };
 }
 
 export interface RestoreResult {
@@ -59,7 +63,10 @@ export function createRestore(kit: OperationKit) {
         notifyScripts: true,
       });
       if (input.lazyPages) {
-        daemon = await startLazyPages(kit, opened.path, input.lazyPages.pageSocket, context);
+        const started = await startLazyPages(kit, opened.path, input.lazyPages.pageSocket, context);
+        daemon = started;
+        if (input.lazyPages.stop.aborted) started.kill();
+        input.lazyPages.stop.addEventListener("abort", () => started.kill(), { once: true });
         opts.lazyPages = true;
       }
       const req: CriuReq = { type: CriuReqType.RESTORE, opts };

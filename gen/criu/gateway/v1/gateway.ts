@@ -1886,7 +1886,10 @@ export interface AcceptMigrationResponse {
   pages?: MigrationPages | undefined;
 }
 
-/** A piece of the byte stream between two CRIUs (their page server protocol), carried as it is. */
+/**
+ * A piece of the byte stream between two CRIUs (their page server protocol), carried as it is.
+ * Empty data means the sender's CRIU closed its end of the connection.
+ */
 export interface MigrationPages {
   data: Buffer;
 }
