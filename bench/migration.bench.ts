@@ -112,7 +112,10 @@ describe("moving a 1 GiB process between two hosts", () => {
       rows.push({
         how: "gateways, post-copy",
         frozenMs: (stats?.frozenTimeUs ?? Number.NaN) / 1000,
-        note: outcome.error ? `not measured: ${outcome.error.details.slice(0, 60)}` : "",
+        allMovedMs: (stats?.totalTimeUs ?? Number.NaN) / 1000,
+        note: outcome.error
+          ? `not measured: ${outcome.error.details.slice(0, 60)}`
+          : `dump ${((stats?.dumpTimeUs ?? 0) / 1000).toFixed(0)} ms, images ${((stats?.transferTimeUs ?? 0) / 1000).toFixed(0)} ms, restore ${((stats?.restoreTimeUs ?? 0) / 1000).toFixed(0)} ms`,
       });
       process.kill(hosts.b.hostPidOf(p.nsPid) ?? p.pid, "SIGKILL");
     },

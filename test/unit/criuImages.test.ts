@@ -1,6 +1,7 @@
 // CRIU's image format (magic numbers, then u32-length-prefixed protobuf entries) and its stats
-// entries; and the decoding of a raw wait status.
-import { describe, expect, test } from "vitest";
+// entries, the lazy pages of a pagemap; and the decoding of a raw wait status.
+import protobuf from "protobufjs";
+import { describe, expect, it, test } from "vitest";
 import { statsEntry } from "../../gen/criu/images/stats.js";
 import {
   CPUINFO_MAGIC,
@@ -12,6 +13,8 @@ import {
   INVENTORY_MAGIC,
   imageEntries,
   inventoryRecordsDumpTime,
+  lazyPageCount,
+  PAGEMAP_MAGIC,
   STATS_MAGIC,
 } from "../../src/criu/images.js";
 import { decodeWaitStatus } from "../../src/domain/waitStatus.js";
@@ -141,5 +144,35 @@ describe("the inventory's dump time", () => {
     cut.writeUInt32LE(50, 4);
     expect(() => inventoryRecordsDumpTime(cut)).toThrow(/truncated/);
     expect(() => inventoryRecordsDumpTime(inventory([0x08]))).toThrow(/does not decode/);
+  });
+});
+
+describe("lazyPageCount", () => {
+  const entry = (fields: { compat?: number; flags?: number; nrPages?: number }) => {
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 0).uint64(0x7f0000000000);
+    w.uint32((2 << 3) | 0).uint32(fields.compat ?? 0);
+    if (fields.flags !== undefined) w.uint32((4 << 3) | 0).uint32(fields.flags);
+    if (fields.nrPages !== undefined) w.uint32((5 << 3) | 0).uint64(fields.nrPages);
+    return w.finish();
+  };
+  const head = protobuf.Writer.create()
+    .uint32((1 << 3) | 0)
+    .uint32(1)
+    .finish();
+
+  it("counts the pages marked lazy and not present, preferring nr_pages to compat_nr_pages", () => {
+    const image = encodeImage(IMG_COMMON_MAGIC, PAGEMAP_MAGIC, [
+      head,
+      entry({ compat: 10, flags: 2 }), // lazy
+      entry({ compat: 0, nrPages: 5, flags: 2 | 4 }), // lazy but present in pages.img
+      entry({ compat: 3, flags: 4 }), // present
+      entry({ compat: 2, nrPages: 7, flags: 2 }), // lazy, the wide count wins
+    ]);
+    expect(lazyPageCount(image)).toBe(17);
+  });
+
+  it("refuses an image that is not a pagemap", () => {
+    expect(() => lazyPageCount(encodeImage(IMG_COMMON_MAGIC, STATS_MAGIC, [head]))).toThrow(ImageFormatError);
   });
 });
