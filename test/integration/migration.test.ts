@@ -10,9 +10,11 @@ import { bin, run } from "../support/cliGateway.js";
 import {
   eventNames,
   expectCounting,
+  expectMemoryIntact,
   migrate,
   procState,
   startHostCounter,
+  startHostMemoryCounter,
   startHostRedis,
 } from "../support/migration.js";
 import { holdPipeMaxSize } from "../support/pipeMaxSize.js";
@@ -65,6 +67,23 @@ describe("STOP_AND_COPY", () => {
     }
     process.kill(moved ?? 0, "SIGKILL");
   });
+});
+
+describe("STOP_AND_COPY of 1 GiB", () => {
+  it(
+    "moves a process of 1 GiB of numbered pages, every page intact",
+    async () => {
+      const { a, b } = hosts;
+      const big = await startHostMemoryCounter(a, "big-sc", 1024);
+      const outcome = await migrate(a.client, { pid: big.nsPid, target: b.address });
+      expect(outcome.error?.details).toBeUndefined();
+      expect(outcome.events.at(-1)?.done?.statistics?.imageBytes).toBeGreaterThanOrEqual(1 << 30);
+      await waitFor(() => procState(big.pid) === "gone", "the source copy to be gone");
+      await expectMemoryIntact(big, "the moved process to check all of its memory");
+      process.kill(b.hostPidOf(big.nsPid) ?? 0, "SIGKILL");
+    },
+    10 * 60_000,
+  );
 });
 
 describe("redis-server", () => {

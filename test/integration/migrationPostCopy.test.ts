@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
+import { bin, run } from "../support/cliGateway.js";
 import {
   eventNames,
   expectCounting,
@@ -96,6 +97,34 @@ describe("redis-server by POST_COPY", () => {
     await waitFor(() => procState(redis.pid) === "gone", "redis to be gone from the source");
     expect((await b.exec("redis-cli", "-p", port, "get", "greeting")).stdout.trim()).toBe("lazily");
     process.kill(b.hostPidOf(redis.nsPid) ?? 0, "SIGKILL");
+  });
+});
+
+describe("criu-gateway migrate --mode post-copy", () => {
+  it("moves the tree and prints its pid on the target and the memory that followed", async () => {
+    const { a, b } = hosts;
+    const counter = await startHostCounter(a, "cli-lazy");
+    const moved = await run(process.execPath, [
+      bin,
+      "migrate",
+      "--pid",
+      String(counter.nsPid),
+      "--to",
+      b.address,
+      "--mode",
+      "post-copy",
+      "--addr",
+      a.address,
+    ]);
+    expect(moved.stderr).toBe("");
+    expect(moved.stdout).toMatch(
+      new RegExp(
+        `now runs on ${b.address} as pid ${counter.nsPid} \\(frozen [0-9.]+ ms, .* of images, then [1-9][0-9]* pages of memory\\)`,
+      ),
+    );
+    expect(moved.code).toBe(0);
+    await expectCounting(counter.read, "the counter to count on the target");
+    process.kill(b.hostPidOf(counter.nsPid) ?? 0, "SIGKILL");
   });
 });
 

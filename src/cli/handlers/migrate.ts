@@ -47,9 +47,10 @@ export function migrate({ values }: Args<typeof MIGRATE_OPTIONS>): Promise<numbe
     }
     const stats = done?.statistics;
     const frozenMs = ((stats?.frozenTimeUs ?? 0) / 1000).toFixed(1);
+    const lazy = stats?.lazyPages ? `, then ${stats.lazyPages} pages of memory` : "";
     print(
       values.json,
-      `pid ${pid} now runs on ${values.to} as pid ${done?.targetPid} (frozen ${frozenMs} ms, ${formatSize(stats?.imageBytes ?? 0)} of images)`,
+      `pid ${pid} now runs on ${values.to} as pid ${done?.targetPid} (frozen ${frozenMs} ms, ${formatSize(stats?.imageBytes ?? 0)} of images${lazy})`,
       () => protoJson(MigrateResponse, { done }),
     );
     return 0;
