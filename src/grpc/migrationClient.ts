@@ -14,6 +14,7 @@ import type { TargetLink } from "../domain/migration/targetLink.js";
 import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
 import { fromTarget, targetCredentials } from "./pushClient.js";
 import { StreamQueue, writeWithDrain } from "./streamQueue.js";
+import { transferChannelOptions } from "./transferWindows.js";
 
 export type TargetSettings = Pick<GatewayConfig, "pushTargets" | "pushTls">;
 
@@ -23,6 +24,7 @@ const FORWARDED_HEADER = "x-forwarded-client-cert";
 /** Opens AcceptMigration on the target, speaking for `caller` where that can be said. */
 export function connectTarget(settings: TargetSettings, target: string, caller: Identity): TargetLink {
   const client = new Client(target, targetCredentials(settings, target), {
+    ...transferChannelOptions,
     ...(settings.pushTls?.serverName ? { "grpc.ssl_target_name_override": settings.pushTls.serverName } : {}),
   });
   const method = CriuServiceService.acceptMigration;
