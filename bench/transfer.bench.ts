@@ -1,27 +1,26 @@
-// Checkpoint transfer between two gateways, each in its own process: PushCheckpoint of a 1 GiB
-// checkpoint over a unix socket and over loopback TCP with mutual TLS, without compression
-// (throughput, and each gateway's RSS growth and most chunks held); then a real process's heap
-// (Python objects, dumped by CRIU) with and without zstd, on loopback and on a link throttled to
-// 100 Mbit/s. Run with `npm run bench`; the figures are printed at the end.
-import { type ChildProcess, spawn } from "node:child_process";
+// Checkpoint transfer between two gateways, each in its own process: first the ceiling (grpc-js
+// moving bytes between two processes); then PushCheckpoint of a 1 GiB checkpoint over a unix
+// socket and over loopback TCP with mutual TLS, without compression (throughput, each gateway's
+// RSS growth, CPU time and most chunks held) and with zstd on bytes that do not compress; then a
+// real process's heap (Python objects, dumped by CRIU) with and without zstd, on loopback and on
+// a link throttled to 100 Mbit/s. Run with `npm run bench:micro`; the figures are printed at the end.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { connect, createServer, type Server as NetServer } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { credentials, makeGenericClientConstructor, Server, ServerCredentials } from "@grpc/grpc-js";
+import { promisify } from "node:util";
+import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, bench, describe } from "vitest";
-import {
-  CriuServiceClient,
-  ExportCheckpointResponse,
-  TransferCompression,
-} from "../gen/criu/gateway/v1/gateway.js";
+import { CriuServiceClient, TransferCompression } from "../gen/criu/gateway/v1/gateway.js";
 import { issue, makeCa } from "../test/support/certs.js";
 import { call, criuBin, dumpWith } from "../test/support/gateway.js";
 import { pushAll } from "../test/support/transfer.js";
 import { type Counter, startCounter } from "../test/support/workload.js";
 
+const run = promisify(execFile);
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 /**
@@ -104,6 +103,9 @@ interface Figures {
   targetRssGrowthMiB: number;
   sourceMaxChunks: number;
   targetMaxChunks: number;
+  /** CPU time each side's process spent on the transfer. */
+  sourceCpuSeconds: number;
+  targetCpuSeconds: number;
 }
 
 const results: Figures[] = [];
@@ -186,8 +188,11 @@ afterAll(async () => {
     "B RSS +MiB": r.targetRssGrowthMiB.toFixed(1),
     "A chunks": r.sourceMaxChunks,
     "B chunks": r.targetMaxChunks,
+    "A CPU s": r.sourceCpuSeconds.toFixed(1),
+    "B CPU s": r.targetCpuSeconds.toFixed(1),
   }));
-  console.log("\nPushCheckpoint between two gateway processes");
+  const [load1] = loadavg();
+  console.log(`\nPushCheckpoint between two gateway processes (load average ${load1?.toFixed(1)})`);
   console.table(rows);
   client?.close();
   bClient?.close();
@@ -218,7 +223,7 @@ function plantIncompressible(imagesRoot: string, id: string, size: number): void
   closeSync(fd);
 }
 
-type Rss = { rssBytes: number; peakBytes: number; maxBufferedChunks: number };
+type Rss = { rssBytes: number; peakBytes: number; maxBufferedChunks: number; cpuSeconds: number };
 
 async function push(
   scenario: string,
@@ -245,6 +250,8 @@ async function push(
     targetRssGrowthMiB: (rb.peakBytes - (before[1]?.rssBytes ?? 0)) / MiB,
     sourceMaxChunks: ra.maxBufferedChunks,
     targetMaxChunks: rb.maxBufferedChunks,
+    sourceCpuSeconds: ra.cpuSeconds - (before[0]?.cpuSeconds ?? 0),
+    targetCpuSeconds: rb.cpuSeconds - (before[1]?.cpuSeconds ?? 0),
   });
   await call((cb) => bClient.deleteCheckpoint({ checkpointId: as }, cb));
 }
@@ -254,79 +261,40 @@ const ZSTD = TransferCompression.TRANSFER_COMPRESSION_ZSTD;
 const once = { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 };
 
 /**
- * The reference: grpc-js server streaming of 1 MiB messages within one process, over the same
- * kind of socket, with the generated encoder (one copy into the message, one into the frame).
+ * The ceiling: grpc-js moving 1 GiB of bytes and nothing else between two processes over a unix
+ * socket (bench/support/byteStream.mjs), with grpc-js's default HTTP/2 windows and with the
+ * gateways' wider ones.
  */
-async function baseline(scenario: string, transport: "unix" | "tcp"): Promise<void> {
+async function ceiling(scenario: string, windows: "default" | "wide"): Promise<void> {
   if (results.some((r) => r.scenario === scenario)) return;
-  const method = {
-    path: "/bench.Baseline/Stream",
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: (v: Buffer) => v,
-    requestDeserialize: (v: Buffer) => v,
-    responseSerialize: (v: ExportCheckpointResponse) =>
-      Buffer.from(ExportCheckpointResponse.encode(v).finish()),
-    responseDeserialize: (v: Buffer) => ExportCheckpointResponse.decode(v),
+  const { stdout } = await run(process.execPath, [
+    join(import.meta.dirname, "support", "byteStream.mjs"),
+    windows,
+    join(dir, `byte-stream-${windows}.sock`),
+  ]);
+  const out = JSON.parse(stdout) as {
+    bytes: number;
+    seconds: number;
+    clientCpuSeconds: number;
+    serverCpuSeconds: number;
   };
-  const server = new Server();
-  const data = randomBytes(MiB);
-  server.addService(
-    { stream: method },
-    {
-      stream: async (call: { write(m: unknown, cb: () => void): boolean; end(): void }) => {
-        for (let i = 0; i < 1024; i++) {
-          const offset = i * MiB;
-          if (!call.write({ chunk: { fileIndex: 0, offset, data, zstd: false, rawBytes: 0 } }, () => {})) {
-            await new Promise((r) => (call as unknown as NodeJS.EventEmitter).once("drain", r));
-          }
-        }
-        call.end();
-      },
-    },
-  );
-  const address = transport === "unix" ? `unix:${join(dir, "baseline.sock")}` : "127.0.0.1:0";
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const Client = makeGenericClientConstructor({ stream: method }, "Baseline");
-  const c = new Client(
-    transport === "unix" ? address : `127.0.0.1:${port}`,
-    credentials.createInsecure(),
-  ) as unknown as {
-    stream(req: Buffer): NodeJS.ReadableStream;
-    close(): void;
-  };
-  const started = process.hrtime.bigint();
-  let bytes = 0;
-  await new Promise<void>((resolve, reject) => {
-    const stream = c.stream(Buffer.alloc(0));
-    stream.on("data", (m: ExportCheckpointResponse) => {
-      bytes += m.chunk?.data.length ?? 0;
-    });
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  c.close();
-  server.forceShutdown();
   results.push({
     scenario,
-    bytes,
-    wireBytes: bytes,
-    seconds,
-    sourceRssGrowthMiB: 0,
-    targetRssGrowthMiB: 0,
+    bytes: out.bytes,
+    wireBytes: out.bytes,
+    seconds: out.seconds,
+    sourceRssGrowthMiB: Number.NaN,
+    targetRssGrowthMiB: Number.NaN,
     sourceMaxChunks: 0,
     targetMaxChunks: 0,
+    sourceCpuSeconds: out.clientCpuSeconds,
+    targetCpuSeconds: out.serverCpuSeconds,
   });
 }
 
-describe("reference: grpc-js server streaming in one process, plain socket", () => {
-  bench("unix socket", () => baseline("reference: grpc-js 1 GiB, unix", "unix"), once);
-  bench("loopback TCP", () => baseline("reference: grpc-js 1 GiB, TCP", "tcp"), once);
+describe("ceiling: grpc-js moving bytes between two processes, unix socket", () => {
+  bench("default windows", () => ceiling("ceiling: grpc-js bytes, 64 KiB windows", "default"), once);
+  bench("the gateways' windows", () => ceiling("ceiling: grpc-js bytes, gateway windows", "wide"), once);
 });
 
 describe("1 GiB checkpoint, no compression", () => {
@@ -337,6 +305,11 @@ describe("1 GiB checkpoint, no compression", () => {
   );
   bench("unix socket", () => push("1 GiB, unix", "one-gib", targets.unix, NONE), once);
   bench("loopback TCP with mutual TLS", () => push("1 GiB, TLS", "one-gib", targets.tls, NONE), once);
+  bench(
+    "unix socket, zstd on bytes that do not compress",
+    () => push("1 GiB, unix, zstd (incompressible)", "one-gib", targets.unix, ZSTD),
+    once,
+  );
 });
 
 describe("a Python process's heap", () => {

@@ -1,7 +1,7 @@
 // A gateway in a process of its own, so that a benchmark can read each gateway's memory alone.
 // argv[2]: the configuration (JSON, as resolveConfig takes it). Prints {"addresses": [...]} once
 // listening; then answers each line on stdin: "reset" clears the peak RSS (VmHWM), "rss" prints
-// {"rssBytes", "peakBytes", "maxBufferedChunks"}; stdin closing stops it.
+// {"rssBytes", "peakBytes", "maxBufferedChunks", "cpuSeconds"}; stdin closing stops it.
 import { readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { startGateway } from "../../dist/src/app/startGateway.js";
@@ -18,6 +18,11 @@ function status(field) {
   return Number(/(\d+)/.exec(line ?? "")?.[1] ?? 0) * 1024;
 }
 
+function cpuSeconds() {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === "reset") {
     // "5" resets the peak resident set size to the current one (proc(5), clear_refs).
@@ -27,7 +32,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     process.stdout.write("{}\n");
   } else if (line === "rss") {
     process.stdout.write(
-      `${JSON.stringify({ rssBytes: status("VmRSS"), peakBytes: status("VmHWM"), maxBufferedChunks: gateway.transferStats().maxBuffered })}\n`,
+      `${JSON.stringify({ rssBytes: status("VmRSS"), peakBytes: status("VmHWM"), maxBufferedChunks: gateway.transferStats().maxBuffered, cpuSeconds: cpuSeconds() })}\n`,
     );
   }
 }

@@ -25,6 +25,7 @@ import { addReflectionServices } from "../grpc/reflectionService.js";
 import { ReloadingTlsCredentials } from "../grpc/tlsCredentials.js";
 import { withTransferCodecs } from "../grpc/transferCodec.js";
 import { createTransferService } from "../grpc/transferService.js";
+import { widenServerWindows } from "../grpc/transferWindows.js";
 import { withTotalDeserializers } from "../grpc/undecodable.js";
 import { UnixPeers } from "../grpc/unixListener.js";
 import type { Logger } from "../log.js";
@@ -226,6 +227,8 @@ function buildServer(parts: ServerParts): {
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
     interceptors: parts.telemetry.interceptors,
   });
+  if (!widenServerWindows(server))
+    logger.log("warn", "HTTP/2 windows left at 64 KiB: transfers will be slow");
   const pipeline = createCallPipeline({
     gatekeeper,
     unixPeers,

@@ -33,8 +33,11 @@ export class BoundedWriter {
     private readonly limit = MAX_IN_FLIGHT,
   ) {}
 
-  /** Writes a message, first waiting while `limit` are in flight. Rejects once `fail` was called. */
-  async write(message: unknown): Promise<void> {
+  /**
+   * Writes a message, first waiting while `limit` are in flight. Rejects once `fail` was called.
+   * `flushed` is called once the stream has taken the message's bytes (never after `fail`).
+   */
+  async write(message: unknown, flushed?: () => void): Promise<void> {
     while (this.#inFlight >= this.limit) {
       if (this.#failure !== undefined) throw this.#failure;
       await new Promise<void>((resolve) => {
@@ -48,6 +51,7 @@ export class BoundedWriter {
     this.stream.write(message, () => {
       // After fail() the counts were already taken back.
       if (this.#failure !== undefined) return;
+      flushed?.();
       this.#inFlight--;
       this.stats.add(-1);
       this.#poke();

@@ -13,6 +13,8 @@ import type { TargetLink } from "../domain/migration/targetLink.js";
 import { acceptRequestOf, fromTargetOf } from "./migrationCodec.js";
 import { fromTarget, targetCredentials } from "./pushClient.js";
 import { StreamQueue, writeWithDrain } from "./streamQueue.js";
+import { serializeMigrationRequest } from "./transferCodec.js";
+import { transferChannelOptions } from "./transferWindows.js";
 
 export type TargetSettings = Pick<GatewayConfig, "pushTargets" | "pushTls">;
 
@@ -22,6 +24,7 @@ const FORWARDED_HEADER = "x-forwarded-client-cert";
 /** Opens AcceptMigration on the target, speaking for `caller` where that can be said. */
 export function connectTarget(settings: TargetSettings, target: string, caller: Identity): TargetLink {
   const client = new Client(target, targetCredentials(settings, target), {
+    ...transferChannelOptions,
     ...(settings.pushTls?.serverName ? { "grpc.ssl_target_name_override": settings.pushTls.serverName } : {}),
   });
   const method = CriuServiceService.acceptMigration;
@@ -29,7 +32,12 @@ export function connectTarget(settings: TargetSettings, target: string, caller: 
   const forwarded = forwardedValue(caller);
   if (forwarded) metadata.set(FORWARDED_HEADER, forwarded);
   const call: ClientDuplexStream<AcceptMigrationRequest, AcceptMigrationResponse> =
-    client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
+    client.makeBidiStreamRequest(
+      method.path,
+      serializeMigrationRequest,
+      method.responseDeserialize,
+      metadata,
+    );
   // The call's error is the target's status, reported by the next read.
   const replies = new StreamQueue<AcceptMigrationResponse>(call, undefined, (err) =>
     fromTarget(target, err as ServiceError),

@@ -15,6 +15,7 @@ import type { GatewayConfig } from "../config.js";
 import { type ErrorCode, GatewayError } from "../domain/errors.js";
 import { statusCodeOf } from "./errorStatus.js";
 import { importRequestSerializer, type PreEncoded } from "./transferCodec.js";
+import { transferChannelOptions } from "./transferWindows.js";
 
 const IMPORT_PATH = "/criu.gateway.v1.CriuService/ImportCheckpoint";
 
@@ -41,6 +42,7 @@ export function checkPushTarget(config: Pick<GatewayConfig, "pushTargets">, targ
 /** Opens an ImportCheckpoint call on the target. */
 export function openImportStream(config: Pick<GatewayConfig, "pushTls">, target: string): ImportStream {
   const client = new Client(target, targetCredentials(config, target), {
+    ...transferChannelOptions,
     ...(config.pushTls?.serverName ? { "grpc.ssl_target_name_override": config.pushTls.serverName } : {}),
   });
   let call: ClientWritableStream<ImportCheckpointRequest | PreEncoded> | undefined;

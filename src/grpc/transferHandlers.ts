@@ -18,8 +18,9 @@ import type {
 import type { Gatekeeper } from "../auth/gatekeeper.js";
 import { describeIdentity } from "../auth/identity.js";
 import { CheckpointImport } from "../domain/checkpointTransfer/checkpointImport.js";
-import { type Compression, compressChunk } from "../domain/checkpointTransfer/compression.js";
+import { type Compression, compressChunk, frameBound } from "../domain/checkpointTransfer/compression.js";
 import {
+  ChunkBuffers,
   type ExportChunk,
   type ExportPlan,
   planExport,
@@ -32,7 +33,7 @@ import type { EventBus } from "../domain/eventBus.js";
 import { type CheckpointInfo, ImageStore } from "../domain/imageStore.js";
 import type { Logger } from "../log.js";
 import { toCheckpoint } from "./apiMessages.js";
-import { BoundedWriter, type TransferStats } from "./boundedWriter.js";
+import { BoundedWriter, MAX_IN_FLIGHT, type TransferStats } from "./boundedWriter.js";
 import { beginTransferCall, type TransferCall } from "./transferCall.js";
 import {
   CHUNK_HEADROOM,
@@ -62,10 +63,17 @@ export interface TransferDeps {
   hashes: FileHashes;
 }
 
-/** A chunk ready for the wire, compressed when asked and when that makes it smaller. */
-export function outgoingChunk(chunk: ExportChunk, compression: Compression): PreEncoded {
-  const frame = compression === "zstd" ? compressChunk(chunk.data, CHUNK_HEADROOM) : undefined;
-  return frame
+/**
+ * A chunk ready for the wire, compressed (into `into`, when given) when asked and when that
+ * makes it smaller; `frame` is the buffer sent when it is not the chunk's own.
+ */
+export function outgoingChunk(
+  chunk: ExportChunk,
+  compression: Compression,
+  into?: Buffer,
+): { message: PreEncoded; frame: Buffer | undefined } {
+  const frame = compression === "zstd" ? compressChunk(chunk.data, CHUNK_HEADROOM, into) : undefined;
+  const message = frame
     ? encodeChunk({
         fileIndex: chunk.fileIndex,
         offset: chunk.offset,
@@ -73,6 +81,7 @@ export function outgoingChunk(chunk: ExportChunk, compression: Compression): Pre
         rawBytes: chunk.data.length,
       })
     : encodeChunk(chunk);
+  return { message, frame };
 }
 
 /**
@@ -109,7 +118,11 @@ export async function admitExport(
   return { plan, compression };
 }
 
-/** Writes the plan's chunks, each when the writer has room; `onProgress` after each. */
+/**
+ * Writes the plan's chunks, each when the writer has room; `onProgress` after each. The buffers
+ * read into (and compressed into) are reused once the stream has taken their bytes: as many as
+ * the writer has in flight, the chunk read ahead and the one in hand.
+ */
 export async function sendChunks(
   plan: ExportPlan,
   compression: Compression,
@@ -117,9 +130,17 @@ export async function sendChunks(
   signal: AbortSignal,
   onProgress: (bytesDone: number) => Promise<void> | undefined,
 ): Promise<void> {
+  const buffers = new ChunkBuffers(CHUNK_HEADROOM + frameBound(CHUNK_BYTES), MAX_IN_FLIGHT + 3);
   let done = 0;
-  for await (const chunk of readChunks(plan, CHUNK_BYTES, CHUNK_HEADROOM, signal)) {
-    await writer.write(outgoingChunk(chunk, compression));
+  for await (const chunk of readChunks(plan, CHUNK_BYTES, CHUNK_HEADROOM, signal, buffers)) {
+    const into = compression === "zstd" ? buffers.take() : undefined;
+    const { message, frame } = outgoingChunk(chunk, compression, into);
+    // What goes out is either the frame, in `into` (the chunk's buffer is free at once), or the
+    // chunk itself; that buffer is free once the stream took it.
+    const sending = frame ? into : undefined;
+    if (frame) chunk.release();
+    else if (into) buffers.give(into);
+    await writer.write(message, sending ? () => buffers.give(sending) : chunk.release);
     done += chunk.data.length;
     await onProgress(done);
   }

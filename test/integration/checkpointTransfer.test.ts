@@ -2,6 +2,8 @@
 // sockets: whole copies, every way an import can go wrong (each leaving nothing behind), and
 // the bound on what a gateway holds behind a slow reader.
 import { readdirSync, readFileSync } from "node:fs";
+import { connect as http2Connect } from "node:http2";
+import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +14,7 @@ import {
   TransferCompression,
 } from "../../gen/criu/gateway/v1/gateway.js";
 import { MAX_IN_FLIGHT } from "../../src/grpc/boundedWriter.js";
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from "../../src/grpc/transferWindows.js";
 import { failure, startTestGateway, type TestGateway } from "../support/gateway.js";
 import { asImport, exportAll, importStream, plantFiles, pushAll } from "../support/transfer.js";
 import { waitFor } from "../support/workload.js";
@@ -323,5 +326,23 @@ describe("backpressure", () => {
     expect(received).toBe(64 * MiB);
     expect(stats.maxPerStream).toBe(MAX_IN_FLIGHT);
     expect(stats.buffered).toBe(0);
+  });
+
+  it("lets a sender have several chunks unacknowledged: the gateway's HTTP/2 windows", async () => {
+    // HTTP/2's default windows are 64 KiB: a 1 MiB chunk then waits for sixteen round trips.
+    const path = b.address.slice("unix:".length);
+    const session = http2Connect("http://localhost", { createConnection: () => netConnect(path) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once("remoteSettings", () => resolve());
+        session.once("error", reject);
+      });
+      // The connection's WINDOW_UPDATE is sent before the answer to a ping that follows it.
+      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+      expect(session.remoteSettings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+      expect(session.state.remoteWindowSize).toBe(CONNECTION_WINDOW_BYTES);
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -1,15 +1,26 @@
 // The transfer's wire forms: chunks encoded in place decode as the generated code decodes them,
 // as export responses and as import requests alike; export files split at any byte boundary.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ExportCheckpointResponse, ImportCheckpointRequest } from "../../gen/criu/gateway/v1/gateway.js";
+import {
+  AcceptMigrationRequest,
+  ExportCheckpointResponse,
+  ImportCheckpointRequest,
+} from "../../gen/criu/gateway/v1/gateway.js";
 import { ConfigError, resolveConfig } from "../../src/config.js";
+import { readImageChunks } from "../../src/domain/migration/imageChunks.js";
 import {
   CHUNK_HEADROOM,
   decodeChunkRequest,
+  decodeMigrationChunkRequest,
   delimited,
   encodeChunk,
   preEncodedBytes,
   readDelimited,
+  serializeMigrationRequest,
 } from "../../src/grpc/transferCodec.js";
 
 function withHeadroom(data: Buffer): Buffer {
@@ -63,6 +74,50 @@ describe("chunks encoded in place", () => {
   });
 });
 
+describe("migration chunks", () => {
+  const name = `pages-${"x".repeat(118)}.img`;
+
+  it("encode as the generated code does, in place for chunks read from disk, and decode as views", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "criu-gw-codec-"));
+    try {
+      const content = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 253));
+      writeFileSync(join(dir, name), content);
+      writeFileSync(join(dir, "empty.img"), "");
+      const fromDisk = [];
+      for await (const chunk of readImageChunks(dir)) fromDisk.push(chunk);
+      const elsewhere = { name: "core-1.img", offset: 2 ** 40 + 7, data: Buffer.from("abc") };
+      for (const chunk of [...fromDisk, elsewhere]) {
+        const request = { chunk: { ...chunk, data: Buffer.from(chunk.data) } };
+        const bytes = serializeMigrationRequest({ chunk: { ...chunk, data: chunk.data as Buffer } });
+        const generated = Buffer.from(AcceptMigrationRequest.encode(request).finish());
+        expect(AcceptMigrationRequest.decode(bytes)).toEqual(AcceptMigrationRequest.decode(generated));
+        const fast = decodeMigrationChunkRequest(bytes);
+        expect(fast).toEqual(AcceptMigrationRequest.decode(generated));
+        expect(fast?.chunk?.data.buffer).toBe(bytes.buffer);
+      }
+      // A chunk read from disk carries its header in the room before its data: no copy.
+      const big = fromDisk.find((c) => c.data.length === content.length);
+      expect(
+        serializeMigrationRequest({ chunk: { ...big, data: big?.data as Buffer } } as never).buffer,
+      ).toBe(big?.data.buffer);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves the other messages to the generated code both ways", () => {
+    for (const request of [
+      { header: { checkpointId: "x", mode: 1, restoreOptions: undefined, rootPid: 5, criuVersion: "4.2.1" } },
+      { imagesEnd: {} },
+      { commit: {} },
+    ]) {
+      const bytes = serializeMigrationRequest(AcceptMigrationRequest.fromPartial(request));
+      expect(AcceptMigrationRequest.decode(bytes)).toEqual(AcceptMigrationRequest.fromPartial(request));
+      expect(decodeMigrationChunkRequest(bytes)).toBeUndefined();
+    }
+  });
+});
+
 describe("export files", () => {
   it("are read back message by message however the bytes are split", async () => {
     const messages = [Buffer.alloc(0), Buffer.from("a"), Buffer.alloc(200, 7), Buffer.alloc(70_000, 9)];
@@ -109,5 +164,18 @@ describe("push settings", () => {
         pushTls: { caFile: "/ca.pem", certFile: undefined, keyFile: undefined, serverName: undefined },
       }).pushTargets,
     ).toEqual(["unix:/run/b.sock", "gw-b.example:7443"]);
+  });
+});
+
+describe("POST_COPY's page data", () => {
+  it("encodes as the generated code does, decodes as a view, and an empty piece (a close) too", () => {
+    for (const data of [Buffer.from("pages of memory"), Buffer.alloc(0), Buffer.alloc(300_000, 9)]) {
+      const bytes = serializeMigrationRequest({ pages: { data } });
+      const generated = Buffer.from(AcceptMigrationRequest.encode({ pages: { data } }).finish());
+      expect(bytes.equals(generated)).toBe(true);
+      const fast = decodeMigrationChunkRequest(bytes);
+      expect(fast).toEqual(AcceptMigrationRequest.decode(generated));
+      if (data.length > 0) expect(fast?.pages?.data.buffer).toBe(bytes.buffer);
+    }
   });
 });

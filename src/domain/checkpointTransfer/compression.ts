@@ -23,13 +23,19 @@ interface ZstdBinding {
 // zstd-napi's raw binding: its one-shot functions write into buffers we size ourselves.
 const zstd = createRequire(import.meta.url)("zstd-napi/binding") as ZstdBinding;
 
+/** The most bytes a frame of `bytes` bytes of data can take. */
+export function frameBound(bytes: number): number {
+  return zstd.compressBound(bytes);
+}
+
 /**
- * Compresses `data` into a fresh buffer with `headroom` free bytes before the frame (for a
- * header written in place). Undefined when the frame would not be smaller than the data.
+ * Compresses `data` into `into` (or a fresh buffer) with `headroom` free bytes before the frame
+ * (for a header written in place). Undefined when the frame would not be smaller than the data.
  */
-export function compressChunk(data: Uint8Array, headroom: number): Buffer | undefined {
-  const out = Buffer.allocUnsafeSlow(headroom + zstd.compressBound(data.length));
-  const size = zstd.compress(out.subarray(headroom), data, ZSTD_LEVEL);
+export function compressChunk(data: Uint8Array, headroom: number, into?: Buffer): Buffer | undefined {
+  const bound = headroom + zstd.compressBound(data.length);
+  const out = into && into.length >= bound ? into : Buffer.allocUnsafeSlow(bound);
+  const size = zstd.compress(out.subarray(headroom, bound), data, ZSTD_LEVEL);
   if (size >= data.length) return undefined;
   return out.subarray(headroom, headroom + size);
 }

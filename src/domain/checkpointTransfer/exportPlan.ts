@@ -35,6 +35,30 @@ export interface ExportChunk {
   fileIndex: number;
   offset: number;
   data: Buffer;
+  /** Says that data is no longer needed: its buffer may be read into again. */
+  release(): void;
+}
+
+/**
+ * Buffers of one size, reused: a transfer reads a gigabyte through a handful of them instead of
+ * leaving a mebibyte of garbage per chunk, which made the collector run a full collection every
+ * few dozen chunks. Keeps at most `keep` free buffers.
+ */
+export class ChunkBuffers {
+  readonly #free: Buffer[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  give(buffer: Buffer): void {
+    if (buffer.length === this.size && this.#free.length < this.keep) this.#free.push(buffer);
+  }
 }
 
 /**
@@ -95,35 +119,47 @@ async function listFiles(dir: string, hashes: FileHashes, signal?: AbortSignal):
 
 /**
  * The plan's files as chunks of at most `chunkBytes`, in order. Each chunk's data sits in a
- * buffer of its own with `headroom` free bytes before it, so that a message header can be
- * written in front of it without copying the data. Nothing is read ahead: the next chunk is read
- * when the consumer asks for it. ABORTED when a file changed size since it was hashed.
+ * buffer of its own (from `buffers` when given, which must hold `headroom + chunkBytes`) with
+ * `headroom` free bytes before it, so that a message header can be written in front of it
+ * without copying the data. One chunk is read ahead, so that the disk works while the consumer
+ * sends; nothing more. ABORTED when a file changed size since it was hashed.
  */
 export async function* readChunks(
   plan: ExportPlan,
   chunkBytes: number,
   headroom: number,
   signal?: AbortSignal,
+  buffers?: ChunkBuffers,
 ): AsyncGenerator<ExportChunk> {
+  if (buffers && buffers.size < headroom + chunkBytes) throw new Error("chunk buffers too small");
   let fileIndex = -1;
   for (const checkpoint of plan.checkpoints) {
     for (const file of checkpoint.files) {
       fileIndex++;
       if (file.sizeBytes === 0) continue;
       const handle = await fs.open(file.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const read = async (offset: number): Promise<ExportChunk> => {
+        const length = Math.min(chunkBytes, file.sizeBytes - offset);
+        const buffer = buffers?.take() ?? Buffer.allocUnsafeSlow(headroom + length);
+        const { bytesRead } = await handle.read(buffer, headroom, length, offset);
+        if (bytesRead !== length) throw changed(checkpoint.info.id, file.name);
+        const release = () => buffers?.give(buffer);
+        return { fileIndex, offset, data: buffer.subarray(headroom, headroom + length), release };
+      };
+      let next: Promise<ExportChunk> | undefined = read(0);
       try {
-        let offset = 0;
-        while (offset < file.sizeBytes) {
+        while (next) {
+          const chunk: ExportChunk = await next;
+          const offset = chunk.offset + chunk.data.length;
+          next = offset < file.sizeBytes ? read(offset) : undefined;
+          // A read ahead that is abandoned (the consumer stopped) must not reject unheard.
+          next?.catch(() => {});
           signal?.throwIfAborted();
-          const length = Math.min(chunkBytes, file.sizeBytes - offset);
-          const buffer = Buffer.allocUnsafeSlow(headroom + length);
-          const { bytesRead } = await handle.read(buffer, headroom, length, offset);
-          if (bytesRead !== length) throw changed(checkpoint.info.id, file.name);
-          yield { fileIndex, offset, data: buffer.subarray(headroom) };
-          offset += length;
+          yield chunk;
         }
         if ((await handle.stat()).size !== file.sizeBytes) throw changed(checkpoint.info.id, file.name);
       } finally {
+        await next?.catch(() => {});
         await handle.close();
       }
     }

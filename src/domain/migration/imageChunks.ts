@@ -1,6 +1,7 @@
 // The images of a migration as a stream of chunks, and their reassembly on the other side. The
 // one place that knows how images travel between the two gateways (the streamed checkpoint
-// transfer can replace it behind these two functions).
+// transfer can replace it behind these two functions). Disk and link work at the same time: a
+// chunk is read ahead on the source and written behind on the target, one chunk each.
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { invalidArgument } from "../errors.js";
@@ -25,7 +26,24 @@ function isImage(name: string): boolean {
   return IMAGE_NAME.test(name) && name !== META_FILE && !name.endsWith(".log");
 }
 
-/** The images of `dir`, file after file in name order, each in chunks of at most CHUNK_BYTES. */
+/**
+ * Bytes kept free before each chunk's data read here, so that the wire side can write a message
+ * header (with a name of up to 128 bytes) in front of it instead of copying a mebibyte.
+ */
+export const CHUNK_HEADROOM = 256;
+
+/** The buffers readImageChunks allocated: the bytes before a chunk's data are nobody else's. */
+const withHeadroom = new WeakSet<ArrayBufferLike>();
+
+/** Free bytes before `data` that a writer may fill: CHUNK_HEADROOM for a chunk read here, else 0. */
+export function headroomOf(data: Uint8Array): number {
+  return withHeadroom.has(data.buffer) ? data.byteOffset : 0;
+}
+
+/**
+ * The images of `dir`, file after file in name order, each in chunks of at most CHUNK_BYTES.
+ * The next chunk of a file is read while the consumer sends this one; no more is held.
+ */
 export async function* readImageChunks(dir: string): AsyncGenerator<ImageChunk> {
   const names = (await fs.readdir(dir, { withFileTypes: true }))
     .filter((e) => e.isFile() && isImage(e.name))
@@ -33,27 +51,38 @@ export async function* readImageChunks(dir: string): AsyncGenerator<ImageChunk> 
     .sort();
   for (const name of names) {
     const file = await fs.open(join(dir, name), "r");
+    const read = async (offset: number): Promise<ImageChunk> => {
+      const buffer = Buffer.allocUnsafeSlow(CHUNK_HEADROOM + CHUNK_BYTES);
+      withHeadroom.add(buffer.buffer);
+      const { bytesRead } = await file.read(buffer, CHUNK_HEADROOM, CHUNK_BYTES, offset);
+      return { name, offset, data: buffer.subarray(CHUNK_HEADROOM, CHUNK_HEADROOM + bytesRead) };
+    };
+    let next: Promise<ImageChunk> | undefined = read(0);
     try {
-      let offset = 0;
-      for (;;) {
-        const data = Buffer.allocUnsafe(CHUNK_BYTES);
-        const { bytesRead } = await file.read(data, 0, CHUNK_BYTES, offset);
-        // An empty file still travels, as one empty chunk, so that it exists on the other side.
-        if (bytesRead === 0 && offset > 0) break;
-        yield { name, offset, data: data.subarray(0, bytesRead) };
-        offset += bytesRead;
-        if (bytesRead < CHUNK_BYTES) break;
+      while (next) {
+        const chunk: ImageChunk = await next;
+        // A full chunk may have more after it; a short one (or an empty file's one empty chunk,
+        // which makes the file exist on the other side) is the file's last.
+        next = chunk.data.length === CHUNK_BYTES ? read(chunk.offset + CHUNK_BYTES) : undefined;
+        next?.catch(() => {});
+        yield chunk;
       }
     } finally {
+      await next?.catch(() => {});
       await file.close();
     }
   }
 }
 
-/** Writes chunks into `dir`, refusing names that escape it and chunks out of order. */
+/**
+ * Writes chunks into `dir`, refusing names that escape it and chunks out of order. A chunk's
+ * write runs while the next chunk is received (one write at a time, one chunk held for it); a
+ * failed write is reported by the next write or by finish.
+ */
 export class ImageWriter {
   #current: { name: string; size: number; file: fs.FileHandle } | undefined;
   readonly #done = new Set<string>();
+  #writing: Promise<unknown> = Promise.resolve();
   bytes = 0;
 
   constructor(private readonly dir: string) {}
@@ -67,7 +96,9 @@ export class ImageWriter {
         `chunk of ${chunk.name} at offset ${chunk.offset}; the file has ${current.size} bytes so far`,
       );
     }
-    await current.file.write(chunk.data, 0, chunk.data.length, chunk.offset);
+    await this.#writing;
+    this.#writing = current.file.write(chunk.data, 0, chunk.data.length, chunk.offset);
+    this.#writing.catch(() => {});
     current.size += chunk.data.length;
     this.bytes += chunk.data.length;
   }
@@ -80,6 +111,7 @@ export class ImageWriter {
 
   /** Closes whatever is open, for a migration that failed; the directory is the caller's to remove. */
   async abandon(): Promise<void> {
+    await this.#writing.catch(() => undefined);
     await this.#current?.file.close().catch(() => undefined);
     this.#current = undefined;
   }
@@ -96,6 +128,7 @@ export class ImageWriter {
 
   async #closeCurrent(): Promise<void> {
     if (!this.#current) return;
+    await this.#writing;
     await this.#current.file.close();
     this.#done.add(this.#current.name);
     this.#current = undefined;
