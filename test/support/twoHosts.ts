@@ -148,7 +148,14 @@ async function startHost(
       // The gateway first, so that it shuts down cleanly; then the init, which ends the namespace.
       const gatewayPid = childrenOf(gateway.pid ?? 0)[0];
       if (gatewayPid) process.kill(gatewayPid, "SIGTERM");
-      if (gateway.exitCode === null) await new Promise((resolve) => gateway.once("exit", resolve));
+      // A gateway that does not stop in time is stopped with everything else in its namespace:
+      // a failed test must not leave a host (and what runs in it) behind.
+      if (gateway.exitCode === null) {
+        await Promise.race([
+          new Promise((resolve) => gateway.once("exit", resolve)),
+          new Promise((resolve) => setTimeout(resolve, 20_000).unref()),
+        ]);
+      }
       process.kill(initPid, "SIGKILL");
       if (unshare.exitCode === null) await new Promise((resolve) => unshare.once("exit", resolve));
     },
