@@ -252,34 +252,8 @@ export function withTransferCodecs<S extends ServiceDefinition>(service: S): S {
       ...exportMethod,
       responseSerialize: transferSerializer(ExportCheckpointResponse),
     };
-  if (importMethod) {
-    out.importCheckpoint = {
-      ...importMethod,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          const fast = decodeChunkRequest(bytes);
-          if (fast) return fast;
-        } catch {
-          // Not a well-formed chunk: the generated decoder says what is wrong with it.
-        }
-        return importMethod.requestDeserialize(bytes);
-      },
-    };
-  }
-  if (acceptMethod) {
-    out.acceptMigration = {
-      ...acceptMethod,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          const fast = decodeMigrationChunkRequest(bytes);
-          if (fast) return fast;
-        } catch {
-          // Not a well-formed chunk: the generated decoder says what is wrong with it.
-        }
-        return acceptMethod.requestDeserialize(bytes);
-      },
-    };
-  }
+  if (importMethod) out.importCheckpoint = withFastDecode(importMethod, decodeChunkRequest);
+  if (acceptMethod) out.acceptMigration = withFastDecode(acceptMethod, decodeMigrationChunkRequest);
   return out as S;
 }
 
@@ -454,3 +428,22 @@ function readLength(buf: Buffer): { length: number; start: number } | undefined 
 }
 
 export { ExportCheckpointResponse, ImportCheckpointRequest };
+
+/** `method` decoding with `fast` first, and with the generated decoder what `fast` does not take. */
+function withFastDecode<M extends { requestDeserialize: (bytes: Buffer) => R }, R>(
+  method: M,
+  fast: (bytes: Buffer) => R | undefined,
+): M {
+  return {
+    ...method,
+    requestDeserialize: (bytes: Buffer) => {
+      try {
+        const decoded = fast(bytes);
+        if (decoded) return decoded;
+      } catch {
+        // Not well formed: the generated decoder says what is wrong with it.
+      }
+      return method.requestDeserialize(bytes);
+    },
+  };
+}

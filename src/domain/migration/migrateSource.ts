@@ -23,7 +23,7 @@ import {
   refuseModeOwnedOptions,
 } from "./migrationMode.js";
 import { postCopyFromSource } from "./postCopySource.js";
-import { elapsedUs, expect, headerOf, sendImages } from "./sourceSteps.js";
+import { elapsedUs, expect, headerOf, released, sendImages } from "./sourceSteps.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { FromTarget, TargetLink } from "./targetLink.js";
 
@@ -142,20 +142,15 @@ async function stopAndCopy(
     const running = await commit(link, held, restored.targetPid);
     const restoreTimeUs = elapsedUs(restoreStarted);
     const frozenTimeUs = elapsedUs(dumpStarted);
-    await emit({ kind: "source-released" });
-    await emit({
-      kind: "done",
-      targetPid: running.targetPid,
-      statistics: {
-        mode: input.mode,
-        frozenTimeUs,
-        dumpTimeUs,
-        transferTimeUs,
-        restoreTimeUs,
-        totalTimeUs: elapsedUs(started),
-        imageBytes: sent.bytes,
-        lazyPages: 0,
-      },
+    await released(emit, running.targetPid, {
+      mode: input.mode,
+      frozenTimeUs,
+      dumpTimeUs,
+      transferTimeUs,
+      restoreTimeUs,
+      totalTimeUs: elapsedUs(started),
+      imageBytes: sent.bytes,
+      lazyPages: 0,
     });
     link.close();
   } catch (err) {

@@ -10,7 +10,7 @@ import type { OperationContext, ServedImages } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import type { MigrateInput, MigrateSourceDeps, MigrationEvent } from "./migrateSource.js";
 import { type ControlMessages, PageTunnel, splitPages } from "./pageTunnel.js";
-import { elapsedUs, expect, headerOf, sendImages } from "./sourceSteps.js";
+import { elapsedUs, expect, headerOf, released, sendImages } from "./sourceSteps.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { FromTarget, TargetLink } from "./targetLink.js";
 
@@ -77,20 +77,15 @@ export async function postCopyFromSource(
     const frozenTimeUs = elapsedUs(started);
     await allMemoryMoved(control, dumping);
     progress.finish();
-    await emit({ kind: "source-released" });
-    await emit({
-      kind: "done",
-      targetPid: running.targetPid,
-      statistics: {
-        mode: input.mode,
-        frozenTimeUs,
-        dumpTimeUs,
-        transferTimeUs,
-        restoreTimeUs,
-        totalTimeUs: elapsedUs(started),
-        imageBytes: sent.bytes,
-        lazyPages: images.lazyPages,
-      },
+    await released(emit, running.targetPid, {
+      mode: input.mode,
+      frozenTimeUs,
+      dumpTimeUs,
+      transferTimeUs,
+      restoreTimeUs,
+      totalTimeUs: elapsedUs(started),
+      imageBytes: sent.bytes,
+      lazyPages: images.lazyPages,
     });
     link.close();
   } catch (err) {

@@ -1,7 +1,7 @@
 // Steps both of the source's migration modes take.
 import { GatewayError } from "../errors.js";
 import { readImageChunks } from "./imageChunks.js";
-import type { MigrateInput } from "./migrateSource.js";
+import type { MigrateInput, MigrationEvent, MigrationStatistics } from "./migrateSource.js";
 import type { FromTarget, MigrationHeader, TargetLink } from "./targetLink.js";
 
 export const elapsedUs = (since: bigint) => Number((process.hrtime.bigint() - since) / 1000n);
@@ -46,4 +46,14 @@ export function expect<K extends FromTarget["kind"]>(
     throw new GatewayError("INTERNAL", `the target answered ${message.kind} where ${kind} was due`);
   }
   return message as Extract<FromTarget, { kind: K }>;
+}
+
+/** The last two steps: the tree lives on the target only, with what the migration cost. */
+export async function released(
+  emit: (event: MigrationEvent) => Promise<void>,
+  targetPid: number,
+  statistics: MigrationStatistics,
+): Promise<void> {
+  await emit({ kind: "source-released" });
+  await emit({ kind: "done", targetPid, statistics });
 }
