@@ -5,6 +5,7 @@
 // Before the commit every failure continues the tree here. At the commit the copy here is killed
 // (its memory stays in CRIU's page server, which holds it in pipes), so that the tree never runs
 // on both hosts; from then on, a failure before the last page has moved loses the process.
+import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { type PageSocketPair, pageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext, ServedImages } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
@@ -33,7 +34,7 @@ export async function postCopyFromSource(
   const served = servedSignal();
   const dumping = deps.lazyDump(
     {
-      options: { ...input.dumpOptions, pid: input.pid } as MigrateInput["dumpOptions"],
+      options: CriuOptions.fromPartial({ ...input.dumpOptions, pid: input.pid }),
       checkpointId: input.checkpointId,
       pageSocket: pair.criuEnd,
       onServing: served.resolve,
