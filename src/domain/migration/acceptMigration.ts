@@ -85,6 +85,8 @@ export async function receiveImages(
       criuVersion: header.criuVersion,
       leaveRunning: false,
       pagesSentTo: pagesAt,
+      // Restored at once and removed afterwards; the source keeps the tree until the commit.
+      durability: "none",
     });
     published = true;
   } catch (err) {

@@ -119,6 +119,9 @@ async function stopAndCopy(
         checkpointId: input.checkpointId,
         parentCheckpointId: undefined,
         options: CriuOptions.fromPartial({ ...input.dumpOptions, pid: input.pid, leaveStopped: true }),
+        // The tree lives on here, stopped: a crash loses nothing the disk would have kept, and a
+        // flush of every image would only lengthen the freeze.
+        durability: "none",
       },
       ctx,
     );
