@@ -26,7 +26,9 @@ function countingWrapper(path: string, starts: string, target: string, comment =
 
 function startsOf(file: string): number {
   try {
-    return readFileSync(file, "utf8").split("\n").filter((l) => l === "started").length;
+    return readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l === "started").length;
   } catch {
     return 0;
   }
