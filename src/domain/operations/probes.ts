@@ -42,7 +42,7 @@ export function createProbes(kit: OperationKit) {
 
   async function currentVersion(signal?: AbortSignal): Promise<CriuVersion> {
     // Taken before asking: a binary replaced meanwhile is asked again on the next call.
-    const identity = await criuBinaryIdentity(kit.deps.criuBin);
+    const identity = criuBinaryIdentity(kit.deps.criuBin);
     if (identity !== undefined && keptVersion?.identity === identity) return keptVersion.version;
     const version = await versionNow(signal);
     if (identity !== undefined) keptVersion = { identity, version };
