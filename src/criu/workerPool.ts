@@ -46,6 +46,13 @@ export interface WorkerPoolOptions {
 /** Requests after which CRIU's worker is as it was before (nothing set up for the request stays). */
 const RECYCLABLE: ReadonlySet<CriuReqType> = new Set([CriuReqType.VERSION, CriuReqType.FEATURE_CHECK]);
 
+/**
+ * How long a refill waits after a call's worker exited: long enough for that call to finish what
+ * it does after CRIU's answer, short against the time between calls that would each need a new
+ * warm worker (a burst takes the other ready ones meanwhile, or starts its own).
+ */
+const REFILL_AFTER_EXIT_MS = 50;
+
 interface Ready {
   worker: SwrkWorker;
   timer: NodeJS.Timeout;
@@ -73,6 +80,8 @@ export class WorkerPool {
   /** Kept-worker exchanges under way: each gives its worker back when it succeeds. */
   #returning = 0;
   #refillScheduled = false;
+  /** The refill that waits for the call whose worker exited to finish (#refillLater). */
+  #refillTimer: NodeJS.Timeout | undefined;
   /** Warm workers that died unused since the last call; past one, refills wait for a call. */
   #crashedSinceCall = 0;
   #draining = false;
@@ -99,9 +108,11 @@ export class WorkerPool {
     this.#crashedSinceCall = 0;
     const worker = this.#hold(() => this.#takeReady() ?? this.#start());
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
-    // its first callback: while another warm worker is ready, refill once this one has exited.
+    // its first callback: while another warm worker is ready, refill once this one has exited
+    // and its call has had the time to finish its own work (publishing a dump takes a few ms
+    // after CRIU's answer; a spawn in the middle of it was measured adding ~3 ms to the reply).
     if (this.#ready.length === 0) this.#scheduleRefill();
-    else void worker.exited.then(() => this.#scheduleRefill());
+    else void worker.exited.then(() => this.#refillLater());
     return worker;
   }
 
@@ -190,6 +201,7 @@ export class WorkerPool {
    */
   async drain(): Promise<void> {
     this.#draining = true;
+    clearTimeout(this.#refillTimer);
     for (const wake of this.#keptWaiters.splice(0)) wake(undefined);
     const ready = this.#ready.splice(0);
     for (const r of ready) clearTimeout(r.timer);
@@ -345,6 +357,16 @@ export class WorkerPool {
     this.#ready.splice(i, 1);
     clearTimeout(entry.timer);
     return true;
+  }
+
+  /** Refills after REFILL_AFTER_EXIT_MS; a refill already waiting is not put off further. */
+  #refillLater(): void {
+    if (this.#refillTimer !== undefined || this.#draining) return;
+    this.#refillTimer = setTimeout(() => {
+      this.#refillTimer = undefined;
+      this.#scheduleRefill();
+    }, REFILL_AFTER_EXIT_MS);
+    this.#refillTimer.unref();
   }
 
   /**

@@ -70,7 +70,7 @@ export interface StagingHost {
 
 export class StagedDir implements StagedDump {
   #done = false;
-  /** Once secure() has run: the files it flushed, by name, with their stamps (none for "none"). */
+  /** Once secure() has run: the files it settled (made private, flushed for "fsync"), with their stamps. */
   #secured: Map<string, string> | undefined;
   /** Past the point of no return, and CRIU has not said it rolled back. */
   #precious = false;
@@ -95,7 +95,7 @@ export class StagedDir implements StagedDump {
       );
     }
     const settled = await naming(this.path, (dir) => settleTree(dir, durability));
-    this.#secured = durability === "none" ? new Map() : settled.stamps;
+    this.#secured = settled.stamps;
     this.#precious = !meta.leaveRunning;
   }
 
@@ -121,13 +121,14 @@ export class StagedDir implements StagedDump {
           () => true,
           () => false,
         );
-        // What secure() flushed is not flushed again: only what CRIU wrote after post-dump (its
-        // statistics, the rest of its log) and the new meta.json, if replaceFile did not.
-        const flushed = this.#secured;
+        // What secure() settled is not settled again: only what CRIU wrote after post-dump (its
+        // statistics, the rest of its log) and the new meta.json, if replaceFile did not (it
+        // writes it private, and flushed for "fsync").
+        const secured = this.#secured;
         settled = await settleTree(
           this.path,
           durability,
-          (name, stamp) => (name === META_FILE && replaced) || flushed.get(name) === stamp,
+          (name, stamp) => (name === META_FILE && replaced) || secured.get(name) === stamp,
         );
       }
       closeQuietly(this.fd);
