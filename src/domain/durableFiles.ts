@@ -1,7 +1,17 @@
 // File system steps the image store takes with care: descriptors CRIU reaches through /proc,
 // no symlinks followed, and fsync before anything is called durable.
 
-import { closeSync, constants, promises as fs, openSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  promises as fs,
+  fstatSync,
+  fsync,
+  lstatSync,
+  openSync,
+  readdirSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Durability } from "./imageStore.js";
 
@@ -39,63 +49,69 @@ export function closeQuietly(fd: number): void {
   }
 }
 
+/** How many files settleTree handles before it lets the event loop run. */
+const FILES_PER_TURN = 256;
+
 /**
  * Makes every file of a checkpoint directory private and, for "fsync", flushes them and then the
  * directory; says how large its files are and which there are. The flushes are issued together:
  * the filesystem then commits its journal once for the batch rather than once per file (a small
  * dump's files took 72 ms one after another and 3.5 ms together, here on ext4; syncfs() was no
  * faster and would flush other users' data too). A file `settled` says an earlier pass settled
- * as it is now (same size and mtime, its "stamp") is only looked at: one lstat instead of an
- * open, fstat, fchmod, (fsync) and close, which for a small dump's second pass was most of the
- * time it took.
+ * as it is now (same size and mtime, its "stamp") is only looked at (one lstat).
+ *
+ * Everything but the flushes runs synchronously, yielding every FILES_PER_TURN files: opening,
+ * fstat and fchmod of a file whose inode is cached take microseconds, while each step through the
+ * thread pool costs a round trip (measured on a small dump's 17 files: 3.5 ms through the thread
+ * pool, 0.4 ms synchronously; it runs while CRIU waits at post-dump, and again before the reply).
  */
 export async function settleTree(
   dir: string,
   durability: Durability,
   settled?: (name: string, stamp: string) => boolean,
 ): Promise<{ sizeBytes: number; names: string[]; stamps: Map<string, string> }> {
-  const files = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile());
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name);
   const stamps = new Map<string, string>();
-  const results = await Promise.allSettled(
-    files.map(async (entry) => {
-      const path = join(dir, entry.name);
+  const toFlush: number[] = [];
+  let sizeBytes = 0;
+  try {
+    for (const [i, name] of names.entries()) {
+      if (i > 0 && i % FILES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      const path = join(dir, name);
       if (settled) {
-        const st = await fs.lstat(path);
+        const st = lstatSync(path);
         const stamp = `${st.size}:${st.mtimeMs}`;
-        if (st.isFile() && settled(entry.name, stamp)) {
-          stamps.set(entry.name, stamp);
-          return st.size;
+        if (st.isFile() && settled(name, stamp)) {
+          stamps.set(name, stamp);
+          sizeBytes += st.size;
+          continue;
         }
       }
-      return settleFile(path, entry.name, durability, stamps);
-    }),
-  );
-  let sizeBytes = 0;
-  for (const result of results) {
-    if (result.status === "rejected") throw result.reason;
-    sizeBytes += result.value;
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const keep = durability !== "none";
+      if (keep) toFlush.push(fd);
+      try {
+        const st = fstatSync(fd);
+        fchmodSync(fd, FILE_MODE);
+        stamps.set(name, `${st.size}:${st.mtimeMs}`);
+        sizeBytes += st.size;
+      } finally {
+        if (!keep) closeSync(fd);
+      }
+    }
+    const flushed = await Promise.allSettled(toFlush.map((fd) => fsyncFd(fd)));
+    for (const result of flushed) if (result.status === "rejected") throw result.reason;
+  } finally {
+    for (const fd of toFlush) closeQuietly(fd);
   }
   if (durability !== "none") await syncDir(dir);
-  return { sizeBytes, names: files.map((entry) => entry.name), stamps };
+  return { sizeBytes, names, stamps };
 }
 
-/** One file made private and, for "fsync", flushed; its stamp recorded. Gives its size. */
-async function settleFile(
-  path: string,
-  name: string,
-  durability: Durability,
-  stamps: Map<string, string>,
-): Promise<number> {
-  const handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const { size, mtimeMs } = await handle.stat();
-    await handle.chmod(FILE_MODE);
-    if (durability !== "none") await handle.sync();
-    stamps.set(name, `${size}:${mtimeMs}`);
-    return size;
-  } finally {
-    await handle.close();
-  }
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function syncDir(dir: string): Promise<void> {
