@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 const fsyncCalls = vi.hoisted(() => ({ count: 0 }));
 vi.mock("node:fs", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:fs")>();
-  const fsync: typeof actual.fsync = (fd, callback) => {
+  const fsync = (fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
     fsyncCalls.count++;
     actual.fsync(fd, callback);
   };
