@@ -11,6 +11,9 @@ import {
   lstatSync,
   openSync,
   readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import type { Durability } from "./imageStore.js";
@@ -125,7 +128,8 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * Replaces `dir/name` with `text` at once: written to a temporary name beside it, fsynced (for
- * "fsync"), then renamed over it. A failure leaves the old file as it was.
+ * "fsync"), then renamed over it. A failure leaves the old file as it was. All but the flushes
+ * synchronously, as in settleTree: a small file's open, write and rename take microseconds.
  */
 export async function replaceFile(
   dir: string,
@@ -135,16 +139,20 @@ export async function replaceFile(
 ): Promise<void> {
   const tmp = join(dir, `.${name}-${process.pid}-${Date.now()}`);
   try {
-    const handle = await fs.open(tmp, "wx", FILE_MODE);
+    const fd = openSync(tmp, "wx", FILE_MODE);
     try {
-      await handle.writeFile(text);
-      if (durability !== "none") await handle.sync();
+      writeFileSync(fd, text);
+      if (durability !== "none") await fsyncFd(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await fs.rename(tmp, join(dir, name));
+    renameSync(tmp, join(dir, name));
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Left for the directory's removal or start-up recovery.
+    }
     throw err;
   }
   if (durability !== "none") await syncDir(dir);

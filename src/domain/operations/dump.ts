@@ -20,10 +20,13 @@ export function createDump(kit: OperationKit, probes: Probes) {
         const checked = await checkDumpInput(kit, probes, kind, input, ctx);
         const holder = { operationId, kind, checkpointId: input.checkpointId };
         const unlock = await kit.lockTree(checked.pid, holder);
+        // The worker exits while the dump is published; the operation ends once it has.
+        const exits: Promise<unknown>[] = [];
         try {
-          const send = freshWorkerBridge(kit, operationId, ctx, input.options);
+          const send = freshWorkerBridge(kit, operationId, ctx, input.options, exits);
           return await dumpStep(kit, kind, input, checked, ctx.guard?.frozenTree ?? processTree, send);
         } finally {
+          await Promise.all(exits);
           unlock();
         }
       },
