@@ -46,13 +46,6 @@ export interface WorkerPoolOptions {
 /** Requests after which CRIU's worker is as it was before (nothing set up for the request stays). */
 const RECYCLABLE: ReadonlySet<CriuReqType> = new Set([CriuReqType.VERSION, CriuReqType.FEATURE_CHECK]);
 
-/**
- * How long a refill waits after a call's worker exited: long enough for that call to finish what
- * it does after CRIU's answer, short against the time between calls that would each need a new
- * warm worker (a burst takes the other ready ones meanwhile, or starts its own).
- */
-const REFILL_AFTER_EXIT_MS = 50;
-
 interface Ready {
   worker: SwrkWorker;
   timer: NodeJS.Timeout;
@@ -80,8 +73,8 @@ export class WorkerPool {
   /** Kept-worker exchanges under way: each gives its worker back when it succeeds. */
   #returning = 0;
   #refillScheduled = false;
-  /** The refill that waits for the call whose worker exited to finish (#refillLater). */
-  #refillTimer: NodeJS.Timeout | undefined;
+  /** Operations holding refills back (holdRefills). */
+  #refillHolds = 0;
   /** Warm workers that died unused since the last call; past one, refills wait for a call. */
   #crashedSinceCall = 0;
   #draining = false;
@@ -109,10 +102,9 @@ export class WorkerPool {
     const worker = this.#hold(() => this.#takeReady() ?? this.#start());
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
     // its first callback: while another warm worker is ready, refill once this one has exited
-    // and its call has had the time to finish its own work (publishing a dump takes a few ms
-    // after CRIU's answer; a spawn in the middle of it was measured adding ~3 ms to the reply).
+    // (and no operation holds refills back: holdRefills).
     if (this.#ready.length === 0) this.#scheduleRefill();
-    else void worker.exited.then(() => this.#refillLater());
+    else void worker.exited.then(() => this.#scheduleRefill());
     return worker;
   }
 
@@ -174,6 +166,23 @@ export class WorkerPool {
     return resp;
   }
 
+  /**
+   * Holds refills back until the returned function is called: for an operation with work of its
+   * own after its worker has exited (publishing a dump), in the middle of which a spawn, holding
+   * the event loop for milliseconds, was measured adding ~3 ms to the reply. A refill that came
+   * due meanwhile runs once no operation holds them.
+   */
+  holdRefills(): () => void {
+    this.#refillHolds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#refillHolds--;
+      if (this.#refillHolds === 0) this.#scheduleRefill();
+    };
+  }
+
   /** Whether `pid` is one of the pool's workers, ready or in use. */
   has(pid: number): boolean {
     return this.#workers.has(pid);
@@ -201,7 +210,6 @@ export class WorkerPool {
    */
   async drain(): Promise<void> {
     this.#draining = true;
-    clearTimeout(this.#refillTimer);
     for (const wake of this.#keptWaiters.splice(0)) wake(undefined);
     const ready = this.#ready.splice(0);
     for (const r of ready) clearTimeout(r.timer);
@@ -359,20 +367,11 @@ export class WorkerPool {
     return true;
   }
 
-  /** Refills after REFILL_AFTER_EXIT_MS; a refill already waiting is not put off further. */
-  #refillLater(): void {
-    if (this.#refillTimer !== undefined || this.#draining) return;
-    this.#refillTimer = setTimeout(() => {
-      this.#refillTimer = undefined;
-      this.#scheduleRefill();
-    }, REFILL_AFTER_EXIT_MS);
-    this.#refillTimer.unref();
-  }
-
   /**
    * Starts warm workers up to `warmWorkers`, one per event-loop turn, in the background. Waits
-   * while calls queue for a kept worker (they are served first), and after a second warm worker
-   * died unused until the next call (a CRIU that cannot start is not restarted in a loop).
+   * while calls queue for a kept worker (they are served first), while an operation holds
+   * refills back, and after a second warm worker died unused until the next call (a CRIU that
+   * cannot start is not restarted in a loop).
    */
   #scheduleRefill(): void {
     if (this.#refillScheduled || this.#draining || this.#warmWorkers === 0) return;
@@ -380,6 +379,8 @@ export class WorkerPool {
     setImmediate(() => {
       this.#refillScheduled = false;
       if (this.#draining || this.#keptWaiters.length > 0 || this.#crashedSinceCall > 1) return;
+      // Released holds schedule the refill again.
+      if (this.#refillHolds > 0) return;
       // Workers out on kept requests come back to the ready list.
       if (this.#ready.length + this.#returning >= this.#warmWorkers) return;
       const worker = this.#start();
