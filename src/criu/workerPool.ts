@@ -73,6 +73,8 @@ export class WorkerPool {
   /** Kept-worker exchanges under way: each gives its worker back when it succeeds. */
   #returning = 0;
   #refillScheduled = false;
+  /** Operations holding refills back (holdRefills). */
+  #refillHolds = 0;
   /** Warm workers that died unused since the last call; past one, refills wait for a call. */
   #crashedSinceCall = 0;
   #draining = false;
@@ -102,7 +104,8 @@ export class WorkerPool {
       inherit?.length ? this.#start(inherit) : (this.#takeReady() ?? this.#start()),
     );
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
-    // its first callback: while another warm worker is ready, refill once this one has exited.
+    // its first callback: while another warm worker is ready, refill once this one has exited
+    // (and no operation holds refills back: holdRefills).
     if (this.#ready.length === 0) this.#scheduleRefill();
     else void worker.exited.then(() => this.#scheduleRefill());
     return worker;
@@ -164,6 +167,23 @@ export class WorkerPool {
       await worker.close();
     }
     return resp;
+  }
+
+  /**
+   * Holds refills back until the returned function is called: for an operation with work of its
+   * own after its worker has exited (publishing a dump), in the middle of which a spawn, holding
+   * the event loop for milliseconds, was measured adding ~3 ms to the reply. A refill that came
+   * due meanwhile runs once no operation holds them.
+   */
+  holdRefills(): () => void {
+    this.#refillHolds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#refillHolds--;
+      if (this.#refillHolds === 0) this.#scheduleRefill();
+    };
   }
 
   /** Whether `pid` is one of the pool's workers, ready or in use. */
@@ -353,8 +373,9 @@ export class WorkerPool {
 
   /**
    * Starts warm workers up to `warmWorkers`, one per event-loop turn, in the background. Waits
-   * while calls queue for a kept worker (they are served first), and after a second warm worker
-   * died unused until the next call (a CRIU that cannot start is not restarted in a loop).
+   * while calls queue for a kept worker (they are served first), while an operation holds
+   * refills back, and after a second warm worker died unused until the next call (a CRIU that
+   * cannot start is not restarted in a loop).
    */
   #scheduleRefill(): void {
     if (this.#refillScheduled || this.#draining || this.#warmWorkers === 0) return;
@@ -362,6 +383,8 @@ export class WorkerPool {
     setImmediate(() => {
       this.#refillScheduled = false;
       if (this.#draining || this.#keptWaiters.length > 0 || this.#crashedSinceCall > 1) return;
+      // Released holds schedule the refill again.
+      if (this.#refillHolds > 0) return;
       // Workers out on kept requests come back to the ready list.
       if (this.#ready.length + this.#returning >= this.#warmWorkers) return;
       const worker = this.#start();

@@ -1,7 +1,20 @@
 // File system steps the image store takes with care: descriptors CRIU reaches through /proc,
 // no symlinks followed, and fsync before anything is called durable.
 
-import { closeSync, constants, promises as fs, openSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  promises as fs,
+  fstatSync,
+  fsync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Durability } from "./imageStore.js";
 
@@ -39,43 +52,69 @@ export function closeQuietly(fd: number): void {
   }
 }
 
+/** How many files settleTree handles before it lets the event loop run. */
+const FILES_PER_TURN = 256;
+
 /**
  * Makes every file of a checkpoint directory private and, for "fsync", flushes them and then the
  * directory; says how large its files are and which there are. The flushes are issued together:
  * the filesystem then commits its journal once for the batch rather than once per file (a small
  * dump's files took 72 ms one after another and 3.5 ms together, here on ext4; syncfs() was no
- * faster and would flush other users' data too). A file `flushed` says is unchanged since an
- * earlier flush (same size and mtime, its "stamp") is not flushed again.
+ * faster and would flush other users' data too). A file `settled` says an earlier pass settled
+ * as it is now (same size and mtime, its "stamp") is only looked at (one lstat).
+ *
+ * Everything but the flushes runs synchronously, yielding every FILES_PER_TURN files: opening,
+ * fstat and fchmod of a file whose inode is cached take microseconds, while each step through the
+ * thread pool costs a round trip (measured on a small dump's 17 files: 3.5 ms through the thread
+ * pool, 0.4 ms synchronously; it runs while CRIU waits at post-dump, and again before the reply).
  */
 export async function settleTree(
   dir: string,
   durability: Durability,
-  flushed: (name: string, stamp: string) => boolean = () => false,
+  settled?: (name: string, stamp: string) => boolean,
 ): Promise<{ sizeBytes: number; names: string[]; stamps: Map<string, string> }> {
-  const files = (await fs.readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile());
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name);
   const stamps = new Map<string, string>();
-  const settled = await Promise.allSettled(
-    files.map(async (entry) => {
-      const handle = await fs.open(join(dir, entry.name), constants.O_RDONLY | constants.O_NOFOLLOW);
-      try {
-        const { size, mtimeMs } = await handle.stat();
-        const stamp = `${size}:${mtimeMs}`;
-        await handle.chmod(FILE_MODE);
-        if (durability !== "none" && !flushed(entry.name, stamp)) await handle.sync();
-        stamps.set(entry.name, stamp);
-        return size;
-      } finally {
-        await handle.close();
-      }
-    }),
-  );
+  const toFlush: number[] = [];
   let sizeBytes = 0;
-  for (const result of settled) {
-    if (result.status === "rejected") throw result.reason;
-    sizeBytes += result.value;
+  try {
+    for (const [i, name] of names.entries()) {
+      if (i > 0 && i % FILES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      const path = join(dir, name);
+      if (settled) {
+        const st = lstatSync(path);
+        const stamp = `${st.size}:${st.mtimeMs}`;
+        if (st.isFile() && settled(name, stamp)) {
+          stamps.set(name, stamp);
+          sizeBytes += st.size;
+          continue;
+        }
+      }
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const keep = durability !== "none";
+      if (keep) toFlush.push(fd);
+      try {
+        const st = fstatSync(fd);
+        fchmodSync(fd, FILE_MODE);
+        stamps.set(name, `${st.size}:${st.mtimeMs}`);
+        sizeBytes += st.size;
+      } finally {
+        if (!keep) closeSync(fd);
+      }
+    }
+    const flushed = await Promise.allSettled(toFlush.map((fd) => fsyncFd(fd)));
+    for (const result of flushed) if (result.status === "rejected") throw result.reason;
+  } finally {
+    for (const fd of toFlush) closeQuietly(fd);
   }
   if (durability !== "none") await syncDir(dir);
-  return { sizeBytes, names: files.map((entry) => entry.name), stamps };
+  return { sizeBytes, names, stamps };
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function syncDir(dir: string): Promise<void> {
@@ -89,7 +128,8 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * Replaces `dir/name` with `text` at once: written to a temporary name beside it, fsynced (for
- * "fsync"), then renamed over it. A failure leaves the old file as it was.
+ * "fsync"), then renamed over it. A failure leaves the old file as it was. All but the flushes
+ * synchronously, as in settleTree: a small file's open, write and rename take microseconds.
  */
 export async function replaceFile(
   dir: string,
@@ -99,16 +139,20 @@ export async function replaceFile(
 ): Promise<void> {
   const tmp = join(dir, `.${name}-${process.pid}-${Date.now()}`);
   try {
-    const handle = await fs.open(tmp, "wx", FILE_MODE);
+    const fd = openSync(tmp, "wx", FILE_MODE);
     try {
-      await handle.writeFile(text);
-      if (durability !== "none") await handle.sync();
+      writeFileSync(fd, text);
+      if (durability !== "none") await fsyncFd(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await fs.rename(tmp, join(dir, name));
+    renameSync(tmp, join(dir, name));
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Left for the directory's removal or start-up recovery.
+    }
     throw err;
   }
   if (durability !== "none") await syncDir(dir);

@@ -6,7 +6,7 @@
 // (UNCONFIRMED_MARKER). From there the images may be all that is left of the processes, and no
 // path removes them: they end published, or kept as an unconfirmed checkpoint.
 
-import { promises as fs } from "node:fs";
+import { promises as fs, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeQuietly, FILE_MODE, replaceFile, settleTree, syncDir } from "./durableFiles.js";
 import { GatewayError } from "./errors.js";
@@ -70,7 +70,7 @@ export interface StagingHost {
 
 export class StagedDir implements StagedDump {
   #done = false;
-  /** Once secure() has run: the files it flushed, by name, with their stamps (none for "none"). */
+  /** Once secure() has run: the files it settled (made private, flushed for "fsync"), with their stamps. */
   #secured: Map<string, string> | undefined;
   /** Past the point of no return, and CRIU has not said it rolled back. */
   #precious = false;
@@ -88,14 +88,16 @@ export class StagedDir implements StagedDump {
     if (this.#done) throw new Error("staged dump already finished");
     const durability = meta.durability ?? "fsync";
     const text = metaText(metaFileOf(meta, await this.host.parentImported()));
-    await naming(join(this.path, META_FILE), (file) => fs.writeFile(file, text, { mode: FILE_MODE }));
+    // Small files written synchronously (microseconds; a thread-pool write is three round trips,
+    // while CRIU waits at post-dump); settleTree flushes them with the images for "fsync".
+    await naming(join(this.path, META_FILE), async (file) => writeFileSync(file, text, { mode: FILE_MODE }));
     if (!meta.leaveRunning) {
-      await naming(join(this.path, UNCONFIRMED_MARKER), (file) =>
-        fs.writeFile(file, "", { mode: FILE_MODE }),
+      await naming(join(this.path, UNCONFIRMED_MARKER), async (file) =>
+        writeFileSync(file, "", { mode: FILE_MODE }),
       );
     }
     const settled = await naming(this.path, (dir) => settleTree(dir, durability));
-    this.#secured = durability === "none" ? new Map() : settled.stamps;
+    this.#secured = settled.stamps;
     this.#precious = !meta.leaveRunning;
   }
 
@@ -121,13 +123,14 @@ export class StagedDir implements StagedDump {
           () => true,
           () => false,
         );
-        // What secure() flushed is not flushed again: only what CRIU wrote after post-dump (its
-        // statistics, the rest of its log) and the new meta.json, if replaceFile did not.
-        const flushed = this.#secured;
+        // What secure() settled is not settled again: only what CRIU wrote after post-dump (its
+        // statistics, the rest of its log) and the new meta.json, if replaceFile did not (it
+        // writes it private, and flushed for "fsync").
+        const secured = this.#secured;
         settled = await settleTree(
           this.path,
           durability,
-          (name, stamp) => (name === META_FILE && replaced) || flushed.get(name) === stamp,
+          (name, stamp) => (name === META_FILE && replaced) || secured.get(name) === stamp,
         );
       }
       closeQuietly(this.fd);

@@ -2,6 +2,7 @@
 import type { handleUnaryCall as GrpcUnaryHandler, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import type { CallHandler } from "./callContext.js";
 import { callSignal } from "./callSignal.js";
+import { startInTurn } from "./callTurns.js";
 import { toServiceError } from "./errorStatus.js";
 import { noMessages } from "./noMessages.js";
 
@@ -12,8 +13,18 @@ export function handleUnaryCall<Req, Res>(
   onInternal: (cause: unknown) => void,
 ): GrpcUnaryHandler<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    // Watched from its arrival: a call cancelled while it waits for its turn starts cancelled.
     const startedNs = process.hrtime.bigint();
-    const { signal, dispose } = callSignal(call);
+    const watched = callSignal(call);
+    startInTurn(() => run(call, callback, startedNs, watched));
+  };
+
+  function run(
+    call: ServerUnaryCall<Req, Res>,
+    callback: sendUnaryData<Res>,
+    startedNs: bigint,
+    { signal, dispose }: { signal: AbortSignal; dispose(): void },
+  ): void {
     const context = { method, signal, transport: call, startedNs, record: {} };
     onlyResponse(handler({ first: call.request, rest: noMessages() }, context)).then(
       (response) => {
@@ -25,7 +36,7 @@ export function handleUnaryCall<Req, Res>(
         callback(toServiceError(err, onInternal), null);
       },
     );
-  };
+  }
 }
 
 async function onlyResponse<Res>(responses: AsyncIterable<Res>): Promise<Res> {

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { VersionResponse } from "../../gen/criu/gateway/v1/gateway.js";
+import type { FeatureCheckResponse } from "../../gen/criu/gateway/v1/gateway.js";
 import {
   call,
   criuChildren,
@@ -35,12 +35,12 @@ async function warmGateway(): Promise<TestGateway> {
 const gone = (pid: number) => waitFor(() => !existsSync(`/proc/${pid}`), `worker ${pid} to be reaped`);
 
 describe("warm workers", () => {
-  it("are CRIU workers waiting before any call, and a Version is answered by one of them", async () => {
+  it("are CRIU workers waiting before any call, and a FeatureCheck is answered by one of them", async () => {
     const g = await warmGateway();
     const ready = g.gateway.readyWorkerPids();
     expect(criuChildren().sort()).toEqual([...ready].sort());
-    const v = await call<VersionResponse>((cb) => g.client.version({}, cb));
-    expect(v.majorNumber).toBeGreaterThanOrEqual(4);
+    const features = await call<FeatureCheckResponse>((cb) => g.client.featureCheck({}, cb));
+    expect(features.lazyPages).toBe(true);
     // CRIU kept the worker that answered (keep_open): the same two workers, no new one started.
     expect(g.gateway.workerPids().sort()).toEqual([...ready].sort());
     expect(g.gateway.readyWorkerPids().sort()).toEqual([...ready].sort());
@@ -74,8 +74,8 @@ describe("warm workers", () => {
       "the dead warm worker to be replaced",
     );
     await gone(victim);
-    const v = await call<VersionResponse>((cb) => g.client.version({}, cb));
-    expect(v.majorNumber).toBeGreaterThanOrEqual(4);
+    const features = await call<FeatureCheckResponse>((cb) => g.client.featureCheck({}, cb));
+    expect(features.lazyPages).toBe(true);
   });
 
   it("are not left behind by a gateway that fails to start", async () => {

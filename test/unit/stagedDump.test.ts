@@ -173,3 +173,25 @@ describe("start-up recovery", () => {
     expect(info.processes?.map((p) => p.pid)).toEqual([4242]);
   });
 });
+
+describe("privacy of the images", () => {
+  for (const durability of ["fsync", "none"] as const) {
+    test(`with ${durability}, every file is private once published, those CRIU wrote after post-dump too`, async () => {
+      const store = await ImageStore.open(root);
+      const staged = await stagedWithImages(store, `private-${durability}`);
+      // CRIU writes its images 0644.
+      await fs.chmod(join(staged.path, "inventory.img"), 0o644);
+      await staged.secure(meta({ leaveRunning: true, durability }));
+      // After post-dump CRIU writes its statistics and appends to its log; a file settled at
+      // post-dump that changed since is settled again.
+      await fs.writeFile(join(staged.path, "stats-dump"), "stats", { mode: 0o644 });
+      await fs.appendFile(join(staged.path, "pages-1.img"), "more");
+      await fs.chmod(join(staged.path, "pages-1.img"), 0o644);
+      await staged.publish(meta({ leaveRunning: true, durability }));
+      const dir = join(root, `private-${durability}`);
+      for (const name of await fs.readdir(dir)) {
+        expect([name, (await fs.stat(join(dir, name))).mode & 0o777]).toEqual([name, 0o600]);
+      }
+    });
+  }
+});

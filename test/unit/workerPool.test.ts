@@ -146,6 +146,21 @@ describe("warm workers", () => {
     await pool.drain();
   });
 
+  test("are not refilled while an operation holds refills back, and are once it lets go", async () => {
+    const { pool, before } = await startedPool();
+    const release = pool.holdRefills();
+    const worker = await pool.acquire();
+    expect(worker.pid).toBe(before[0]);
+    await worker.close();
+    // The refill its exit asked for ran its turn and started nothing.
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.readyPids()).toEqual([before[1]]);
+    release();
+    await ready(pool, 2);
+    expect(pool.readyPids()[0]).toBe(before[1]);
+    await pool.drain();
+  });
+
   test("a worker that answered a kept request (VERSION) rejoins them instead of a new one", async () => {
     const { fake, pool, before } = await startedPool();
     await pool.exchangeKept({ type: CriuReqType.VERSION });

@@ -88,19 +88,27 @@ export function callbackBridge(
   };
 }
 
-/** Like callbackBridge, for an operation of one request: each send runs on a fresh worker. */
+/**
+ * Like callbackBridge, for an operation of one request: each send runs on a fresh worker, closed
+ * after it. With `exits`, the close is started and its promise put there for the operation to
+ * await before it ends: CRIU exits a millisecond or so after its answer, and what the operation
+ * does with the answer (publishing a dump) need not wait for that.
+ */
 export function freshWorkerBridge(
   kit: OperationKit,
   operationId: string,
   ctx: OperationContext,
   options: CriuOptions | undefined,
+  exits?: Promise<unknown>[],
 ): CallbackSend {
   return async (req, context, log, hooks) => {
     const worker = await kit.acquire(ctx.signal, context, requestTypeName(req.type));
     try {
       return await callbackBridge(kit, worker, operationId, ctx, options)(req, context, log, hooks);
     } finally {
-      await worker.close();
+      const closed = worker.close();
+      if (exits) exits.push(closed);
+      else await closed;
     }
   };
 }

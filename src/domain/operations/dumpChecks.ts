@@ -1,5 +1,6 @@
 // Everything a dump or pre-dump checks before a worker starts.
 
+import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import { INVENTORY_FILE, inventoryRecordsDumpTime } from "../../criu/images.js";
@@ -8,7 +9,6 @@ import type { Durability, ImageStore } from "../imageStore.js";
 import { ancestorsOf } from "../processTree.js";
 import type { OperationContext } from "./operationContext.js";
 import type { OperationKit } from "./operationKit.js";
-import { pathExists } from "./pathExists.js";
 import type { Probes } from "./probes.js";
 
 export interface DumpInput {
@@ -53,7 +53,8 @@ async function checkDumpTarget(pid: number | undefined, isWorker: (pid: number) 
   if (pid === process.pid || isWorker(pid)) {
     throw new GatewayError("PERMISSION_DENIED", `pid ${pid} is the gateway or one of its CRIU workers`);
   }
-  if (!(await pathExists(`/proc/${pid}`))) throw new GatewayError("NOT_FOUND", `no process with pid ${pid}`);
+  // procfs answers without a disk: synchronously, rather than a thread-pool round trip.
+  if (!existsSync(`/proc/${pid}`)) throw new GatewayError("NOT_FOUND", `no process with pid ${pid}`);
   // A dump covers the whole tree under pid: if the gateway is in it, refuse. The gateway's
   // ancestors only ever shrink (an orphan is adopted by an ancestor: a subreaper or init), so
   // the set read at the first dump holds them all; only a pid in it is looked up again, live.

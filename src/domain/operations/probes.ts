@@ -2,6 +2,7 @@
 // gateway itself needs kept (CRIU's version for checkpoints' metadata, the kernel's features).
 
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
+import { criuBinaryIdentity } from "../../criu/criuBinary.js";
 import { CriuReqType } from "../../criu/wire.js";
 import { criuRefused } from "../criuFailure.js";
 import { findingRefusal, requirePageServing, systemReaders } from "../hostDoctor.js";
@@ -31,16 +32,29 @@ const NO_TARGET = { pid: 0, checkpointId: "" };
 
 export function createProbes(kit: OperationKit) {
   const hostReaders = kit.deps.hostReaders ?? systemReaders(kit.deps.criuBin);
-  let cachedVersion: CriuVersion | undefined;
+  /**
+   * CRIU's VERSION answer depends on nothing but its binary: it is kept under the binary's identity,
+   * re-checked (one stat) on every call, so that a call needs no worker until the binary changes.
+   */
+  let keptVersion: { identity: string; version: CriuVersion } | undefined;
   /** Kernel features do not change while the gateway runs: asked once, when first needed. */
   let cachedFeatures: Promise<Features> | undefined;
+
+  async function currentVersion(signal?: AbortSignal): Promise<CriuVersion> {
+    // Taken before asking: a binary replaced meanwhile is asked again on the next call.
+    const identity = criuBinaryIdentity(kit.deps.criuBin);
+    if (identity !== undefined && keptVersion?.identity === identity) return keptVersion.version;
+    const version = await versionNow(signal);
+    if (identity !== undefined) keptVersion = { identity, version };
+    return version;
+  }
 
   async function versionNow(signal?: AbortSignal): Promise<CriuVersion> {
     const context = { action: "report its version", logTail: [] };
     const resp = await kit.exchangeKept({ type: CriuReqType.VERSION }, { signal }, context);
     if (!resp.success || !resp.version) throw criuRefused(resp, context);
     const v = resp.version;
-    cachedVersion = {
+    return {
       majorNumber: v.majorNumber,
       minorNumber: v.minorNumber,
       sublevel: v.sublevel,
@@ -48,7 +62,6 @@ export function createProbes(kit: OperationKit) {
       gitid: v.gitid ?? "",
       name: v.name ?? "",
     };
-    return cachedVersion;
   }
 
   async function checkNow(options: CriuOptions | undefined, ctx: OperationContext): Promise<void> {
@@ -94,7 +107,7 @@ export function createProbes(kit: OperationKit) {
 
   return {
     version: (ctx: OperationContext = { caller: "gateway" }): Promise<CriuVersion> =>
-      trackOperation(kit, "version", ctx, NO_TARGET, () => versionNow(ctx.signal)),
+      trackOperation(kit, "version", ctx, NO_TARGET, () => currentVersion(ctx.signal)),
 
     check: (options: CriuOptions | undefined, ctx: OperationContext): Promise<void> =>
       trackOperation(kit, "check", ctx, NO_TARGET, () => checkNow(options, ctx)),
@@ -102,9 +115,9 @@ export function createProbes(kit: OperationKit) {
     featureCheck: (ctx: OperationContext): Promise<Features> =>
       trackOperation(kit, "feature-check", ctx, NO_TARGET, () => featureCheckNow(ctx.signal)),
 
-    /** CRIU's version as checkpoints record it ("4.2.1"); asked once. */
+    /** CRIU's version as checkpoints record it ("4.2.1"): of the binary as it is now. */
     async criuVersionString(): Promise<string> {
-      const v = cachedVersion ?? (await versionNow());
+      const v = await currentVersion();
       return [v.majorNumber, v.minorNumber, v.sublevel].filter((n) => n !== undefined).join(".");
     },
 
