@@ -72,6 +72,8 @@ export function createCriuOperations(deps: OperationsDeps) {
 
   return {
     version: probes.version,
+    /** CRIU's version as checkpoints record it ("4.2.1"). */
+    criuVersion: probes.criuVersionString,
     check: probes.check,
     featureCheck: probes.featureCheck,
     dump: dumps.dump,

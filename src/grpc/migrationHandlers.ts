@@ -25,7 +25,7 @@ import { checkPushTarget } from "./pushClient.js";
 
 export interface MigrationDeps {
   pipeline: CallPipeline;
-  operations: Pick<CriuOperations, "dump" | "lazyDump" | "featureCheck" | "restore">;
+  operations: Pick<CriuOperations, "dump" | "lazyDump" | "featureCheck" | "criuVersion" | "restore">;
   store: ImageStore;
   targets: TargetSettings;
 }
@@ -111,6 +111,7 @@ async function* migrate(
       dump: deps.operations.dump,
       lazyDump: deps.operations.lazyDump,
       featureCheck: deps.operations.featureCheck,
+      criuVersion: deps.operations.criuVersion,
       host: kernelLimits,
       checkTarget: (target) => checkPushTarget(deps.targets, target),
       connect: (target) => connectTarget(deps.targets, target, context.identity),

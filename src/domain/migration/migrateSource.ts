@@ -23,7 +23,7 @@ import {
   refuseModeOwnedOptions,
 } from "./migrationMode.js";
 import { postCopyFromSource } from "./postCopySource.js";
-import { elapsedUs, expect, headerOf, released, sendImages } from "./sourceSteps.js";
+import { elapsedUs, expect, released, sendHeader, sendImages } from "./sourceSteps.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { FromTarget, TargetLink } from "./targetLink.js";
 
@@ -64,6 +64,8 @@ export interface MigrateSourceDeps {
   /** A page server connection for the gateway to carry (the real one unless a test says). */
   pageSocketPair?: () => PageSocketPair;
   featureCheck(ctx: OperationContext): Promise<Features>;
+  /** CRIU's version here, for the target's record of the checkpoint. */
+  criuVersion(): Promise<string>;
   host: HostLimits;
   /** FAILED_PRECONDITION unless this gateway may connect to `target`. */
   checkTarget(target: string): void;
@@ -98,6 +100,12 @@ export async function migrateFromSource(
 ): Promise<void> {
   await checkMigrateInput(input, deps, ctx);
   const link = deps.connect(input.target);
+  try {
+    await sendHeader(link, input, await deps.criuVersion());
+  } catch (err) {
+    link.abort();
+    throw err;
+  }
   if (input.mode === "post-copy") return postCopyFromSource(input, deps, ctx, emit, link);
   return stopAndCopy(input, deps, ctx, emit, link);
 }
@@ -131,9 +139,7 @@ async function stopAndCopy(
     await emit({ kind: "frozen", pids, dumpStatistics: dumped.statistics });
     const transferStarted = process.hrtime.bigint();
     const opened = await deps.store.openCheckpoint(input.checkpointId);
-    const sent = await sendImages(link, headerOf(input, dumped.checkpoint.criuVersion), opened.path).finally(
-      () => opened.close(),
-    );
+    const sent = await sendImages(link, opened.path).finally(() => opened.close());
     const transferTimeUs = elapsedUs(transferStarted);
     await emit({ kind: "images-sent", ...sent });
     const restoreStarted = process.hrtime.bigint();

@@ -11,7 +11,7 @@ import type { OperationContext, ServedImages } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import type { MigrateInput, MigrateSourceDeps, MigrationEvent } from "./migrateSource.js";
 import { type ControlMessages, PageTunnel, splitPages } from "./pageTunnel.js";
-import { elapsedUs, expect, headerOf, released, sendImages } from "./sourceSteps.js";
+import { elapsedUs, expect, released, sendImages } from "./sourceSteps.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { FromTarget, TargetLink } from "./targetLink.js";
 
@@ -52,7 +52,7 @@ export async function postCopyFromSource(
     tree = new StoppedTree(images.processes.map((p) => p.pid));
     await emit({ kind: "frozen", pids: [...tree.pids], dumpStatistics: undefined });
     const transferStarted = process.hrtime.bigint();
-    const sent = await sendImages(link, headerOf(input, images.criuVersion), images.dir);
+    const sent = await sendImages(link, images.dir);
     const transferTimeUs = elapsedUs(transferStarted);
     await emit({ kind: "images-sent", ...sent });
     const progress = memoryProgress(images.lazyPages, emit);

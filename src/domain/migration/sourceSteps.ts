@@ -16,13 +16,16 @@ export function headerOf(input: MigrateInput, criuVersion: string): MigrationHea
   };
 }
 
-/** Sends the header, then the images of `dir`, then images-end. */
-export async function sendImages(
-  link: TargetLink,
-  header: MigrationHeader,
-  dir: string,
-): Promise<{ bytes: number; files: number }> {
-  await link.send({ kind: "header", header });
+/**
+ * Opens the migration on the target with its header, before anything is frozen: the target
+ * admits it and stages its checkpoint while the tree is dumped here.
+ */
+export async function sendHeader(link: TargetLink, input: MigrateInput, criuVersion: string): Promise<void> {
+  await link.send({ kind: "header", header: headerOf(input, criuVersion) });
+}
+
+/** Sends the images of `dir`, then images-end. */
+export async function sendImages(link: TargetLink, dir: string): Promise<{ bytes: number; files: number }> {
   let bytes = 0;
   const names = new Set<string>();
   for await (const chunk of readImageChunks(dir)) {

@@ -42,8 +42,6 @@ export interface ServedImages {
   processes: ProcessRecord[];
   /** Pages left for the page server to serve. */
   lazyPages: number;
-  /** CRIU's version, as the images record it. */
-  criuVersion: string;
 }
 
 export interface LazyDumpResult {
@@ -131,7 +129,7 @@ async function serveLazily(
         commit: async (script) => {
           if (script !== "status-ready") return;
           const lazyPages = await countLazyPages(scratch.path);
-          input.onServing({ dir: scratch.path, processes, lazyPages, criuVersion: checked.criuVersion });
+          input.onServing({ dir: scratch.path, processes, lazyPages });
         },
       },
     );
