@@ -13,12 +13,17 @@ export interface PageSocketPair {
   closeCriuEnd(): void;
 }
 
+/** Our end of a page server connection, as a Node stream (it owns the descriptor from now on). */
+export function pageSocketOf(fd: number): Socket {
+  // Half-open: each direction ends on its own, as CRIU's do.
+  return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+}
+
 export function pageSocketPair(): PageSocketPair {
   const { ours, theirs } = streamPair();
   let open = true;
   return {
-    // Half-open: each direction ends on its own, as CRIU's do.
-    socket: new Socket({ fd: ours, readable: true, writable: true, allowHalfOpen: true }),
+    socket: pageSocketOf(ours),
     criuEnd: theirs,
     closeCriuEnd() {
       if (!open) return;

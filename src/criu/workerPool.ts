@@ -19,6 +19,7 @@
 // has exited while another is still ready, and never while calls queue for a kept worker, so that
 // the spawns fall between calls rather than into them.
 
+import { closeFd, streamPair } from "./seqpacket.js";
 import { type ExchangeOptions, SwrkWorker, WorkerFailure } from "./swrkWorker.js";
 import { type CriuReq, CriuReqType, type CriuResp } from "./wire.js";
 
@@ -66,6 +67,12 @@ export class WorkerPool {
   readonly #queue: { grant(): void }[] = [];
   /** Live workers by pid: shutdown waits for them, and dumps of them are refused. */
   readonly #workers = new Map<number, SwrkWorker>();
+  /**
+   * Warm workers' spare stream sockets: this end, whose other end the worker inherited as its fd 4,
+   * for a post-copy dump's page server (acquireServing); closed when any other call takes the
+   * worker, or when it exits.
+   */
+  readonly #spares = new Map<SwrkWorker, number>();
   /** Started workers no call holds, oldest first: warm ones and kept ones. */
   readonly #ready: Ready[] = [];
   /** Calls (each holding a slot) waiting for a kept worker another call is about to give back. */
@@ -103,12 +110,30 @@ export class WorkerPool {
     const worker = this.#hold(() =>
       inherit?.length ? this.#start(inherit) : (this.#takeReady() ?? this.#start()),
     );
+    this.#dropSpare(worker);
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
     // its first callback: while another warm worker is ready, refill once this one has exited
     // (and no operation holds refills back: holdRefills).
     if (this.#ready.length === 0) this.#scheduleRefill();
     else void worker.exited.then(() => this.#scheduleRefill());
     return worker;
+  }
+
+  /**
+   * A worker like `acquire`'s whose fd 4 is a stream socket, with this end of it (the caller's to
+   * close): for a dump whose page server serves on that socket. A warm worker started with one
+   * when there is such a worker ready, else a fresh one.
+   */
+  async acquireServing(signal?: AbortSignal): Promise<{ worker: SwrkWorker; stream: number }> {
+    await this.#takeSlot(signal);
+    this.#crashedSinceCall = 0;
+    const worker = this.#hold(() => this.#takeReady(true) ?? this.#startWithSpare());
+    if (this.#ready.length === 0) this.#scheduleRefill();
+    else void worker.exited.then(() => this.#scheduleRefill());
+    const stream = this.#spares.get(worker);
+    this.#spares.delete(worker);
+    if (stream === undefined) throw new Error("a serving worker started without its stream socket");
+    return { worker, stream };
   }
 
   /**
@@ -147,6 +172,7 @@ export class WorkerPool {
     const reused = this.#takeReady() ?? (await this.#waitForKept());
     // The slot now belongs to the worker (a reused one, or one started here).
     const worker = this.#hold(() => reused ?? this.#start());
+    this.#dropSpare(worker);
     this.#returning++;
     let resp: CriuResp;
     try {
@@ -300,13 +326,50 @@ export class WorkerPool {
     });
   }
 
-  /** The oldest ready worker still alive, taken out of the ready list. */
-  #takeReady(): SwrkWorker | undefined {
+  /**
+   * The oldest ready worker still alive (with a spare stream socket, when `spare`), taken out of
+   * the ready list.
+   */
+  #takeReady(spare = false): SwrkWorker | undefined {
+    if (spare) {
+      const at = this.#ready.findIndex(
+        (r) => this.#spares.has(r.worker) && this.#workers.has(r.worker.pid ?? -1),
+      );
+      if (at < 0) return undefined;
+      const [r] = this.#ready.splice(at, 1);
+      if (r) clearTimeout(r.timer);
+      return r?.worker;
+    }
     for (let r = this.#ready.shift(); r; r = this.#ready.shift()) {
       clearTimeout(r.timer);
       if (this.#workers.has(r.worker.pid ?? -1)) return r.worker;
     }
     return undefined;
+  }
+
+  /** A worker that inherits one end of a fresh stream pair as its fd 4; the pool keeps the other. */
+  #startWithSpare(): SwrkWorker {
+    const { ours, theirs } = streamPair();
+    let worker: SwrkWorker;
+    try {
+      worker = this.#start([theirs]);
+    } catch (err) {
+      closeFd(ours);
+      throw err;
+    } finally {
+      closeFd(theirs);
+    }
+    this.#spares.set(worker, ours);
+    void worker.exited.then(() => this.#dropSpare(worker));
+    return worker;
+  }
+
+  /** Closes the worker's spare stream socket, if it still has one: nobody will serve on it. */
+  #dropSpare(worker: SwrkWorker): void {
+    const spare = this.#spares.get(worker);
+    if (spare === undefined) return;
+    this.#spares.delete(worker);
+    closeFd(spare);
   }
 
   /**
@@ -387,7 +450,7 @@ export class WorkerPool {
       if (this.#refillHolds > 0) return;
       // Workers out on kept requests come back to the ready list.
       if (this.#ready.length + this.#returning >= this.#warmWorkers) return;
-      const worker = this.#start();
+      const worker = this.#startWithSpare();
       // Started or not: a worker that could not be spawned says so to the call that takes it,
       // and is not kept waiting.
       if (worker.pid === undefined) return;

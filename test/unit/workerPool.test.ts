@@ -1,6 +1,7 @@
 // The worker pool (src/criu/workerPool.ts) against the scripted fake `criu swrk`: every worker it
 // starts is registered until reaped, kept workers are reused, and drain leaves none behind.
-import { existsSync } from "node:fs";
+import { existsSync, readlinkSync } from "node:fs";
+import { Socket } from "node:net";
 import { afterAll, describe, expect, test } from "vitest";
 import type { WorkerFailure } from "../../src/criu/swrkWorker.js";
 import { CriuReqType } from "../../src/criu/wire.js";
@@ -143,6 +144,25 @@ describe("warm workers", () => {
     await ready(pool, 2);
     expect(pool.readyPids()[0]).toBe(second);
     expect(pool.readyPids()[1]).not.toBe(first);
+    await pool.drain();
+  });
+
+  test("come with a stream socket as fd 4, whose other end a serving dump gets", async () => {
+    const { pool, before } = await startedPool();
+    for (const pid of before) expect(readlinkSync(`/proc/${pid}/fd/4`)).toMatch(/^socket:/);
+    const { worker, stream } = await pool.acquireServing();
+    expect(worker.pid).toBe(before[0]);
+    // Connected to that worker's fd 4 and to nothing else: its exit ends the stream here.
+    const ours = new Socket({ fd: stream, readable: true, writable: true });
+    const ended = new Promise<void>((resolve) => ours.once("end", () => resolve()));
+    ours.resume();
+    await worker.close();
+    await ended;
+    ours.destroy();
+    // Other calls take the other warm worker as before.
+    const plain = await pool.acquire();
+    expect(plain.pid).toBe(before[1]);
+    await plain.close();
     await pool.drain();
   });
 

@@ -5,7 +5,6 @@ import {
   type DumpStatistics,
   type RestoreStatistics,
 } from "../../../gen/criu/gateway/v1/gateway.js";
-import type { PageSocketPair } from "../../criu/pageSocket.js";
 import type {
   DumpInput,
   DumpResult,
@@ -61,8 +60,6 @@ export interface MigrateSourceDeps {
   store: ImageStore;
   dump(input: DumpInput, ctx: OperationContext): Promise<DumpResult>;
   lazyDump(input: LazyDumpInput, ctx: OperationContext): Promise<LazyDumpResult>;
-  /** A page server connection for the gateway to carry (the real one unless a test says). */
-  pageSocketPair?: () => PageSocketPair;
   featureCheck(ctx: OperationContext): Promise<Features>;
   /** CRIU's version here, for the target's record of the checkpoint. */
   criuVersion(): Promise<string>;

@@ -5,8 +5,9 @@
 // Before the commit every failure continues the tree here. At the commit the copy here is killed
 // (its memory stays in CRIU's page server, which holds it in pipes), so that the tree never runs
 // on both hosts; from then on, a failure before the last page has moved loses the process.
+
+import type { Socket } from "node:net";
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
-import { type PageSocketPair, pageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext, ServedImages } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import type { MigrateInput, MigrateSourceDeps, MigrationEvent } from "./migrateSource.js";
@@ -30,24 +31,23 @@ export async function postCopyFromSource(
   link: TargetLink,
 ): Promise<void> {
   const started = process.hrtime.bigint();
-  const pair = (deps.pageSocketPair ?? pageSocketPair)();
   const served = servedSignal();
   const dumping = deps.lazyDump(
     {
       options: CriuOptions.fromPartial({ ...input.dumpOptions, pid: input.pid }),
       checkpointId: input.checkpointId,
-      pageSocket: pair.criuEnd,
       onServing: served.resolve,
     },
     ctx,
   );
   dumping.catch(() => undefined);
   let tree: StoppedTree | undefined;
+  let socket: Socket | undefined;
   let tunnel: PageTunnel | undefined;
   let committed = false;
   try {
     const images = await Promise.race([served.promise, dumping.then(endedEarly)]);
-    pair.closeCriuEnd();
+    socket = images.socket;
     const dumpTimeUs = elapsedUs(started);
     tree = new StoppedTree(images.processes.map((p) => p.pid));
     await emit({ kind: "frozen", pids: [...tree.pids], dumpStatistics: undefined });
@@ -56,7 +56,7 @@ export async function postCopyFromSource(
     const transferTimeUs = elapsedUs(transferStarted);
     await emit({ kind: "images-sent", ...sent });
     const progress = memoryProgress(images.lazyPages, emit);
-    tunnel = new PageTunnel(pair.socket, (data) => link.send({ kind: "pages", data }), {
+    tunnel = new PageTunnel(images.socket, (data) => link.send({ kind: "pages", data }), {
       sent: progress.sent,
     });
     const open = tunnel;
@@ -92,8 +92,7 @@ export async function postCopyFromSource(
   } catch (err) {
     link.abort();
     tunnel?.close();
-    pair.socket.destroy();
-    pair.closeCriuEnd();
+    socket?.destroy();
     if (!committed) {
       // CRIU's page server reads end-of-file and the dump ends, detached from the tree.
       const dumpFailure = await dumping.then(
@@ -180,5 +179,3 @@ async function processLost(err: unknown, emit: Emit): Promise<GatewayError> {
     cause: err,
   });
 }
-
-export type { PageSocketPair };

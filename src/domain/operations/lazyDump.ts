@@ -7,6 +7,7 @@
 // server, so they live in a scratch directory that is removed when the dump ends.
 
 import { promises as fs } from "node:fs";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions, DumpStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { lazyPageCount, PAGEMAP_FILE } from "../../criu/images.js";
@@ -27,8 +28,6 @@ export interface LazyDumpInput {
   options: CriuOptions | undefined;
   /** The id the migration runs under, for events and errors. */
   checkpointId: string;
-  /** CRIU's end of its page server's connection: a stream socket the worker inherits. */
-  pageSocket: number;
   /**
    * Told once CRIU serves the memory (its status-ready callback): `dir` then holds every other
    * image, complete, until the dump ends.
@@ -42,13 +41,15 @@ export interface ServedImages {
   processes: ProcessRecord[];
   /** Pages left for the page server to serve. */
   lazyPages: number;
+  /** The gateway's end of the page server's connection: what CRIU serves, the caller carries. */
+  socket: Socket;
 }
 
 export interface LazyDumpResult {
   statistics: DumpStatistics | undefined;
 }
 
-/** The worker's fd for the page socket: the first inherited one. */
+/** The worker's fd for the page socket (WorkerPool.acquireServing). */
 const PAGE_SOCKET_FD = 4;
 /** Where the gateway tells CRIU to use that socket: RPC has no field for it with lazy_pages. */
 const CONFIG_FILE = ".lazy-dump.conf";
@@ -115,7 +116,10 @@ async function serveLazily(
   };
   let processes: ProcessRecord[] = [];
   const frozenTree = ctx.guard?.frozenTree ?? processTree;
-  const worker = await kit.acquire(ctx.signal, context, "DUMP", [input.pageSocket]);
+  // A warm worker already holds a stream socket as its fd 4: no CRIU start-up here, whose time
+  // a migration counts as frozen.
+  const { worker, socket } = await kit.acquireServing(ctx.signal, context);
+  let served = false;
   try {
     const send = callbackBridge(kit, worker, operationId, ctx, input.options);
     const resp = await send(
@@ -129,7 +133,8 @@ async function serveLazily(
         commit: async (script) => {
           if (script !== "status-ready") return;
           const lazyPages = await countLazyPages(scratch.path);
-          input.onServing({ dir: scratch.path, processes, lazyPages });
+          served = true;
+          input.onServing({ dir: scratch.path, processes, lazyPages, socket });
         },
       },
     );
@@ -139,6 +144,8 @@ async function serveLazily(
     }
     return { statistics: await dumpStatistics(scratch.path) };
   } finally {
+    // Not handed over: nobody carries it.
+    if (!served) socket.destroy();
     await worker.close();
   }
 }

@@ -2,9 +2,11 @@
 // steps every operation takes the same way (one validation, one exchange that maps failures).
 
 import { promises as fs } from "node:fs";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { criuOpts } from "../../../gen/criu/rpc.js";
+import { pageSocketOf } from "../../criu/pageSocket.js";
 import { type ExchangeOptions, type SwrkWorker, WorkerFailure } from "../../criu/swrkWorker.js";
 import { type CriuReq, type CriuReqType, type CriuResp, requestTypeName } from "../../criu/wire.js";
 import type { WorkerPool } from "../../criu/workerPool.js";
@@ -46,6 +48,14 @@ export interface OperationKit {
     requestType: string,
     inherit?: readonly number[],
   ): Promise<SwrkWorker>;
+  /**
+   * Like `acquire`, a worker whose fd 4 is a stream socket, with the other end as a Node stream:
+   * for a dump whose page server serves there (post-copy).
+   */
+  acquireServing(
+    signal: AbortSignal | undefined,
+    context: FailureContext,
+  ): Promise<{ worker: SwrkWorker; socket: Socket }>;
   /** One request on a fresh worker; a failure of the worker becomes a GatewayError. */
   exchange(req: CriuReq, options: ExchangeOptions, context: FailureContext): Promise<CriuResp>;
   /** The same for VERSION and FEATURE_CHECK, which a kept worker may answer. */
@@ -102,6 +112,15 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
         return await pool.acquire(signal, inherit);
       } catch (err) {
         if (err instanceof WorkerFailure) throw workerFailed(err, requestType, context);
+        throw err;
+      }
+    },
+    async acquireServing(signal, context) {
+      try {
+        const { worker, stream } = await pool.acquireServing(signal);
+        return { worker, socket: pageSocketOf(stream) };
+      } catch (err) {
+        if (err instanceof WorkerFailure) throw workerFailed(err, "DUMP", context);
         throw err;
       }
     },
