@@ -184,7 +184,7 @@ describe("POST_COPY failures", () => {
   });
 });
 
-/** The source gateway's CRIU worker that serves memory: the one holding a page socket as fd 4. */
+/** The source gateway's CRIU worker that serves memory: the dumping one, its page socket as fd 4. */
 function pageServingWorker(gatewayPid: number): number | undefined {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -192,8 +192,9 @@ function pageServingWorker(gatewayPid: number): number | undefined {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid !== gatewayPid) continue;
-      // CRIU renames itself for the request ("criu: dump --rpc ...").
-      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("criu")) continue;
+      // CRIU renames itself for the request ("criu: dump --rpc ..."); warm workers, which hold a
+      // spare socket as fd 4 too, are still "criu swrk".
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("criu: dump")) continue;
       if (readlinkSync(`/proc/${entry}/fd/4`).startsWith("socket:")) return Number(entry);
     } catch {
       // Gone meanwhile, or no fd 4: not it.
