@@ -69,8 +69,8 @@ export class WorkerPool {
   readonly #workers = new Map<number, SwrkWorker>();
   /**
    * Warm workers' spare stream sockets: this end, whose other end the worker inherited as its fd 4,
-   * for a post-copy dump's page server (acquireServing); closed when any other call takes the
-   * worker, or when it exits.
+   * for a post-copy dump's page server (acquireServing); closed when the worker exits. A worker
+   * that answered a kept request (VERSION, FEATURE_CHECK) keeps its spare: CRIU left it as it was.
    */
   readonly #spares = new Map<SwrkWorker, number>();
   /** Started workers no call holds, oldest first: warm ones and kept ones. */
@@ -110,7 +110,6 @@ export class WorkerPool {
     const worker = this.#hold(() =>
       inherit?.length ? this.#start(inherit) : (this.#takeReady() ?? this.#start()),
     );
-    this.#dropSpare(worker);
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
     // its first callback: while another warm worker is ready, refill once this one has exited
     // (and no operation holds refills back: holdRefills).
@@ -172,7 +171,6 @@ export class WorkerPool {
     const reused = this.#takeReady() ?? (await this.#waitForKept());
     // The slot now belongs to the worker (a reused one, or one started here).
     const worker = this.#hold(() => reused ?? this.#start());
-    this.#dropSpare(worker);
     this.#returning++;
     let resp: CriuResp;
     try {

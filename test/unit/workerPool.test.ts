@@ -150,8 +150,11 @@ describe("warm workers", () => {
   test("come with a stream socket as fd 4, whose other end a serving dump gets", async () => {
     const { pool, before } = await startedPool();
     for (const pid of before) expect(readlinkSync(`/proc/${pid}/fd/4`)).toMatch(/^socket:/);
+    // Kept requests on both leave them as they were, spare socket included.
+    await pool.exchangeKept({ type: CriuReqType.VERSION });
+    await pool.exchangeKept({ type: CriuReqType.FEATURE_CHECK });
     const { worker, stream } = await pool.acquireServing();
-    expect(worker.pid).toBe(before[0]);
+    expect(before).toContain(worker.pid);
     // Connected to that worker's fd 4 and to nothing else: its exit ends the stream here.
     const ours = new Socket({ fd: stream, readable: true, writable: true });
     const ended = new Promise<void>((resolve) => ours.once("end", () => resolve()));
@@ -161,7 +164,7 @@ describe("warm workers", () => {
     ours.destroy();
     // Other calls take the other warm worker as before.
     const plain = await pool.acquire();
-    expect(plain.pid).toBe(before[1]);
+    expect(before.filter((pid) => pid !== worker.pid)).toContain(plain.pid);
     await plain.close();
     await pool.drain();
   });
