@@ -62,6 +62,30 @@ describe("PageTunnel", () => {
   });
 });
 
+describe("PageTunnel.hold", () => {
+  it("keeps what CRIU writes from the call until release, then sends it in order", async () => {
+    const { criu, gateway } = pair();
+    const sent: string[] = [];
+    let wake: () => void = () => undefined;
+    const tunnel = new PageTunnel(gateway, async (data) => {
+      sent.push(Buffer.from(data).toString());
+      wake();
+    });
+    tunnel.hold();
+    criu.write("request");
+    // The bytes reach the gateway's socket; held, they go no further.
+    await new Promise<void>((resolve) => gateway.once("data", () => setImmediate(resolve)));
+    expect(sent).toEqual([]);
+    const arrived = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    tunnel.release();
+    await arrived;
+    expect(sent).toEqual(["request"]);
+    criu.destroy();
+  });
+});
+
 describe("splitPages", () => {
   it("delivers page data as it comes and hands the other messages to the caller, in order", async () => {
     type M = { kind: "restored" } | { kind: "running" } | { kind: "pages"; data: Uint8Array };

@@ -18,6 +18,8 @@ export class PageTunnel {
   /** Resolves when the other side's CRIU has closed its end. */
   readonly remoteEnded: Promise<void>;
   #remoteEnded: () => void = () => undefined;
+  #held = false;
+  #flush: () => void = () => undefined;
   /** Bytes CRIU wrote, sent to the other side. */
   sent = 0;
 
@@ -44,7 +46,7 @@ export class PageTunnel {
     let sending = false;
     let ended = false;
     const flush = () => {
-      if (sending) return;
+      if (sending || this.#held) return;
       if (gatheredBytes === 0) {
         // The other side's CRIU must read end-of-file too.
         if (ended) this.#send(new Uint8Array(0)).catch(() => undefined);
@@ -66,6 +68,7 @@ export class PageTunnel {
         () => socket.destroy(),
       );
     };
+    this.#flush = flush;
     socket.on("data", (data: Buffer) => {
       watch.read?.(data);
       gathered.push(data);
@@ -106,6 +109,20 @@ export class PageTunnel {
       this.#socket.once("drain", done);
       this.#socket.once("close", closed);
     });
+  }
+
+  /**
+   * Holds what CRIU writes here (it waits in the socket) until `release`: for a moment when the
+   * call must carry another message without queueing it behind a stream of pages.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#flush();
   }
 
   /** Ends the connection: CRIU reads end-of-file. */

@@ -67,11 +67,16 @@ export async function acceptPostCopy(
       ctx,
     );
     pair.closeCriuEnd();
+    // The tree is stopped until the commit: nothing of it can wait for a page. The daemon's
+    // background requests wait too, so that the commit, which comes the other way, does not
+    // queue behind megabytes of their answers.
+    tunnel.hold();
     daemon = restored.lazyPages;
     tree = new StoppedTree((await processTree(restored.pid)).map((p) => p.pid));
     await source.send({ kind: "restored", targetPid: restored.pid, statistics: restored.statistics });
     expectNext(await control.next(), "commit");
     tree.resume();
+    tunnel.release();
     running = true;
     await source.send({ kind: "running", targetPid: restored.pid });
     if (daemon) await everyPageIn(daemon, control, stop.signal);
