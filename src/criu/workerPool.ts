@@ -101,15 +101,12 @@ export class WorkerPool {
    * WorkerFailure "busy" when the queue is full, "aborted" when `signal` fires first), warm when
    * one is ready, else freshly started; registered until it is reaped. The caller owns it and
    * must `close()` it. A worker that cannot start reports why on its first request
-   * (WorkerFailure "spawn"). A worker that must inherit descriptors (`inherit`, its fds 4, 5, ...)
-   * is always a fresh one.
+   * (WorkerFailure "spawn").
    */
-  async acquire(signal?: AbortSignal, inherit?: readonly number[]): Promise<SwrkWorker> {
+  async acquire(signal?: AbortSignal): Promise<SwrkWorker> {
     await this.#takeSlot(signal);
     this.#crashedSinceCall = 0;
-    const worker = this.#hold(() =>
-      inherit?.length ? this.#start(inherit) : (this.#takeReady() ?? this.#start()),
-    );
+    const worker = this.#hold(() => this.#takeReady() ?? this.#start());
     // A spawn holds the event loop for milliseconds, and this call's CRIU is about to need it for
     // its first callback: while another warm worker is ready, refill once this one has exited
     // (and no operation holds refills back: holdRefills).

@@ -2,7 +2,6 @@
 // tree stopped, and let it run only when the source commits. Whatever ends the call before that
 // kills the restored tree; the checkpoint is removed in every case.
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
-import type { PageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext, RestoreInput, RestoreResult } from "../criuOperations.js";
 import { GatewayError, invalidArgument } from "../errors.js";
 import type { ImageStore } from "../imageStore.js";
@@ -14,8 +13,6 @@ import type { MigrationHeader, SourceLink, ToTarget } from "./targetLink.js";
 
 export interface AcceptMigrationDeps {
   store: ImageStore;
-  /** A page server connection for the gateway to carry (the real one unless a test says). */
-  pageSocketPair?: () => PageSocketPair;
   restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult>;
   /** Judges the header by the policy: the context the restore runs with, or a refusal. */
   admit(header: MigrationHeader): Promise<OperationContext>;

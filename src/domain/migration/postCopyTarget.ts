@@ -10,7 +10,7 @@
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
 import { PageRequestWatcher } from "../../criu/pageServerRequests.js";
-import { type PageSocketPair, pageSocketPair } from "../../criu/pageSocket.js";
+import { pageSocketPair } from "../../criu/pageSocket.js";
 import type { OperationContext } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import { processTree } from "../processTree.js";
@@ -29,7 +29,7 @@ export async function acceptPostCopy(
   header: MigrationHeader,
   ctx: OperationContext,
 ): Promise<void> {
-  const pair: PageSocketPair = (deps.pageSocketPair ?? pageSocketPair)();
+  const pair = pageSocketPair();
   const requests = new PageRequestWatcher();
   const tunnel = new PageTunnel(pair.socket, (data) => source.send({ kind: "pages", data }), {
     read: (data) => requests.feed(data),

@@ -39,15 +39,9 @@ export interface OperationKit {
   ): void;
   /**
    * A worker of the pool for the caller to run `requestType` requests on and close; a full pool
-   * (RESOURCE_EXHAUSTED) or a cancellation while waiting for one becomes a GatewayError. With
-   * `inherit`, a fresh worker that has those descriptors as its fds 4, 5, ...
+   * (RESOURCE_EXHAUSTED) or a cancellation while waiting for one becomes a GatewayError.
    */
-  acquire(
-    signal: AbortSignal | undefined,
-    context: FailureContext,
-    requestType: string,
-    inherit?: readonly number[],
-  ): Promise<SwrkWorker>;
+  acquire(signal: AbortSignal | undefined, context: FailureContext, requestType: string): Promise<SwrkWorker>;
   /**
    * Like `acquire`, a worker whose fd 4 is a stream socket, with the other end as a Node stream:
    * for a dump whose page server serves there (post-copy).
@@ -107,9 +101,9 @@ export function createOperationKit(deps: OperationsDeps, pool: WorkerPool): Oper
     store: deps.store,
     pool,
     optionClasses,
-    async acquire(signal, context, requestType, inherit) {
+    async acquire(signal, context, requestType) {
       try {
-        return await pool.acquire(signal, inherit);
+        return await pool.acquire(signal);
       } catch (err) {
         if (err instanceof WorkerFailure) throw workerFailed(err, requestType, context);
         throw err;
