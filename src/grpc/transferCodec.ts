@@ -109,11 +109,8 @@ function serializePages(data: Uint8Array): Buffer {
 
 /** Page data's decoding, its data a view of `bytes`; undefined unless the message is just that. */
 function decodePagesRequest(bytes: Buffer): AcceptMigrationRequest | undefined {
-  const outer = new Reader(bytes, 0, bytes.length);
-  if (outer.done() || outer.uint() !== 0x2a) return undefined;
-  const length = outer.uint();
-  if (outer.pos + length !== bytes.length) return undefined;
-  const r = new Reader(bytes, outer.pos, bytes.length);
+  const r = onlyField(bytes, 0x2a);
+  if (!r) return undefined;
   let data: Buffer | undefined;
   while (!r.done()) {
     if (r.uint() !== 0x0a) return undefined;
@@ -134,11 +131,8 @@ function decodePagesRequest(bytes: Buffer): AcceptMigrationRequest | undefined {
  */
 export function decodeMigrationChunkRequest(bytes: Buffer): AcceptMigrationRequest | undefined {
   if (bytes[0] === 0x2a) return decodePagesRequest(bytes);
-  const outer = new Reader(bytes, 0, bytes.length);
-  if (outer.done() || outer.uint() !== 0x12) return undefined;
-  const length = outer.uint();
-  if (outer.pos + length !== bytes.length) return undefined;
-  const r = new Reader(bytes, outer.pos, bytes.length);
+  const r = onlyField(bytes, 0x12);
+  if (!r) return undefined;
   const chunk: MigrationChunk = { name: "", offset: 0, data: Buffer.alloc(0) };
   while (!r.done()) {
     const tag = r.uint();
@@ -159,6 +153,18 @@ export function decodeMigrationChunkRequest(bytes: Buffer): AcceptMigrationReque
   return { header: undefined, chunk, imagesEnd: undefined, commit: undefined, pages: undefined };
 }
 
+/**
+ * A reader over the one length-delimited field of `bytes` when it is the message's only field and
+ * has the tag `tag`; undefined otherwise (the generated decoder then takes the message).
+ */
+function onlyField(bytes: Buffer, tag: number): Reader | undefined {
+  const outer = new Reader(bytes, 0, bytes.length);
+  if (outer.done() || outer.uint() !== tag) return undefined;
+  const length = outer.uint();
+  if (outer.pos + length !== bytes.length) return undefined;
+  return new Reader(bytes, outer.pos, bytes.length);
+}
+
 function varint(n: number): number[] {
   const out: number[] = [];
   let v = n;
@@ -175,11 +181,8 @@ function varint(n: number): number[] {
  * undefined for anything else (the generated decoder then takes it, copies and all).
  */
 export function decodeChunkRequest(bytes: Buffer): { chunk: IncomingChunk } | undefined {
-  const outer = new Reader(bytes, 0, bytes.length);
-  if (outer.done() || outer.uint() !== 0x12) return undefined;
-  const length = outer.uint();
-  if (outer.pos + length !== bytes.length) return undefined;
-  const r = new Reader(bytes, outer.pos, bytes.length);
+  const r = onlyField(bytes, 0x12);
+  if (!r) return undefined;
   const chunk: IncomingChunk = { fileIndex: 0, offset: 0, data: new Uint8Array(0), zstd: false, rawBytes: 0 };
   while (!r.done()) {
     const tag = r.uint();
