@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriuOptions, MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
 import { bin, run } from "../support/cliGateway.js";
 import {
+  checkpointsOf,
+  deleteCheckpoint,
   eventNames,
   expectCounting,
   expectMemoryIntact,
@@ -16,6 +18,7 @@ import {
   startHostCounter,
   startHostMemoryCounter,
   startHostRedis,
+  takeCheckpointId,
 } from "../support/migration.js";
 import { holdPipeMaxSize } from "../support/pipeMaxSize.js";
 import { startTwoHosts, type TwoHosts } from "../support/twoHosts.js";
@@ -59,12 +62,7 @@ describe("STOP_AND_COPY", () => {
     await expectCounting(counter.read, "the counter to count on the target");
     expect(procState(moved ?? 0)).not.toBe("T");
     // No checkpoint stays on either host.
-    for (const host of [a, b]) {
-      const list = await new Promise<unknown[]>((resolve, reject) =>
-        host.client.listCheckpoints({}, (err, res) => (err ? reject(err) : resolve(res?.checkpoints ?? []))),
-      );
-      expect(list).toEqual([]);
-    }
+    for (const host of [a, b]) expect(await checkpointsOf(host)).toEqual([]);
     process.kill(moved ?? 0, "SIGKILL");
   });
 });
@@ -146,11 +144,7 @@ describe("failures before the switch leave the process running on the source", (
   it("a target that refuses after the freeze (its checkpoint id is taken): the tree continues on the source", async () => {
     const { a, b } = hosts;
     const counter = await startHostCounter(a, "refused");
-    await new Promise<void>((resolve, reject) =>
-      b.client.cpuinfoDump({ checkpointId: "taken", options: undefined }, (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
+    await takeCheckpointId(b, "taken");
     const outcome = await migrate(a.client, { pid: counter.nsPid, target: b.address, checkpointId: "taken" });
     expect(outcome.error?.code).toBe(status.ALREADY_EXISTS);
     expect(outcome.error?.details).toContain(`target ${b.address}`);
@@ -161,9 +155,7 @@ describe("failures before the switch leave the process running on the source", (
     await expectCounting(counter.read, "the counter to count on the source again");
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
     process.kill(counter.pid, "SIGKILL");
-    await new Promise<void>((resolve, reject) =>
-      b.client.deleteCheckpoint({ checkpointId: "taken" }, (err) => (err ? reject(err) : resolve())),
-    );
+    await deleteCheckpoint(b, "taken");
   });
 
   it("a restore that fails on the target: the tree continues on the source, nothing stays on the target", async () => {
@@ -180,10 +172,7 @@ describe("failures before the switch leave the process running on the source", (
     expect(procState(counter.pid)).not.toBe("T");
     await expectCounting(counter.read, "the counter to count on the source again");
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
-    const left = await new Promise<unknown[]>((resolve, reject) =>
-      b.client.listCheckpoints({}, (err, res) => (err ? reject(err) : resolve(res?.checkpoints ?? []))),
-    );
-    expect(left).toEqual([]);
+    expect(await checkpointsOf(b)).toEqual([]);
     process.kill(counter.pid, "SIGKILL");
   });
 

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
 import { bin, run } from "../support/cliGateway.js";
 import {
+  checkpointsOf,
+  deleteCheckpoint,
   eventNames,
   expectCounting,
   expectMemoryIntact,
@@ -16,6 +18,7 @@ import {
   startHostCounter,
   startHostMemoryCounter,
   startHostRedis,
+  takeCheckpointId,
 } from "../support/migration.js";
 import { holdPipeMaxSize } from "../support/pipeMaxSize.js";
 import { startTwoHosts, type TwoHosts } from "../support/twoHosts.js";
@@ -59,12 +62,7 @@ describe("POST_COPY", () => {
     const moved = b.hostPidOf(counter.nsPid);
     expect(moved).toBeDefined();
     await expectCounting(counter.read, "the counter to count on the target");
-    for (const host of [a, b]) {
-      const list = await new Promise<unknown[]>((resolve, reject) =>
-        host.client.listCheckpoints({}, (err, res) => (err ? reject(err) : resolve(res?.checkpoints ?? []))),
-      );
-      expect(list).toEqual([]);
-    }
+    for (const host of [a, b]) expect(await checkpointsOf(host)).toEqual([]);
     process.kill(moved ?? 0, "SIGKILL");
   });
 });
@@ -132,11 +130,7 @@ describe("POST_COPY failures", () => {
   it("before the switch (the target refuses once the tree is frozen): the tree continues on the source", async () => {
     const { a, b } = hosts;
     const counter = await startHostCounter(a, "lazy-refused");
-    await new Promise<void>((resolve, reject) =>
-      b.client.cpuinfoDump({ checkpointId: "lazy-taken", options: undefined }, (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
+    await takeCheckpointId(b, "lazy-taken");
     const outcome = await migrate(a.client, {
       pid: counter.nsPid,
       target: b.address,
@@ -150,9 +144,7 @@ describe("POST_COPY failures", () => {
     await expectCounting(counter.read, "the counter to count on the source again");
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
     process.kill(counter.pid, "SIGKILL");
-    await new Promise<void>((resolve, reject) =>
-      b.client.deleteCheckpoint({ checkpointId: "lazy-taken" }, (err) => (err ? reject(err) : resolve())),
-    );
+    await deleteCheckpoint(b, "lazy-taken");
   });
 
   it("after the switch (the source's page server dies): the target kills the tree, the call ends with DATA_LOSS", async () => {

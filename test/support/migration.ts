@@ -215,3 +215,25 @@ export async function expectMemoryIntact(counter: MemoryCounter, what: string, s
   rmSync(`${counter.file}.check`);
   expect(counter.read().bad).toBe(0);
 }
+
+/** The checkpoints `host`'s gateway lists. */
+export function checkpointsOf(host: Host): Promise<unknown[]> {
+  return new Promise((resolve, reject) =>
+    host.client.listCheckpoints({}, (err, res) => (err ? reject(err) : resolve(res?.checkpoints ?? []))),
+  );
+}
+
+/** Takes checkpoint id `id` on `host` (a cpuinfo checkpoint), so that a migration under it is refused. */
+export function takeCheckpointId(host: Host, id: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    host.client.cpuinfoDump({ checkpointId: id, options: undefined }, (err) =>
+      err ? reject(err) : resolve(),
+    ),
+  );
+}
+
+export function deleteCheckpoint(host: Host, id: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    host.client.deleteCheckpoint({ checkpointId: id }, (err) => (err ? reject(err) : resolve())),
+  );
+}
