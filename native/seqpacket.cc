@@ -10,6 +10,7 @@
 //                        SOCK_SEQPACKET, or SOCK_STREAM when `stream` is true
 //   closeFd(fd): void
 //   peerCredentials(fd): {pid, uid, gid}   SO_PEERCRED of a connected unix socket
+//   mkfifo(path, mode): void               a named pipe (Node has no mkfifo)
 //   class Channel(fd, onMessage(buf, fds), onEnd(errno))
 //     send(buf, fds?), close(), drain(), ref(), unref()
 // onEnd(0) means the peer closed the socket; onEnd(errno) a socket error. After onEnd or close(),
@@ -21,7 +22,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -499,6 +502,24 @@ napi_value PeerCredentials(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// A named pipe (mkfifo(3)), which Node cannot make: how the gateway hands CRIU an image that has
+// not arrived yet, CRIU's open waiting until the gateway writes it.
+napi_value MakeFifo(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char path[PATH_MAX];
+  size_t length = 0;
+  uint32_t mode = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &length) != napi_ok ||
+      length + 1 >= sizeof(path) || napi_get_value_uint32(env, argv[1], &mode) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "mkfifo(path, mode): a path shorter than PATH_MAX and a mode");
+    return nullptr;
+  }
+  if (mkfifo(path, static_cast<mode_t>(mode)) < 0) return ThrowErrno(env, errno, "mkfifo");
+  return nullptr;
+}
+
 napi_value InitModule(napi_env env, napi_value exports) {
   napi_value fn;
   CHECK_NAPI(env, napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, PeerCredentials, nullptr, &fn));
@@ -507,6 +528,8 @@ napi_value InitModule(napi_env env, napi_value exports) {
   CHECK_NAPI(env, napi_set_named_property(env, exports, "socketpair", fn));
   CHECK_NAPI(env, napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, CloseFd, nullptr, &fn));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "closeFd", fn));
+  CHECK_NAPI(env, napi_create_function(env, "mkfifo", NAPI_AUTO_LENGTH, MakeFifo, nullptr, &fn));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "mkfifo", fn));
   return Channel::Init(env, exports);
 }
 

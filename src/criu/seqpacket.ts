@@ -16,6 +16,7 @@ interface NativeModule {
   socketpair(stream?: boolean): [number, number];
   closeFd(fd: number): void;
   peerCredentials(fd: number): PeerCredentials;
+  mkfifo(path: string, mode: number): void;
   Channel: new (
     fd: number,
     onMessage: (data: Buffer, fds: number[]) => void,
@@ -65,6 +66,11 @@ export function streamPair(): { ours: number; theirs: number } {
 
 export function closeFd(fd: number): void {
   native.closeFd(fd);
+}
+
+/** Makes a named pipe at `path` (mkfifo(3)); throws with the errno's code, EEXIST when it exists. */
+export function makeFifo(path: string, mode: number): void {
+  native.mkfifo(path, mode);
 }
 
 export interface Datagram {

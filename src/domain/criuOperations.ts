@@ -10,6 +10,7 @@ import { createCpuinfo } from "./operations/cpuinfo.js";
 import { createDump } from "./operations/dump.js";
 import { createIterativeDump } from "./operations/iterativeDump.js";
 import { createLazyDump } from "./operations/lazyDump.js";
+import { createLazyPages } from "./operations/lazyPages.js";
 import type { OperationsDeps } from "./operations/operationContext.js";
 import { createOperationKit } from "./operations/operationKit.js";
 import { createPageServers } from "./operations/pageServers.js";
@@ -25,6 +26,7 @@ export type { DumpInput } from "./operations/dumpChecks.js";
 export type { DumpResult } from "./operations/dumpStep.js";
 export { preDumpId } from "./operations/iterativeDump.js";
 export type { LazyDumpInput, LazyDumpResult, ServedImages } from "./operations/lazyDump.js";
+export type { LazyPages } from "./operations/lazyPages.js";
 export type {
   CallbackQuestion,
   NotifyAnswer,
@@ -81,6 +83,7 @@ export function createCriuOperations(deps: OperationsDeps) {
     lazyDump: createLazyDump(kit, probes),
     iterativeDump: createIterativeDump(kit, probes),
     restore: createRestore(kit),
+    startLazyPages: createLazyPages(kit),
     checkpointLog: files.checkpointLog,
     waitPid: createWaitPid(kit),
     cpuinfoDump: cpuinfo.cpuinfoDump,

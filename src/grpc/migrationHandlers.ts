@@ -25,7 +25,10 @@ import { checkPushTarget } from "./pushClient.js";
 
 export interface MigrationDeps {
   pipeline: CallPipeline;
-  operations: Pick<CriuOperations, "dump" | "lazyDump" | "featureCheck" | "criuVersion" | "restore">;
+  operations: Pick<
+    CriuOperations,
+    "dump" | "lazyDump" | "featureCheck" | "criuVersion" | "restore" | "startLazyPages"
+  >;
   store: ImageStore;
   targets: TargetSettings;
 }
@@ -155,6 +158,7 @@ async function* accept(
     {
       store: deps.store,
       restore: deps.operations.restore,
+      startLazyPages: deps.operations.startLazyPages,
       admit: async () => context.operation,
     },
   ).then(

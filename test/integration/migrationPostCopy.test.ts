@@ -3,6 +3,7 @@
 // failure before the switch leaves it running on the source; losing the source after the switch
 // loses the process, and the target kills it rather than leave it hanging.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MigrationMode } from "../../gen/criu/gateway/v1/gateway.js";
@@ -63,6 +64,8 @@ describe("POST_COPY", () => {
     expect(moved).toBeDefined();
     await expectCounting(counter.read, "the counter to count on the target");
     for (const host of [a, b]) expect(await checkpointsOf(host)).toEqual([]);
+    // Nor the directories the dump and the lazy-pages daemon worked in.
+    for (const host of [a, b]) expect(readdirSync(join(host.dir, "images"))).toEqual([]);
     process.kill(moved ?? 0, "SIGKILL");
   });
 });

@@ -48,6 +48,7 @@ async function scenario(after: ToTarget | undefined) {
       store,
       admit: async () => ({ caller: "test" }),
       restore: async () => ({ pid, statistics: undefined }),
+      startLazyPages: () => Promise.reject(new Error("a stop-and-copy migration runs no lazy-pages daemon")),
     },
   );
   return { outcome, sent, pid, exited, store };

@@ -2,7 +2,7 @@
 // tree stopped, and let it run only when the source commits. Whatever ends the call before that
 // kills the restored tree; the checkpoint is removed in every case.
 import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
-import type { OperationContext, RestoreInput, RestoreResult } from "../criuOperations.js";
+import type { LazyPages, OperationContext, RestoreInput, RestoreResult } from "../criuOperations.js";
 import { GatewayError, invalidArgument } from "../errors.js";
 import type { ImageStore } from "../imageStore.js";
 import { processTree } from "../processTree.js";
@@ -14,6 +14,8 @@ import type { MigrationHeader, SourceLink, ToTarget } from "./targetLink.js";
 export interface AcceptMigrationDeps {
   store: ImageStore;
   restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult>;
+  /** Post-copy: CRIU's lazy-pages daemon for a restore whose work directory is `workDir`. */
+  startLazyPages(workDir: string, pageSocket: number): Promise<LazyPages>;
   /** Judges the header by the policy: the context the restore runs with, or a refusal. */
   admit(header: MigrationHeader): Promise<OperationContext>;
 }
@@ -55,20 +57,28 @@ export async function acceptMigration(source: SourceLink, deps: AcceptMigrationD
   }
 }
 
-/**
- * Stages the chunks up to images-end and publishes them as a dump; nothing stays on failure.
- * `pagesAt` says where the memory is when it is not among the images (POST_COPY).
- */
+/** What a post-copy target does beside receiving the images. */
+export interface ReceiveHooks {
+  /** Where the memory is, as the checkpoint records it: not among the images. */
+  pagesAt?: string;
+  /** Called with the staged directory before the first chunk is read. */
+  staged?(dir: string): Promise<void>;
+  /** Called once every image is in the staged directory, before it is published. */
+  received?(dir: string): Promise<void>;
+}
+
+/** Stages the chunks up to images-end and publishes them as a dump; nothing stays on failure. */
 export async function receiveImages(
   source: Pick<SourceLink, "next">,
   store: ImageStore,
   header: MigrationHeader,
-  pagesAt?: string,
+  hooks: ReceiveHooks = {},
 ): Promise<void> {
   const staged = await store.stage(header.checkpointId, undefined);
   const writer = new ImageWriter(staged.path);
   let published = false;
   try {
+    await hooks.staged?.(staged.path);
     for (;;) {
       const message = await source.next();
       if (message?.kind === "images-end") break;
@@ -76,12 +86,13 @@ export async function receiveImages(
       await writer.write(message.chunk);
     }
     await writer.finish();
+    await hooks.received?.(staged.path);
     await staged.publish({
       rootPid: header.rootPid,
       parentId: undefined,
       criuVersion: header.criuVersion,
       leaveRunning: false,
-      pagesSentTo: pagesAt,
+      pagesSentTo: hooks.pagesAt,
       // Restored at once and removed afterwards; the source keeps the tree until the commit.
       durability: "none",
     });

@@ -11,7 +11,7 @@ import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
 import { PageRequestWatcher } from "../../criu/pageServerRequests.js";
 import { pageSocketPair } from "../../criu/pageSocket.js";
-import type { OperationContext } from "../criuOperations.js";
+import type { LazyPages, OperationContext } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import { processTree } from "../processTree.js";
 import type { AcceptMigrationDeps } from "./acceptMigration.js";
@@ -39,39 +39,36 @@ export async function acceptPostCopy(
     (data) => tunnel.deliver(data),
   );
   control.ended.catch(() => undefined);
-  // CRIU's daemon does not notice a page server that went away (it polls the closed socket on):
-  // the gateway does, and stops it. A server that closes after the daemon's last request (the
-  // close of a daemon with every page) has finished; one that closes before, or a source that
-  // goes, has left memory behind.
-  const stop = new AbortController();
-  tunnel.remoteEnded.then(() => {
-    if (!requests.closed)
-      stop.abort(new Error("the source's CRIU page server went away before every page was in"));
-  });
-  control.ended.catch((err: unknown) =>
-    stop.abort(new Error(`the source gateway went away (${(err as Error).message})`)),
-  );
+  const stop = stopSignal(tunnel, requests, control);
+  let lazy: LazyPages | undefined;
   let published = false;
-  let daemon: LazyPagesDaemon | undefined;
   let tree: StoppedTree | undefined;
   let running = false;
   try {
-    await receiveImages(control, deps.store, header, PAGES_AT_SOURCE);
+    await receiveImages(control, deps.store, header, {
+      pagesAt: PAGES_AT_SOURCE,
+      // The daemon starts while the source is still dumping; it takes the images once all are in.
+      staged: async (dir) => {
+        lazy = await deps.startLazyPages(dir, pair.criuEnd);
+        pair.closeCriuEnd();
+        stopsDaemon(stop, lazy.daemon);
+      },
+      received: (dir) => imagesToDaemon(lazy, dir, header.checkpointId),
+    });
     published = true;
     const restored = await deps.restore(
       {
         checkpointId: header.checkpointId,
         options: CriuOptions.fromPartial({ ...header.restoreOptions, leaveStopped: true }),
-        lazyPages: { pageSocket: pair.criuEnd, stop: stop.signal },
+        lazyPages: true,
       },
       ctx,
     );
-    pair.closeCriuEnd();
-    // The tree is stopped until the commit: nothing of it can wait for a page. The daemon's
-    // background requests wait too, so that the commit, which comes the other way, does not
-    // queue behind megabytes of their answers.
+    // The tree is stopped until the commit: nothing of it can wait for a page. (The restore
+    // itself can: CRIU's restorer touches the tree's memory.) The daemon's background requests
+    // wait too, so that the commit, which comes the other way, does not queue behind megabytes
+    // of their answers.
     tunnel.hold();
-    daemon = restored.lazyPages;
     tree = new StoppedTree((await processTree(restored.pid)).map((p) => p.pid));
     await source.send({ kind: "restored", targetPid: restored.pid, statistics: restored.statistics });
     expectNext(await control.next(), "commit");
@@ -79,7 +76,7 @@ export async function acceptPostCopy(
     tunnel.release();
     running = true;
     await source.send({ kind: "running", targetPid: restored.pid });
-    if (daemon) await everyPageIn(daemon, control, stop.signal);
+    if (lazy) await everyPageIn(lazy.daemon, control, stop);
   } catch (err) {
     tree?.kill();
     if (!running) throw err;
@@ -90,10 +87,53 @@ export async function acceptPostCopy(
       { cause: err },
     );
   } finally {
-    daemon?.kill();
+    await lazy?.close();
     tunnel.close();
     pair.closeCriuEnd();
     if (published) await deps.store.delete(header.checkpointId).catch(() => undefined);
+  }
+}
+
+/**
+ * Aborts when the memory can no longer come. CRIU's daemon does not notice a page server that
+ * went away (it polls the closed socket on): the gateway does, and stops it. A server that closes
+ * after the daemon's last request (the close of a daemon with every page) has finished; one that
+ * closes before, or a source that goes, has left memory behind.
+ */
+function stopSignal(
+  tunnel: PageTunnel,
+  requests: PageRequestWatcher,
+  control: ControlMessages<unknown>,
+): AbortSignal {
+  const stop = new AbortController();
+  tunnel.remoteEnded.then(() => {
+    if (!requests.closed)
+      stop.abort(new Error("the source's CRIU page server went away before every page was in"));
+  });
+  control.ended.catch((err: unknown) =>
+    stop.abort(new Error(`the source gateway went away (${(err as Error).message})`)),
+  );
+  return stop.signal;
+}
+
+function stopsDaemon(stop: AbortSignal, daemon: LazyPagesDaemon): void {
+  if (stop.aborted) daemon.kill();
+  else stop.addEventListener("abort", () => daemon.kill(), { once: true });
+}
+
+async function imagesToDaemon(lazy: LazyPages | undefined, dir: string, checkpointId: string): Promise<void> {
+  if (!lazy) throw new Error("no lazy-pages daemon was started");
+  try {
+    await lazy.daemon.imagesIn(dir);
+  } catch (err) {
+    throw new GatewayError(
+      "INTERNAL",
+      `post-copy migration ${checkpointId}: ${(err as Error).message}`,
+      undefined,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

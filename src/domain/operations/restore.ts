@@ -4,7 +4,6 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { CriuOptions, RestoreStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
 import { STATS_RESTORE_FILE } from "../../criu/images.js";
-import { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
 import { GatewayError, permissionDenied } from "../errors.js";
@@ -20,22 +19,16 @@ export interface RestoreInput {
   checkpointId: string;
   options: CriuOptions | undefined;
   /**
-   * Post-copy: the checkpoint's memory is pulled on demand, through this stream socket, from the
-   * page server of the dump (a migration's source); the gateway runs CRIU's lazy-pages daemon on
-   * it, and CRIU restores with lazy_pages.
+   * Post-copy: the checkpoint's memory is pulled on demand from the page server of the dump (a
+   * migration's source) by CRIU's lazy-pages daemon, which the caller runs (startLazyPages) with
+   * the checkpoint's directory as its work directory, listening there before this restore starts.
    */
-  lazyPages?: {
-    pageSocket: number;
-    /** Stops the daemon at once: its page server went away, and it would wait for it for ever. */
-    stop: AbortSignal;
-  };
+  lazyPages?: boolean;
 }
 
 export interface RestoreResult {
   pid: number;
   statistics: RestoreStatistics | undefined;
-  /** Post-copy: the daemon that is still pulling the tree's memory. */
-  lazyPages?: LazyPagesDaemon;
 }
 
 export function createRestore(kit: OperationKit) {
@@ -51,9 +44,8 @@ export function createRestore(kit: OperationKit) {
       checkpointId: input.checkpointId,
       logTail: [],
     };
-    let daemon: LazyPagesDaemon | undefined;
     try {
-      checkRestorable(input.checkpointId, opened.info, input.lazyPages !== undefined);
+      checkRestorable(input.checkpointId, opened.info, input.lazyPages === true);
       const gate = await confinementGate(input.checkpointId, opened, ctx);
       // Statistics of an earlier restore must not pass for this one's.
       await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
@@ -62,13 +54,7 @@ export function createRestore(kit: OperationKit) {
         logFile: RESTORE_LOG,
         notifyScripts: true,
       });
-      if (input.lazyPages) {
-        const started = await startLazyPages(kit, opened.path, input.lazyPages.pageSocket, context);
-        daemon = started;
-        if (input.lazyPages.stop.aborted) started.kill();
-        input.lazyPages.stop.addEventListener("abort", () => started.kill(), { once: true });
-        opts.lazyPages = true;
-      }
+      if (input.lazyPages) opts.lazyPages = true;
       const req: CriuReq = { type: CriuReqType.RESTORE, opts };
       const send = freshWorkerBridge(kit, operationId, ctx, input.options);
       const watch = new RestoredTreeWatch(await ticksSinceBoot());
@@ -86,16 +72,8 @@ export function createRestore(kit: OperationKit) {
         context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
       }
-      const result = {
-        pid: resp.restore.pid,
-        statistics: await restoreStatistics(opened.path),
-        lazyPages: daemon,
-      };
-      daemon = undefined;
-      return result;
+      return { pid: resp.restore.pid, statistics: await restoreStatistics(opened.path) };
     } finally {
-      // A daemon not handed over belongs to a restore that failed: nothing will need its pages.
-      daemon?.kill();
       await opened.close();
     }
   }
@@ -141,27 +119,6 @@ class RestoredTreeWatch {
 /** The pids a checkpoint's processes had, which a restore gives them again. */
 function recordedPids(info: CheckpointInfo): number[] {
   return [info.rootPid, ...(info.processes ?? []).map((p) => p.pid)];
-}
-
-/** Starts the lazy-pages daemon a post-copy restore meets in `dir`; a failure names the restore. */
-async function startLazyPages(
-  kit: OperationKit,
-  dir: string,
-  pageSocket: number,
-  context: FailureContext,
-): Promise<LazyPagesDaemon> {
-  try {
-    return await LazyPagesDaemon.start({
-      criuBin: kit.deps.criuBin,
-      imagesDir: dir,
-      pageSocket,
-      logLevel: kit.deps.criuLogLevel,
-    });
-  } catch (err) {
-    throw new GatewayError("INTERNAL", `${context.action}: ${(err as Error).message}`, undefined, {
-      cause: err,
-    });
-  }
 }
 
 /** Only a whole dump with its memory can be restored (with `lazy`, its memory comes from a page server). */
