@@ -6,7 +6,7 @@
 // No checkpoint comes of it: images without their memory restore nowhere but through that page
 // server, so they live in a scratch directory that is removed when the dump ends.
 
-import { promises as fs } from "node:fs";
+import { promises as fs, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { CriuOptions, DumpStatistics } from "../../../gen/criu/gateway/v1/gateway.js";
@@ -104,7 +104,8 @@ async function serveLazily(
     logTail: [],
   };
   const config = join(scratch.path, CONFIG_FILE);
-  await fs.writeFile(config, `ps-socket ${PAGE_SOCKET_FD}\n`, { mode: 0o600 });
+  // A few bytes, written while the tree is about to freeze: no trip through the thread pool.
+  writeFileSync(config, `ps-socket ${PAGE_SOCKET_FD}\n`, { mode: 0o600 });
   const req: CriuReq = {
     type: CriuReqType.DUMP,
     opts: {
