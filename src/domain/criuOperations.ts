@@ -84,6 +84,11 @@ export function createCriuOperations(deps: OperationsDeps) {
     iterativeDump: createIterativeDump(kit, probes),
     restore: createRestore(kit),
     startLazyPages: createLazyPages(kit),
+    /**
+     * Holds back the start of warm workers until the returned function is called: for the freeze
+     * of a post-copy migration, tens of milliseconds, in which a spawn holds the event loop.
+     */
+    holdRefills: () => pool.holdRefills(),
     checkpointLog: files.checkpointLog,
     waitPid: createWaitPid(kit),
     cpuinfoDump: cpuinfo.cpuinfoDump,

@@ -27,7 +27,7 @@ export interface MigrationDeps {
   pipeline: CallPipeline;
   operations: Pick<
     CriuOperations,
-    "dump" | "lazyDump" | "featureCheck" | "criuVersion" | "restore" | "startLazyPages"
+    "dump" | "lazyDump" | "featureCheck" | "criuVersion" | "restore" | "startLazyPages" | "holdRefills"
   >;
   store: ImageStore;
   targets: TargetSettings;
@@ -118,6 +118,7 @@ async function* migrate(
       host: kernelLimits,
       checkTarget: (target) => checkPushTarget(deps.targets, target),
       connect: (target) => connectTarget(deps.targets, target, context.identity),
+      holdRefills: deps.operations.holdRefills,
     },
     context.operation,
     async (event) => responses.push(migrateResponseOf(event)),
@@ -159,6 +160,7 @@ async function* accept(
       store: deps.store,
       restore: deps.operations.restore,
       startLazyPages: deps.operations.startLazyPages,
+      holdRefills: deps.operations.holdRefills,
       admit: async () => context.operation,
     },
   ).then(

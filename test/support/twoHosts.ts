@@ -32,6 +32,8 @@ export interface Host {
   log(): string;
   /** The gateway's pid, as this test's pid namespace sees it. */
   gatewayPid(): number | undefined;
+  /** How many `criu swrk` workers the gateway has now, warm ones included. */
+  workerCount(): number;
 }
 
 export interface TwoHosts {
@@ -42,6 +44,14 @@ export interface TwoHosts {
 }
 
 let serial = 0;
+
+function isSwrk(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("swrk");
+  } catch {
+    return false;
+  }
+}
 
 function childrenOf(pid: number): number[] {
   try {
@@ -143,6 +153,7 @@ async function startHost(
     },
     log: () => log,
     gatewayPid: () => childrenOf(gateway.pid ?? 0)[0],
+    workerCount: () => childrenOf(childrenOf(gateway.pid ?? 0)[0] ?? 0).filter(isSwrk).length,
     async stop() {
       host.client.close();
       // The gateway first, so that it shuts down cleanly; then the init, which ends the namespace.

@@ -49,6 +49,7 @@ async function scenario(after: ToTarget | undefined) {
       admit: async () => ({ caller: "test" }),
       restore: async () => ({ pid, statistics: undefined }),
       startLazyPages: () => Promise.reject(new Error("a stop-and-copy migration runs no lazy-pages daemon")),
+      holdRefills: () => () => undefined,
     },
   );
   return { outcome, sent, pid, exited, store };

@@ -16,6 +16,8 @@ export interface AcceptMigrationDeps {
   restore(input: RestoreInput, ctx: OperationContext): Promise<RestoreResult>;
   /** Post-copy: CRIU's lazy-pages daemon for a restore whose work directory is `workDir`. */
   startLazyPages(workDir: string, pageSocket: number): Promise<LazyPages>;
+  /** Holds back the start of warm workers until the returned function is called (see WorkerPool). */
+  holdRefills(): () => void;
   /** Judges the header by the policy: the context the restore runs with, or a refusal. */
   admit(header: MigrationHeader): Promise<OperationContext>;
 }

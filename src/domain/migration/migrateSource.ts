@@ -67,6 +67,8 @@ export interface MigrateSourceDeps {
   /** FAILED_PRECONDITION unless this gateway may connect to `target`. */
   checkTarget(target: string): void;
   connect(target: string): TargetLink;
+  /** Holds back the start of warm workers until the returned function is called (see WorkerPool). */
+  holdRefills(): () => void;
 }
 
 /** Refusals that need nothing frozen and no connection. */

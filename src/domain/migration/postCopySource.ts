@@ -31,6 +31,8 @@ export async function postCopyFromSource(
   link: TargetLink,
 ): Promise<void> {
   const started = process.hrtime.bigint();
+  // No warm worker starts while the tree is frozen: a spawn holds the event loop for milliseconds.
+  const releaseRefills = deps.holdRefills();
   const served = servedSignal();
   const dumping = deps.lazyDump(
     {
@@ -76,6 +78,7 @@ export async function postCopyFromSource(
     const running = expect(await control.next(), "running");
     const restoreTimeUs = elapsedUs(restoreStarted);
     const frozenTimeUs = elapsedUs(started);
+    releaseRefills();
     await allMemoryMoved(control, dumping);
     progress.finish();
     await released(emit, running.targetPid, {
@@ -90,6 +93,7 @@ export async function postCopyFromSource(
     });
     link.close();
   } catch (err) {
+    releaseRefills();
     link.abort();
     tunnel?.close();
     socket?.destroy();

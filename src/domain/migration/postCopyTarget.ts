@@ -40,6 +40,8 @@ export async function acceptPostCopy(
   );
   control.ended.catch(() => undefined);
   const stop = stopSignal(tunnel, requests, control);
+  // No warm worker starts until the tree runs here: a spawn holds the event loop for milliseconds.
+  const releaseRefills = deps.holdRefills();
   let lazy: LazyPages | undefined;
   let published = false;
   let tree: StoppedTree | undefined;
@@ -75,6 +77,7 @@ export async function acceptPostCopy(
     tree.resume();
     tunnel.release();
     running = true;
+    releaseRefills();
     await source.send({ kind: "running", targetPid: restored.pid });
     if (lazy) await everyPageIn(lazy.daemon, control, stop);
   } catch (err) {
@@ -87,6 +90,7 @@ export async function acceptPostCopy(
       { cause: err },
     );
   } finally {
+    releaseRefills();
     await lazy?.close();
     tunnel.close();
     pair.closeCriuEnd();
