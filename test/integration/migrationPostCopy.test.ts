@@ -67,7 +67,8 @@ describe("POST_COPY", () => {
     // Nor the directories the dump and the lazy-pages daemon worked in.
     for (const host of [a, b]) expect(readdirSync(join(host.dir, "images"))).toEqual([]);
     // Warm workers were held back while the tree was frozen, and come back afterwards.
-    for (const host of [a, b]) await waitFor(() => host.workerCount() >= 2, "the warm workers to be refilled");
+    for (const host of [a, b])
+      await waitFor(() => host.workerCount() >= 2, "the warm workers to be refilled");
     process.kill(moved ?? 0, "SIGKILL");
   });
 });
