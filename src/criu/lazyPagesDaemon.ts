@@ -6,17 +6,14 @@
 // in its work directory, which must be the daemon's work directory too. It exits once every page
 // of the tree is in (0), or when it cannot go on (non-zero: memory that never arrived).
 //
-// It is started before its images exist. Every CRIU process first detects the kernel's features,
-// tens of milliseconds where CRIU cannot keep its cache (a /run that is not tmpfs), and that
-// start-up would otherwise come between the images' arrival and the restore, with the tree
-// frozen on both hosts. So the daemon reads its images from a directory of its own, where the
-// two it reads as it starts (the inventory and the process tree) are named pipes: it waits on
-// them until the images are in, then the gateway links the images in and writes those two.
+// It is started before its images exist, so that its start-up (CRIU's kernel feature detection,
+// tens of milliseconds) does not come between their arrival and the restore, with the tree frozen
+// on both hosts: it waits for them in a directory of its own (./imageFifos.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { constants, promises as fs, linkSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { makeFifo } from "./seqpacket.js";
+import { fillImageFifo, linkImages, makeImageFifos } from "./imageFifos.js";
 
 export const LAZY_PAGES_LOG = "lazy-pages.log";
 
@@ -78,7 +75,7 @@ export class LazyPagesDaemon {
    * `viewDir` must exist and be empty.
    */
   static start(options: LazyPagesOptions): LazyPagesDaemon {
-    for (const name of START_IMAGES) makeFifo(join(options.viewDir, name), 0o600);
+    makeImageFifos(options.viewDir, START_IMAGES);
     const args = [
       "lazy-pages",
       "--page-server",
@@ -108,8 +105,11 @@ export class LazyPagesDaemon {
    */
   async imagesIn(imagesDir: string): Promise<void> {
     try {
-      this.#linkImages(imagesDir);
-      for (const name of START_IMAGES) await this.#writeStartImage(imagesDir, name);
+      linkImages(imagesDir, this.#viewDir, START_IMAGES);
+      for (const name of START_IMAGES) {
+        const bytes = readFileSync(join(imagesDir, name));
+        await fillImageFifo(join(this.#viewDir, name), bytes, this.exited);
+      }
       if (await this.#listening) return;
     } catch (err) {
       this.kill();
@@ -138,40 +138,6 @@ export class LazyPagesDaemon {
   /** Stops it at once; `exited` resolves once it is reaped. */
   kill(): void {
     if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill("SIGKILL");
-  }
-
-  /**
-   * Hard links of CRIU's images into the daemon's directory: the same files, no copy. Done
-   * without the thread pool (a dozen links take less than one trip through it) while the tree
-   * is frozen.
-   */
-  #linkImages(imagesDir: string): void {
-    const starting: readonly string[] = START_IMAGES;
-    for (const entry of readdirSync(imagesDir, { withFileTypes: true })) {
-      if (!entry.isFile() || !entry.name.endsWith(".img") || starting.includes(entry.name)) continue;
-      linkSync(join(imagesDir, entry.name), join(this.#viewDir, entry.name));
-    }
-  }
-
-  /** Writes one of the images the daemon waits on into its pipe, which it reads to the end. */
-  async #writeStartImage(imagesDir: string, name: string): Promise<void> {
-    const fifo = join(this.#viewDir, name);
-    const bytes = await fs.readFile(join(imagesDir, name));
-    const opening = fs.open(fifo, constants.O_WRONLY);
-    // Opening a pipe for writing waits for its reader. Should the daemon end first, a reader
-    // opened here, and held until then, lets that open return; the write then fails.
-    const released = this.exited.then(async () => {
-      const reader = await fs.open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      await opening.catch(() => undefined);
-      await reader.close();
-    });
-    released.catch(() => undefined);
-    const pipe = await opening;
-    try {
-      await pipe.write(bytes);
-    } finally {
-      await pipe.close();
-    }
   }
 }
 

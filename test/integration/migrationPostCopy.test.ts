@@ -18,6 +18,7 @@ import {
   procState,
   startHostCounter,
   startHostMemoryCounter,
+  startHostPython,
   startHostRedis,
   takeCheckpointId,
 } from "../support/migration.js";
@@ -41,6 +42,29 @@ afterAll(async () => {
 });
 
 const POST_COPY = MigrationMode.MIGRATION_MODE_POST_COPY;
+
+/** Listens on a unix socket (argv[1]) and holds the connection it accepts. */
+const PEER = `
+import os, socket, sys, time
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen()
+with open(sys.argv[-1] + ".tmp", "w") as f: f.write(str(os.getpid()))
+os.rename(sys.argv[-1] + ".tmp", sys.argv[-1])
+held = listener.accept()
+time.sleep(3600)
+`;
+
+/** Leads its own session, connected to PEER's socket: half of a connection that leaves its tree. */
+const TIED = `
+import os, socket, sys, time
+os.setsid()
+conn = socket.socket(socket.AF_UNIX)
+conn.connect(sys.argv[1])
+with open(sys.argv[-1] + ".tmp", "w") as f: f.write(str(os.getpid()))
+os.rename(sys.argv[-1] + ".tmp", sys.argv[-1])
+time.sleep(3600)
+`;
 
 describe("POST_COPY", () => {
   it("moves a counting process: it runs on the target, its memory follows, nothing stays behind", async () => {
@@ -151,6 +175,23 @@ describe("POST_COPY failures", () => {
     expect(b.hostPidOf(counter.nsPid)).toBeUndefined();
     process.kill(counter.pid, "SIGKILL");
     await deleteCheckpoint(b, "lazy-taken");
+  });
+
+  it("a dump that fails while the target waits for the images: the target ends its restore and keeps nothing", async () => {
+    const { a, b } = hosts;
+    // A tree CRIU refuses: its unix socket is connected to a process outside it.
+    const path = join(a.dir, "peer.sock");
+    const peer = await startHostPython(a, "peer", PEER, [path]);
+    const tied = await startHostPython(a, "tied", TIED, [path]);
+    const outcome = await migrate(a.client, { pid: tied.nsPid, target: b.address, mode: POST_COPY });
+    expect(outcome.error?.code).toBe(status.FAILED_PRECONDITION);
+    expect(outcome.error?.details).toMatch(/External socket/);
+    expect(eventNames(outcome.events)).not.toContain("restored");
+    expect(procState(tied.pid)).not.toBe("T");
+    // The restore that started with the header, waiting for images that never came, is gone.
+    await waitFor(() => !b.childCommands().some((argv) => argv.includes("restore")), "the restore to end");
+    await waitFor(() => readdirSync(join(b.dir, "images")).length === 0, "the target's directories to go");
+    for (const p of [tied, peer]) process.kill(p.pid, "SIGKILL");
   });
 
   it("after the switch (the source's page server dies): the target kills the tree, the call ends with DATA_LOSS", async () => {

@@ -32,8 +32,10 @@ export interface Host {
   log(): string;
   /** The gateway's pid, as this test's pid namespace sees it. */
   gatewayPid(): number | undefined;
-  /** How many `criu swrk` workers the gateway has now, warm ones included. */
+  /** How many `criu swrk` workers wait for a call now (warm or kept ones). */
   workerCount(): number;
+  /** The command lines of the gateway's children (CRIU retitles a worker with what it does). */
+  childCommands(): string[];
 }
 
 export interface TwoHosts {
@@ -45,11 +47,11 @@ export interface TwoHosts {
 
 let serial = 0;
 
-function isSwrk(pid: number): boolean {
+function commandOf(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("swrk");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
   } catch {
-    return false;
+    return "";
   }
 }
 
@@ -153,7 +155,8 @@ async function startHost(
     },
     log: () => log,
     gatewayPid: () => childrenOf(gateway.pid ?? 0)[0],
-    workerCount: () => childrenOf(childrenOf(gateway.pid ?? 0)[0] ?? 0).filter(isSwrk).length,
+    workerCount: () => host.childCommands().filter((argv) => argv.split("\0").includes("swrk")).length,
+    childCommands: () => childrenOf(childrenOf(gateway.pid ?? 0)[0] ?? 0).map(commandOf),
     async stop() {
       host.client.close();
       // The gateway first, so that it shuts down cleanly; then the init, which ends the namespace.

@@ -59,28 +59,33 @@ export async function acceptMigration(source: SourceLink, deps: AcceptMigrationD
   }
 }
 
-/** What a post-copy target does beside receiving the images. */
-export interface ReceiveHooks {
-  /** Where the memory is, as the checkpoint records it: not among the images. */
-  pagesAt?: string;
-  /** Called with the staged directory before the first chunk is read. */
-  staged?(dir: string): Promise<void>;
-  /** Called once every image is in the staged directory, before it is published. */
-  received?(dir: string): Promise<void>;
-}
-
 /** Stages the chunks up to images-end and publishes them as a dump; nothing stays on failure. */
 export async function receiveImages(
   source: Pick<SourceLink, "next">,
   store: ImageStore,
   header: MigrationHeader,
-  hooks: ReceiveHooks = {},
 ): Promise<void> {
   const staged = await store.stage(header.checkpointId, undefined);
-  const writer = new ImageWriter(staged.path);
-  let published = false;
   try {
-    await hooks.staged?.(staged.path);
+    await receiveInto(source, staged.path);
+    await staged.publish({
+      rootPid: header.rootPid,
+      parentId: undefined,
+      criuVersion: header.criuVersion,
+      leaveRunning: false,
+      // Restored at once and removed afterwards; the source keeps the tree until the commit.
+      durability: "none",
+    });
+  } catch (err) {
+    await staged.discard();
+    throw err;
+  }
+}
+
+/** Writes the chunks up to images-end into `dir`; on failure, what was written is the caller's to remove. */
+export async function receiveInto(source: Pick<SourceLink, "next">, dir: string): Promise<void> {
+  const writer = new ImageWriter(dir);
+  try {
     for (;;) {
       const message = await source.next();
       if (message?.kind === "images-end") break;
@@ -88,20 +93,8 @@ export async function receiveImages(
       await writer.write(message.chunk);
     }
     await writer.finish();
-    await hooks.received?.(staged.path);
-    await staged.publish({
-      rootPid: header.rootPid,
-      parentId: undefined,
-      criuVersion: header.criuVersion,
-      leaveRunning: false,
-      pagesSentTo: hooks.pagesAt,
-      // Restored at once and removed afterwards; the source keeps the tree until the commit.
-      durability: "none",
-    });
-    published = true;
   } catch (err) {
     await writer.abandon();
-    if (!published) await staged.discard();
     throw err;
   }
 }

@@ -7,7 +7,6 @@
 // source, the link or the daemon fail before the last page, the tree is killed rather than left
 // blocked on a page that will never come, and the call ends with DATA_LOSS.
 
-import { CriuOptions } from "../../../gen/criu/gateway/v1/gateway.js";
 import type { LazyPagesDaemon } from "../../criu/lazyPagesDaemon.js";
 import { PageRequestWatcher } from "../../criu/pageServerRequests.js";
 import { pageSocketPair } from "../../criu/pageSocket.js";
@@ -15,13 +14,11 @@ import type { LazyPages, OperationContext } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import { processTree } from "../processTree.js";
 import type { AcceptMigrationDeps } from "./acceptMigration.js";
-import { expectNext, receiveImages } from "./acceptMigration.js";
+import { expectNext, receiveInto } from "./acceptMigration.js";
+import { type EarlyRestore, startEarlyRestore } from "./earlyRestore.js";
 import { type ControlMessages, PageTunnel, splitPages } from "./pageTunnel.js";
 import { StoppedTree } from "./stoppedTree.js";
 import type { MigrationHeader, SourceLink, ToTarget } from "./targetLink.js";
-
-/** What a post-copy checkpoint records as the place of its memory, which makes Restore refuse it. */
-const PAGES_AT_SOURCE = "the migration's source gateway (post-copy)";
 
 export async function acceptPostCopy(
   source: SourceLink,
@@ -42,30 +39,26 @@ export async function acceptPostCopy(
   const stop = stopSignal(tunnel, requests, control);
   // No warm worker starts until the tree runs here: a spawn holds the event loop for milliseconds.
   const releaseRefills = deps.holdRefills();
+  // Staged, never published: the images serve this restore only, and go with the call.
+  const staged = await deps.store.stage(header.checkpointId, undefined);
   let lazy: LazyPages | undefined;
-  let published = false;
+  let restore: EarlyRestore | undefined;
   let tree: StoppedTree | undefined;
   let running = false;
   try {
-    await receiveImages(control, deps.store, header, {
-      pagesAt: PAGES_AT_SOURCE,
-      // The daemon starts while the source is still dumping; it takes the images once all are in.
-      staged: async (dir) => {
-        lazy = await deps.startLazyPages(dir, pair.criuEnd);
-        pair.closeCriuEnd();
-        stopsDaemon(stop, lazy.daemon);
-      },
-      received: (dir) => imagesToDaemon(lazy, dir, header.checkpointId),
-    });
-    published = true;
-    const restored = await deps.restore(
-      {
-        checkpointId: header.checkpointId,
-        options: CriuOptions.fromPartial({ ...header.restoreOptions, leaveStopped: true }),
-        lazyPages: true,
-      },
-      ctx,
-    );
+    // The daemon and the restore start while the source still dumps; both wait for the images.
+    lazy = await deps.startLazyPages(staged.path, pair.criuEnd);
+    pair.closeCriuEnd();
+    stopsDaemon(stop, lazy.daemon);
+    restore = await startEarlyRestore(deps, header, staged, ctx);
+    const receiving = receiveInto(control, staged.path);
+    receiving.catch(() => undefined);
+    // A restore refused at once (by the policy, say) ends the migration without the images.
+    await Promise.race([receiving, restore.restored.then(() => receiving)]);
+    // The daemon first: the restore meets it on its socket once it has read the images.
+    await imagesToDaemon(lazy, staged.path, header.checkpointId);
+    await restore.imagesIn(staged.path);
+    const restored = await restore.restored;
     // The tree is stopped until the commit: nothing of it can wait for a page. (The restore
     // itself can: CRIU's restorer touches the tree's memory.) The daemon's background requests
     // wait too, so that the commit, which comes the other way, does not queue behind megabytes
@@ -79,7 +72,7 @@ export async function acceptPostCopy(
     running = true;
     releaseRefills();
     await source.send({ kind: "running", targetPid: restored.pid });
-    if (lazy) await everyPageIn(lazy.daemon, control, stop);
+    await everyPageIn(lazy.daemon, control, stop);
   } catch (err) {
     tree?.kill();
     if (!running) throw err;
@@ -91,10 +84,11 @@ export async function acceptPostCopy(
     );
   } finally {
     releaseRefills();
+    await restore?.close();
     await lazy?.close();
     tunnel.close();
     pair.closeCriuEnd();
-    if (published) await deps.store.delete(header.checkpointId).catch(() => undefined);
+    await staged.discard();
   }
 }
 

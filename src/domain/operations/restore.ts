@@ -7,7 +7,12 @@ import { STATS_RESTORE_FILE } from "../../criu/images.js";
 import { type CriuReq, CriuReqType } from "../../criu/wire.js";
 import { criuRefused, type FailureContext } from "../criuFailure.js";
 import { GatewayError, permissionDenied } from "../errors.js";
-import { type CheckpointInfo, type OpenedCheckpoint, RESTORE_LOG } from "../imageStore.js";
+import {
+  type CheckpointInfo,
+  type OpenDirectory,
+  type OpenedCheckpoint,
+  RESTORE_LOG,
+} from "../imageStore.js";
 import { type CallbackGate, freshWorkerBridge } from "./callbackBridge.js";
 import { killHalfRestored, ticksSinceBoot } from "./halfRestoredTree.js";
 import type { OperationContext } from "./operationContext.js";
@@ -24,6 +29,19 @@ export interface RestoreInput {
    * the checkpoint's directory as its work directory, listening there before this restore starts.
    */
   lazyPages?: boolean;
+  /**
+   * A post-copy migration's target: the checkpoint is staged (`dir`), not in the store, and its
+   * images are still arriving. CRIU starts at once, its start-up overlapping their arrival, and
+   * reads them from `imagesDir`, waiting on a named pipe there until the caller has them all in
+   * place (src/criu/imageFifos.ts); `dir` is its work directory.
+   */
+  staged?: StagedImages;
+}
+
+export interface StagedImages {
+  dir: OpenDirectory;
+  imagesDir: OpenDirectory;
+  info: CheckpointInfo;
 }
 
 export interface RestoreResult {
@@ -38,7 +56,10 @@ export function createRestore(kit: OperationKit) {
     operationId: string,
   ): Promise<RestoreResult> {
     kit.validate(input, ctx);
-    const opened = await kit.store.openCheckpoint(input.checkpointId);
+    const opened = input.staged
+      ? { ...input.staged.dir, info: input.staged.info, close: async () => undefined }
+      : await kit.store.openCheckpoint(input.checkpointId);
+    const imagesDir = input.staged?.imagesDir ?? opened;
     const context: FailureContext = {
       action: `restore checkpoint ${input.checkpointId}`,
       checkpointId: input.checkpointId,
@@ -48,13 +69,14 @@ export function createRestore(kit: OperationKit) {
       checkRestorable(input.checkpointId, opened.info, input.lazyPages === true);
       const gate = await confinementGate(input.checkpointId, opened, ctx);
       // Statistics of an earlier restore must not pass for this one's.
-      await fs.rm(join(opened.path, STATS_RESTORE_FILE), { force: true });
+      await fs.rm(join(imagesDir.path, STATS_RESTORE_FILE), { force: true });
       const opts = kit.criuOpts(input.options, {
-        imagesDirFd: opened.fd,
+        imagesDirFd: imagesDir.fd,
         logFile: RESTORE_LOG,
         notifyScripts: true,
       });
       if (input.lazyPages) opts.lazyPages = true;
+      if (input.staged) opts.workDirFd = opened.fd;
       const req: CriuReq = { type: CriuReqType.RESTORE, opts };
       const send = freshWorkerBridge(kit, operationId, ctx, input.options);
       const watch = new RestoredTreeWatch(await ticksSinceBoot());
@@ -72,7 +94,7 @@ export function createRestore(kit: OperationKit) {
         context.logTail = await kit.logTail(opened.path, RESTORE_LOG);
         throw criuRefused(resp, context);
       }
-      return { pid: resp.restore.pid, statistics: await restoreStatistics(opened.path) };
+      return { pid: resp.restore.pid, statistics: await restoreStatistics(imagesDir.path) };
     } finally {
       await opened.close();
     }
