@@ -16,6 +16,7 @@ import { EventBus } from "../domain/eventBus.js";
 import { type HostReaders, hostDoctor, systemReaders } from "../domain/hostDoctor.js";
 import { inetSocketsFinding } from "../domain/hostFindings.js";
 import { describeRecovered, ImageStore } from "../domain/imageStore.js";
+import { settleLeftStopped } from "../domain/migration/stoppedTree.js";
 import { TransferStats } from "../grpc/boundedWriter.js";
 import type { CallInterceptor } from "../grpc/callContext.js";
 import { createCallPipeline } from "../grpc/callPipeline.js";
@@ -156,6 +157,20 @@ async function openStore(imagesRoot: string, logger: Logger): Promise<ImageStore
   const store = await ImageStore.open(imagesRoot);
   for (const r of store.recovered) {
     logger.log(r.outcome === "removed" ? "info" : "warn", describeRecovered(r), { checkpoint: r.id });
+  }
+  for (const left of settleLeftStopped(store.stoppedTreesDir)) {
+    const done =
+      left.onRestart === "continue"
+        ? "continued on this host (the target never ran it)"
+        : "killed (the source never let it run here)";
+    logger.log(
+      "warn",
+      `migration ${left.id}: the tree it held stopped when the gateway stopped was ${done}`,
+      {
+        checkpoint: left.id,
+        pids: left.pids.join(" "),
+      },
+    );
   }
   return store;
 }

@@ -214,6 +214,14 @@ export class ImageStore {
     return store;
   }
 
+  /**
+   * Where migrations record the trees they hold stopped (StoppedTree), so that a restart after a
+   * crash continues or kills them (settleLeftStopped). It exists only while there are some.
+   */
+  get stoppedTreesDir(): string {
+    return join(this.root, ".stopped-trees");
+  }
+
   /** Undefined for a scratch directory, which is removed without a word. */
   async #recover(name: string): Promise<Recovered | undefined> {
     const dir = join(this.root, name);

@@ -43,6 +43,11 @@ afterAll(async () => {
 
 const POST_COPY = MigrationMode.MIGRATION_MODE_POST_COPY;
 
+/** What a host's image store holds. */
+function leftIn(host: { dir: string }): string[] {
+  return readdirSync(join(host.dir, "images"));
+}
+
 /** Listens on a unix socket (argv[1]) and holds the connection it accepts. */
 const PEER = `
 import os, socket, sys, time
@@ -88,8 +93,8 @@ describe("POST_COPY", () => {
     expect(moved).toBeDefined();
     await expectCounting(counter.read, "the counter to count on the target");
     for (const host of [a, b]) expect(await checkpointsOf(host)).toEqual([]);
-    // Nor the directories the dump and the lazy-pages daemon worked in.
-    for (const host of [a, b]) expect(readdirSync(join(host.dir, "images"))).toEqual([]);
+    // Nor the directories the dump and the lazy-pages daemon worked in, nor a stopped tree's record.
+    for (const host of [a, b]) expect(leftIn(host)).toEqual([]);
     // Warm workers were held back while the tree was frozen, and come back afterwards.
     for (const host of [a, b])
       await waitFor(() => host.workerCount() >= 2, "the warm workers to be refilled");
@@ -190,7 +195,8 @@ describe("POST_COPY failures", () => {
     expect(procState(tied.pid)).not.toBe("T");
     // The restore that started with the header, waiting for images that never came, is gone.
     await waitFor(() => !b.childCommands().some((argv) => argv.includes("restore")), "the restore to end");
-    await waitFor(() => readdirSync(join(b.dir, "images")).length === 0, "the target's directories to go");
+    await waitFor(() => leftIn(b).length === 0, "the target's directories to go");
+    expect(leftIn(a)).toEqual([]);
     for (const p of [tied, peer]) process.kill(p.pid, "SIGKILL");
   });
 

@@ -44,7 +44,8 @@ export async function acceptMigration(source: SourceLink, deps: AcceptMigrationD
       },
       ctx,
     );
-    tree = new StoppedTree((await processTree(restored.pid)).map((p) => p.pid));
+    const pids = (await processTree(restored.pid)).map((p) => p.pid);
+    tree = StoppedTree.hold(deps.store.stoppedTreesDir, header.checkpointId, pids, "kill");
     await source.send({ kind: "restored", targetPid: restored.pid, statistics: restored.statistics });
     expectNext(await source.next(), "commit");
     tree.resume();

@@ -134,7 +134,7 @@ async function stopAndCopy(
     );
     const dumpTimeUs = elapsedUs(dumpStarted);
     const pids = dumped.checkpoint.processes?.map((p) => p.pid) ?? [input.pid];
-    tree = new StoppedTree(pids);
+    tree = StoppedTree.hold(deps.store.stoppedTreesDir, input.checkpointId, pids, "continue");
     await emit({ kind: "frozen", pids, dumpStatistics: dumped.statistics });
     const transferStarted = process.hrtime.bigint();
     const opened = await deps.store.openCheckpoint(input.checkpointId);
@@ -181,6 +181,8 @@ async function commit(
   targetPid: number,
 ): Promise<Extract<FromTarget, { kind: "running" }>> {
   try {
+    // From here a restart must not continue the copy here: the target may run it.
+    tree.forget();
     await link.send({ kind: "commit" });
     return expect(await link.next(), "running");
   } catch (err) {

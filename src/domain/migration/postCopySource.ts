@@ -51,7 +51,12 @@ export async function postCopyFromSource(
     const images = await Promise.race([served.promise, dumping.then(endedEarly)]);
     socket = images.socket;
     const dumpTimeUs = elapsedUs(started);
-    tree = new StoppedTree(images.processes.map((p) => p.pid));
+    tree = StoppedTree.hold(
+      deps.store.stoppedTreesDir,
+      input.checkpointId,
+      images.processes.map((p) => p.pid),
+      "continue",
+    );
     await emit({ kind: "frozen", pids: [...tree.pids], dumpStatistics: undefined });
     const transferStarted = process.hrtime.bigint();
     const sent = await sendImages(link, images.dir);
@@ -70,6 +75,8 @@ export async function postCopyFromSource(
     const restored = expect(await control.next(), "restored");
     await emit({ kind: "restored", targetPid: restored.targetPid, restoreStatistics: restored.statistics });
     ctx.signal?.throwIfAborted();
+    // From here a restart must not continue the copy here: the target may run it.
+    tree.forget();
     await link.send({ kind: "commit" });
     committed = true;
     // Killed the moment the target may run it: CRIU, should its serving fail, would continue it.

@@ -64,7 +64,8 @@ export async function acceptPostCopy(
     // wait too, so that the commit, which comes the other way, does not queue behind megabytes
     // of their answers.
     tunnel.hold();
-    tree = new StoppedTree((await processTree(restored.pid)).map((p) => p.pid));
+    const pids = (await processTree(restored.pid)).map((p) => p.pid);
+    tree = StoppedTree.hold(deps.store.stoppedTreesDir, header.checkpointId, pids, "kill");
     await source.send({ kind: "restored", targetPid: restored.pid, statistics: restored.statistics });
     expectNext(await control.next(), "commit");
     tree.resume();
