@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { type ChannelCredentials, type ChannelOptions, credentials, type ServiceError } from "@grpc/grpc-js";
 import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
 import { DEFAULT_ADDRESS } from "../config.js";
+import { transferChannelOptions } from "../grpc/transferWindows.js";
 import { UsageError, type Values } from "./command.js";
 import type { CONNECTION } from "./options.js";
 
@@ -28,7 +29,11 @@ export function channel(values: ConnectionValues): { creds: ChannelCredentials; 
   const serverName = values["tls-server-name"] ?? env.CRIU_GATEWAY_TLS_SERVER_NAME;
   if ((cert === undefined) !== (key === undefined))
     throw new UsageError("--tls-cert and --tls-key go together");
-  if (ca === undefined && cert === undefined) return { creds: credentials.createInsecure(), options: {} };
+  // Wide windows: `export` receives images, which with HTTP/2's 64 KiB windows waited for a
+  // window update every 64 KiB; for other commands they cost nothing.
+  const windows = transferChannelOptions;
+  if (ca === undefined && cert === undefined)
+    return { creds: credentials.createInsecure(), options: windows };
   const read = (flag: string, path: string) => {
     try {
       return readFileSync(path);
@@ -42,7 +47,7 @@ export function channel(values: ConnectionValues): { creds: ChannelCredentials; 
       key === undefined ? null : read("--tls-key", key),
       cert === undefined ? null : read("--tls-cert", cert),
     ),
-    options: serverName ? { "grpc.ssl_target_name_override": serverName } : {},
+    options: serverName ? { ...windows, "grpc.ssl_target_name_override": serverName } : windows,
   };
 }
 

@@ -2,8 +2,10 @@
 // a shell redirection, imported later into another gateway, and a copy between gateways.
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createServer, type Settings } from "node:http2";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STREAM_WINDOW_BYTES } from "../../src/grpc/transferWindows.js";
 import { packageRoot } from "../../src/packageRoot.js";
 import { startTestGateway, type TestGateway } from "../support/gateway.js";
 import { plantFiles } from "../support/transfer.js";
@@ -82,6 +84,28 @@ describe("criu-gateway export, import and copy", () => {
       "the staged import to go",
     );
     expect(() => statSync(join(b.imagesRoot, "cut"))).toThrow();
+  });
+
+  it("asks the gateway for windows of several chunks, as a receiving gateway does", async () => {
+    // A bare HTTP/2 server in the gateway's place: it reads the command's SETTINGS and hangs up.
+    const path = join(a.dir, "settings.sock");
+    const server = createServer();
+    const settings = new Promise<Settings>((resolve) =>
+      server.on("session", (session) =>
+        session.once("remoteSettings", (remote) => {
+          resolve(remote);
+          session.destroy();
+        }),
+      ),
+    );
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const exported = run(["export", "anything", "--addr", `unix:${path}`]);
+      expect((await settings).initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+      expect((await exported).code).not.toBe(0);
+    } finally {
+      server.close();
+    }
   });
 
   it("copies a checkpoint from gateway to gateway", async () => {
