@@ -4,11 +4,18 @@ import { readFileSync } from "node:fs";
 import { type ChannelCredentials, type ChannelOptions, credentials, type ServiceError } from "@grpc/grpc-js";
 import { CriuServiceClient } from "../../gen/criu/gateway/v1/gateway.js";
 import { DEFAULT_ADDRESS } from "../config.js";
-import { transferChannelOptions } from "../grpc/transferWindows.js";
 import { UsageError, type Values } from "./command.js";
 import type { CONNECTION } from "./options.js";
 
 export type ConnectionValues = Values<typeof CONNECTION>;
+
+/**
+ * HTTP/2 windows of four 1 MiB chunks, as the gateways' own transfers use
+ * (src/grpc/transferWindows.ts, which the command line does not load): `export` receives
+ * images, which with the default 64 KiB windows waited for a window update every 64 KiB; for
+ * other commands they cost nothing.
+ */
+const WIDE_WINDOWS: ChannelOptions = { "grpc-node.flow_control_window": 4 * 1024 * 1024 };
 
 /** A client of the gateway the command line names; close it when done. */
 export function connect(values: ConnectionValues, addr?: string): CriuServiceClient {
@@ -29,9 +36,7 @@ export function channel(values: ConnectionValues): { creds: ChannelCredentials; 
   const serverName = values["tls-server-name"] ?? env.CRIU_GATEWAY_TLS_SERVER_NAME;
   if ((cert === undefined) !== (key === undefined))
     throw new UsageError("--tls-cert and --tls-key go together");
-  // Wide windows: `export` receives images, which with HTTP/2's 64 KiB windows waited for a
-  // window update every 64 KiB; for other commands they cost nothing.
-  const windows = transferChannelOptions;
+  const windows = WIDE_WINDOWS;
   if (ca === undefined && cert === undefined)
     return { creds: credentials.createInsecure(), options: windows };
   const read = (flag: string, path: string) => {
