@@ -48,7 +48,7 @@ describe("criu-gateway command", () => {
 
   it("dumps and restores a process, which goes on counting", async () => {
     const c = await startCounter(dir, "cli-counter");
-    const dumped = await cli("dump", "--pid", String(c.pid), "--id", "demo");
+    const dumped = await cli("dump", "--pid", String(c.pid), "--id", "demo", "--durability", "none");
     expect(dumped.stderr).toBe("");
     expect(dumped.stdout).toMatch(/checkpoint demo written/);
     await c.exited;
@@ -56,7 +56,11 @@ describe("criu-gateway command", () => {
 
     const ls = await cli("ls", "--json");
     const listed = JSON.parse(ls.stdout) as { checkpoints: { checkpointId: string; rootPid: number }[] };
-    expect(listed.checkpoints).toEqual([expect.objectContaining({ checkpointId: "demo", rootPid: c.pid })]);
+    expect(listed.checkpoints).toEqual([
+      expect.objectContaining({ checkpointId: "demo", rootPid: c.pid, durability: "DURABILITY_NONE" }),
+    ]);
+    // The table says it was not flushed, and that CRIU confirmed it.
+    expect((await cli("ls")).stdout).toMatch(/\ndemo\s+dump\s.*\scomplete\s+no\n/);
 
     const restored = await cli("restore", "demo", "--json");
     expect(restored.code).toBe(0);

@@ -25,8 +25,8 @@ describe("criu-gateway pre-dump, log and cpuinfo commands", () => {
     expect(checked.code).toBe(0);
     expect(checked.stdout).toMatch(/can run what checkpoint cpu describes/);
     const ls = await cli("ls");
-    expect(ls.stdout).toMatch(/^ID\s+KIND\s+CREATED/);
-    expect(ls.stdout).toMatch(/\ncpu\s+cpuinfo\s/);
+    expect(ls.stdout).toMatch(/^ID\s+KIND\s+CREATED\s+SIZE\s+PID\s+PARENT\s+STATE\s+FLUSHED\n/);
+    expect(ls.stdout).toMatch(/\ncpu\s+cpuinfo\s.*\scomplete\s+(yes|no)\n/);
     const log = await cli("log", "cpu");
     expect(log.code).toBe(0);
     expect(log.stdout).toMatch(/cpu: /);

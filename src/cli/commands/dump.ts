@@ -6,6 +6,12 @@ const TARGET = {
   pid: { type: "string", value: "N", required: true, help: "the root of the process tree" },
   id: { type: "string", value: "ID", required: true, help: "the checkpoint to write" },
   parent: { type: "string", value: "ID", complete: "checkpoint", help: "a pre-dump this one builds on" },
+  durability: {
+    type: "string",
+    value: "HOW",
+    choices: ["fsync", "none"],
+    help: "fsync (default): answer once on disk; none: once in place, which a machine crash may lose",
+  },
 } as const;
 
 export const DUMP_OPTIONS = {

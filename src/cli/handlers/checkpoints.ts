@@ -2,8 +2,10 @@
 import {
   type Checkpoint,
   CheckpointLogKind,
+  CheckpointState,
   checkpointKindToJSON,
   type DeleteCheckpointResponse,
+  Durability,
   GetCheckpointLogResponse,
   GetCheckpointResponse,
   ListCheckpointsResponse,
@@ -65,7 +67,7 @@ export function log({ values, positionals }: Args<typeof LOG_OPTIONS>): Promise<
 }
 
 function formatTable(checkpoints: readonly Checkpoint[]): string {
-  const rows = [["ID", "KIND", "CREATED", "SIZE", "PID", "PARENT"]];
+  const rows = [["ID", "KIND", "CREATED", "SIZE", "PID", "PARENT", "STATE", "FLUSHED"]];
   for (const c of checkpoints) {
     const kind = checkpointKindToJSON(c.kind) as keyof typeof CHECKPOINT_KINDS;
     rows.push([
@@ -75,6 +77,9 @@ function formatTable(checkpoints: readonly Checkpoint[]): string {
       formatSize(c.sizeBytes),
       String(c.rootPid),
       c.parentCheckpointId || "-",
+      // In capitals: a dump CRIU never confirmed (docs/reliability.md), worth a look before use.
+      c.state === CheckpointState.CHECKPOINT_STATE_UNCONFIRMED ? "UNCONFIRMED" : "complete",
+      c.durability === Durability.DURABILITY_NONE ? "no" : "yes",
     ]);
   }
   return formatColumns(rows);

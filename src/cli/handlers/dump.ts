@@ -3,6 +3,7 @@ import {
   CriuOptions,
   type CriuServiceClient,
   DumpResponse,
+  Durability,
   OperationKind,
   PreDumpResponse,
   type SubscribeResponse,
@@ -14,11 +15,18 @@ import { formatSize, print, protoJson } from "../output.js";
 import { integer, optionalInteger } from "../parse.js";
 import { type Progress, startProgress } from "../progress.js";
 
+/** --durability as the API spells it (unset: the gateway's default, FSYNC). */
+function durabilityOf(name: string | undefined): Durability {
+  if (name === "none") return Durability.DURABILITY_NONE;
+  return name === "fsync" ? Durability.DURABILITY_FSYNC : Durability.DURABILITY_UNSPECIFIED;
+}
+
 export function dump({ values }: Args<typeof DUMP_OPTIONS>): Promise<number> {
   const pid = integer("--pid", values.pid);
   const request = {
     checkpointId: values.id,
     parentCheckpointId: values.parent ?? "",
+    durability: durabilityOf(values.durability),
     options: CriuOptions.fromPartial({
       pid,
       leaveRunning: values["leave-running"],
@@ -48,6 +56,7 @@ export function preDump({ values }: Args<typeof PRE_DUMP_OPTIONS>): Promise<numb
   const request = {
     checkpointId: values.id,
     parentCheckpointId: values.parent ?? "",
+    durability: durabilityOf(values.durability),
     options: CriuOptions.fromPartial({ pid, logLevel: optionalInteger("--log-level", values["log-level"]) }),
   };
   return withClient(values, async (client) => {
