@@ -73,3 +73,46 @@ describe("acceptMigration", () => {
     process.kill(pid, "SIGKILL");
   });
 });
+
+describe("acceptMigration, POST_COPY", () => {
+  it("refuses a checkpoint id that is taken before starting anything, and holds no refill back", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "criu-gw-accept-"));
+    dirs.push(dir);
+    const store = await ImageStore.open(join(dir, "images"));
+    const taken = await store.stage("moving", undefined);
+    let held = 0;
+    let started = 0;
+    const header: ToTarget = {
+      kind: "header",
+      header: {
+        checkpointId: "moving",
+        mode: "post-copy",
+        restoreOptions: undefined,
+        rootPid: 1,
+        criuVersion: "4.2",
+      },
+    };
+    const outcome = acceptMigration(
+      { next: async () => header, send: async () => undefined },
+      {
+        store,
+        admit: async () => ({ caller: "test" }),
+        restore: () => Promise.reject(new Error("no restore may start")),
+        startLazyPages: () => {
+          started++;
+          return Promise.reject(new Error("no daemon may start"));
+        },
+        holdRefills: () => {
+          held++;
+          return () => {
+            held--;
+          };
+        },
+      },
+    );
+    await expect(outcome).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    expect(started).toBe(0);
+    expect(held).toBe(0);
+    await taken.discard();
+  });
+});

@@ -13,6 +13,7 @@ import { pageSocketPair } from "../../criu/pageSocket.js";
 import type { LazyPages, OperationContext } from "../criuOperations.js";
 import { GatewayError } from "../errors.js";
 import { processTree } from "../processTree.js";
+import type { StagedDump } from "../stagedDump.js";
 import type { AcceptMigrationDeps } from "./acceptMigration.js";
 import { expectNext, receiveInto } from "./acceptMigration.js";
 import { type EarlyRestore, startEarlyRestore } from "./earlyRestore.js";
@@ -39,25 +40,27 @@ export async function acceptPostCopy(
   const stop = stopSignal(tunnel, requests, control);
   // No warm worker starts until the tree runs here: a spawn holds the event loop for milliseconds.
   const releaseRefills = deps.holdRefills();
-  // Staged, never published: the images serve this restore only, and go with the call.
-  const staged = await deps.store.stage(header.checkpointId, undefined);
+  let staged: StagedDump | undefined;
   let lazy: LazyPages | undefined;
   let restore: EarlyRestore | undefined;
   let tree: StoppedTree | undefined;
   let running = false;
   try {
+    // Staged, never published: the images serve this restore only, and go with the call.
+    const dir = await deps.store.stage(header.checkpointId, undefined);
+    staged = dir;
     // The daemon and the restore start while the source still dumps; both wait for the images.
-    lazy = await deps.startLazyPages(staged.path, pair.criuEnd);
+    lazy = await deps.startLazyPages(dir.path, pair.criuEnd);
     pair.closeCriuEnd();
     stopsDaemon(stop, lazy.daemon);
-    restore = await startEarlyRestore(deps, header, staged, ctx);
-    const receiving = receiveInto(control, staged.path);
+    restore = await startEarlyRestore(deps, header, dir, ctx);
+    const receiving = receiveInto(control, dir.path);
     receiving.catch(() => undefined);
     // A restore refused at once (by the policy, say) ends the migration without the images.
     await Promise.race([receiving, restore.restored.then(() => receiving)]);
     // The daemon first: the restore meets it on its socket once it has read the images.
-    await imagesToDaemon(lazy, staged.path, header.checkpointId);
-    await restore.imagesIn(staged.path);
+    await imagesToDaemon(lazy, dir.path, header.checkpointId);
+    await restore.imagesIn(dir.path);
     const restored = await restore.restored;
     // The tree is stopped until the commit: nothing of it can wait for a page. (The restore
     // itself can: CRIU's restorer touches the tree's memory.) The daemon's background requests
@@ -89,7 +92,7 @@ export async function acceptPostCopy(
     await lazy?.close();
     tunnel.close();
     pair.closeCriuEnd();
-    await staged.discard();
+    await staged?.discard();
   }
 }
 
