@@ -225,6 +225,9 @@ function buildServer(parts: ServerParts): {
   const { config, logger, gatekeeper, unixPeers, operations, store, events } = parts;
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    // Channelz keeps per-call and per-session counters for a debugging service the gateway does
+    // not serve; off, grpc-js takes its lighter path for every stream it receives.
+    "grpc.enable_channelz": 0,
     interceptors: parts.telemetry.interceptors,
   });
   if (!widenServerWindows(server))
