@@ -124,7 +124,7 @@ export class StagedDir implements StagedDump {
         await fs.writeFile(join(this.path, META_FILE), metaText(written), { mode: FILE_MODE });
         settled = await settleTree(this.path, durability);
       } else {
-        settled = await this.#settleSecured(written, durability);
+        settled = await this.#settleSecured(this.#secured, written, durability);
       }
       closeQuietly(this.fd);
       if (await this.host.exists(this.id)) {
@@ -163,10 +163,10 @@ export class StagedDir implements StagedDump {
    * file is flushed here.
    */
   async #settleSecured(
+    secured: { stamps: Map<string, string>; flushed: boolean },
     written: MetaFile,
     durability: Durability,
   ): Promise<Awaited<ReturnType<typeof settleTree>>> {
-    const secured = this.#secured as { stamps: Map<string, string>; flushed: boolean };
     const alreadyFlushed = durability === "none" || secured.flushed;
     // Flushed before its rename where the dump is past its point of no return: start-up recovery
     // reads it. The directory is flushed by settleTree next.

@@ -110,8 +110,8 @@ export function spansRecorded(): boolean {
 
 /**
  * Runs `fn` in a child span of the current one; a thrown error marks the span and is rethrown.
- * Without an SDK `fn` just runs: a no-op span would still cost a context switch and a wrapping
- * promise on every call.
+ * Without an SDK `fn` just runs: a no-op span would still cost an OpenTelemetry context change
+ * and a wrapping promise on every call.
  */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
   if (!spansRecorded()) return unspanned(fn);
