@@ -22,6 +22,7 @@ import { createCallPipeline } from "../grpc/callPipeline.js";
 import { createCriuService } from "../grpc/criuService.js";
 import { createMigrationService } from "../grpc/migrationHandlers.js";
 import { addReflectionServices } from "../grpc/reflectionService.js";
+import { takeStreamsInTurns } from "../grpc/streamTurns.js";
 import { ReloadingTlsCredentials } from "../grpc/tlsCredentials.js";
 import { withTransferCodecs } from "../grpc/transferCodec.js";
 import { createTransferService } from "../grpc/transferService.js";
@@ -232,6 +233,8 @@ function buildServer(parts: ServerParts): {
   });
   if (!widenServerWindows(server))
     logger.log("warn", "HTTP/2 windows left at 64 KiB: transfers will be slow");
+  if (!takeStreamsInTurns(server))
+    logger.log("warn", "calls that arrive together are taken in at once: bursts will hold the event loop");
   const pipeline = createCallPipeline({
     gatekeeper,
     unixPeers,
