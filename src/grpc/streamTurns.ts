@@ -16,7 +16,10 @@ interface ServerInternals {
 /** The part of a node:http2 stream this module looks at. */
 interface StreamLike {
   readonly destroyed: boolean;
+  /** Whether its "end" was emitted: the client half-closed and everything it sent was read. */
+  readonly readableEnded: boolean;
   once(event: "error", listener: () => void): unknown;
+  emit(event: "end"): boolean;
 }
 
 /**
@@ -45,11 +48,22 @@ export function spreadStreams(http2Server: EventEmitter): void {
     http2Server.removeListener("stream", listener as (...args: unknown[]) => void);
     http2Server.on("stream", (stream: StreamLike, ...rest: unknown[]) => {
       stream.once("error", ignore);
-      startInTurn(() => {
-        if (!stream.destroyed) listener.call(http2Server, stream, ...rest);
-      });
+      startInTurn(() => handOver(stream, () => listener.call(http2Server, stream, ...rest)));
     });
   }
+}
+
+/**
+ * Hands `stream` to grpc-js's listener unless it is gone. A stream whose client half-closed
+ * without sending a message (a streaming call with none) has emitted its "end" already, to no
+ * one: node:http2 ends an empty readable side at once, paused or not. grpc-js learns of the
+ * half-close only from that event, so it is emitted again once grpc-js listens.
+ */
+function handOver(stream: StreamLike, listen: () => void): void {
+  if (stream.destroyed) return;
+  const endedUnheard = stream.readableEnded;
+  listen();
+  if (endedUnheard && !stream.destroyed) stream.emit("end");
 }
 
 function ignore(): void {}

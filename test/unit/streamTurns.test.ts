@@ -8,6 +8,7 @@ import { spreadStreams, takeStreamsInTurns } from "../../src/grpc/streamTurns.js
 
 class FakeStream extends EventEmitter {
   destroyed = false;
+  readableEnded = false;
   constructor(readonly id: number) {
     super();
   }
@@ -53,6 +54,25 @@ describe("streams that arrive together", () => {
     reset.destroyed = true;
     for (let turn = 0; turn < 4; turn++) await nextTurn();
     expect(handed.map((h) => h.id)).toEqual([1, 3]);
+  });
+
+  it("that ended before their turn, with nothing sent, are ended again once grpc-js listens", async () => {
+    const http2Server = new EventEmitter();
+    const halfClosed: number[] = [];
+    // Like grpc-js: the client's half-close is known from "end" alone.
+    http2Server.on("stream", (stream: FakeStream) => stream.on("end", () => halfClosed.push(stream.id)));
+    spreadStreams(http2Server);
+    const first = new FakeStream(1);
+    const empty = new FakeStream(2);
+    for (const stream of [first, empty]) http2Server.emit("stream", stream, {});
+    // node:http2 ends an empty readable side at once, before anyone listens.
+    empty.emit("end");
+    empty.readableEnded = true;
+    first.emit("end");
+    first.readableEnded = true;
+    await nextTurn();
+    await nextTurn();
+    expect(halfClosed).toEqual([1, 2]);
   });
 
   it("are taken in turns on every HTTP/2 server a grpc-js server makes", async () => {
