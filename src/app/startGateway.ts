@@ -23,6 +23,7 @@ import { createCallPipeline } from "../grpc/callPipeline.js";
 import { createCriuService } from "../grpc/criuService.js";
 import { createMigrationService } from "../grpc/migrationHandlers.js";
 import { addReflectionServices } from "../grpc/reflectionService.js";
+import { takeStreamsInTurns } from "../grpc/streamTurns.js";
 import { ReloadingTlsCredentials } from "../grpc/tlsCredentials.js";
 import { withTransferCodecs } from "../grpc/transferCodec.js";
 import { createTransferService } from "../grpc/transferService.js";
@@ -240,10 +241,15 @@ function buildServer(parts: ServerParts): {
   const { config, logger, gatekeeper, unixPeers, operations, store, events } = parts;
   const server = new Server({
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    // Channelz keeps per-call and per-session counters for a debugging service the gateway does
+    // not serve; off, grpc-js takes its lighter path for every stream it receives.
+    "grpc.enable_channelz": 0,
     interceptors: parts.telemetry.interceptors,
   });
   if (!widenServerWindows(server))
     logger.log("warn", "HTTP/2 windows left at 64 KiB: transfers will be slow");
+  if (!takeStreamsInTurns(server))
+    logger.log("warn", "calls that arrive together are taken in at once: bursts will hold the event loop");
   const pipeline = createCallPipeline({
     gatekeeper,
     unixPeers,

@@ -15,9 +15,9 @@
 // Warm workers: `criu swrk` reads its first request only after fork, exec and its own start-up, and
 // Node's spawn blocks the event loop until the exec. So the pool keeps `warmWorkers` started ones
 // waiting on their sockets (CRIU blocks in recv before reading anything), hands one to a call at
-// once, and starts the next in the background, one per event-loop turn: after that call's worker
-// has exited while another is still ready, and never while calls queue for a kept worker, so that
-// the spawns fall between calls rather than into them.
+// once, and starts the next in the background, one every other event-loop turn: after that call's
+// worker has exited while another is still ready, and never while calls queue for a kept worker,
+// so that the spawns fall between calls (and after their answers) rather than into them.
 
 import { closeFd, streamPair } from "./seqpacket.js";
 import { type ExchangeOptions, SwrkWorker, WorkerFailure } from "./swrkWorker.js";
@@ -430,27 +430,34 @@ export class WorkerPool {
   }
 
   /**
-   * Starts warm workers up to `warmWorkers`, one per event-loop turn, in the background. Waits
-   * while calls queue for a kept worker (they are served first), while an operation holds
+   * Starts warm workers up to `warmWorkers`, one every other event-loop turn, in the background.
+   * Waits while calls queue for a kept worker (they are served first), while an operation holds
    * refills back, and after a second warm worker died unused until the next call (a CRIU that
    * cannot start is not restarted in a loop).
+   *
+   * Each start waits a turn more than it needs: an operation that let it go is answering its call
+   * in this turn, and grpc-js sends a unary answer's trailers, which end the call for its client,
+   * a turn after its message. A spawn before them (the event loop held for milliseconds, the new
+   * CRIU taking a core) was measured delaying the end of a small dump's call by ~4 ms.
    */
   #scheduleRefill(): void {
     if (this.#refillScheduled || this.#draining || this.#warmWorkers === 0) return;
     this.#refillScheduled = true;
-    setImmediate(() => {
-      this.#refillScheduled = false;
-      if (this.#draining || this.#keptWaiters.length > 0 || this.#crashedSinceCall > 1) return;
-      // Released holds schedule the refill again.
-      if (this.#refillHolds > 0) return;
-      // Workers out on kept requests come back to the ready list.
-      if (this.#ready.length + this.#returning >= this.#warmWorkers) return;
-      const worker = this.#startWithSpare();
-      // Started or not: a worker that could not be spawned says so to the call that takes it,
-      // and is not kept waiting.
-      if (worker.pid === undefined) return;
-      this.#park(worker);
-      this.#scheduleRefill();
-    });
+    setImmediate(() => setImmediate(() => this.#refill()));
+  }
+
+  #refill(): void {
+    this.#refillScheduled = false;
+    if (this.#draining || this.#keptWaiters.length > 0 || this.#crashedSinceCall > 1) return;
+    // Released holds schedule the refill again.
+    if (this.#refillHolds > 0) return;
+    // Workers out on kept requests come back to the ready list.
+    if (this.#ready.length + this.#returning >= this.#warmWorkers) return;
+    const worker = this.#startWithSpare();
+    // Started or not: a worker that could not be spawned says so to the call that takes it,
+    // and is not kept waiting.
+    if (worker.pid === undefined) return;
+    this.#park(worker);
+    this.#scheduleRefill();
   }
 }

@@ -6,7 +6,7 @@
 // (UNCONFIRMED_MARKER). From there the images may be all that is left of the processes, and no
 // path removes them: they end published, or kept as an unconfirmed checkpoint.
 
-import { promises as fs, writeFileSync } from "node:fs";
+import { promises as fs, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeQuietly, FILE_MODE, replaceFile, settleTree, syncDir } from "./durableFiles.js";
 import { GatewayError } from "./errors.js";
@@ -35,9 +35,11 @@ export interface StagedDump extends OpenDirectory {
   /**
    * Writes the gateway's own records before CRIU is let past post-dump: meta.json and, for a dump
    * that stops its processes (leaveRunning false), the marker of the point of no return; with
-   * durability "fsync" (the default) they and every image are then flushed, as one batch. With
-   * "none" nothing is flushed: the files are in the page cache, which outlives the gateway, so
-   * start-up recovery still finds them after a gateway crash, but not after a host crash.
+   * durability "fsync" (the default) such a dump's files are then flushed, as one batch. A dump
+   * that leaves its processes running has no point of no return (start-up recovery removes it),
+   * so its files are flushed once, by publish, while its processes already run on. With "none"
+   * nothing is flushed: the files are in the page cache, which outlives the gateway, so start-up
+   * recovery still finds them after a gateway crash, but not after a host crash.
    * Throws (ENOSPC, …) for the caller to veto the dump, which CRIU then rolls back.
    */
   secure(meta: CheckpointMeta): Promise<void>;
@@ -70,8 +72,11 @@ export interface StagingHost {
 
 export class StagedDir implements StagedDump {
   #done = false;
-  /** Once secure() has run: the files it settled (made private, flushed for "fsync"), with their stamps. */
-  #secured: Map<string, string> | undefined;
+  /**
+   * Once secure() has run: the files it settled (made private), with their stamps, and whether it
+   * flushed them too.
+   */
+  #secured: { stamps: Map<string, string>; flushed: boolean } | undefined;
   /** Past the point of no return, and CRIU has not said it rolled back. */
   #precious = false;
   #kept: KeptDump | undefined;
@@ -96,8 +101,9 @@ export class StagedDir implements StagedDump {
         writeFileSync(file, "", { mode: FILE_MODE }),
       );
     }
-    const settled = await naming(this.path, (dir) => settleTree(dir, durability));
-    this.#secured = settled.stamps;
+    const flush = durability !== "none" && !meta.leaveRunning;
+    const settled = await naming(this.path, (dir) => settleTree(dir, flush ? durability : "none"));
+    this.#secured = { stamps: settled.stamps, flushed: flush };
     this.#precious = !meta.leaveRunning;
   }
 
@@ -118,20 +124,7 @@ export class StagedDir implements StagedDump {
         await fs.writeFile(join(this.path, META_FILE), metaText(written), { mode: FILE_MODE });
         settled = await settleTree(this.path, durability);
       } else {
-        // Now with CRIU's statistics; they are a report, so the secured meta.json may stand.
-        const replaced = await replaceFile(this.path, META_FILE, metaText(written), durability).then(
-          () => true,
-          () => false,
-        );
-        // What secure() settled is not settled again: only what CRIU wrote after post-dump (its
-        // statistics, the rest of its log) and the new meta.json, if replaceFile did not (it
-        // writes it private, and flushed for "fsync").
-        const secured = this.#secured;
-        settled = await settleTree(
-          this.path,
-          durability,
-          (name, stamp) => (name === META_FILE && replaced) || secured.get(name) === stamp,
-        );
+        settled = await this.#settleSecured(this.#secured, written, durability);
       }
       closeQuietly(this.fd);
       if (await this.host.exists(this.id)) {
@@ -140,7 +133,8 @@ export class StagedDir implements StagedDump {
           `checkpoint ${this.id} appeared while dumping; not replaced`,
         );
       }
-      await fs.rename(this.path, target);
+      // A rename within one directory takes microseconds: no thread-pool round trip for it.
+      renameSync(this.path, target);
       if (durability !== "none") await syncDir(this.host.root);
     } catch (err) {
       if (this.#precious) this.#kept = await this.#keep();
@@ -158,6 +152,40 @@ export class StagedDir implements StagedDump {
       pageServerLog: settled.names.includes(PAGE_SERVER_LOG),
       unconfirmed,
     });
+  }
+
+  /**
+   * Publish's settling of a secured dump: meta.json replaced, now with CRIU's statistics (they are
+   * a report, so when that fails the secured one stands), and the files made private and, for
+   * "fsync", flushed in one batch with the directory. What secure() settled is not settled again:
+   * only what CRIU wrote after post-dump (its statistics, the rest of its log) and the new
+   * meta.json; but where secure() did not flush (a dump that leaves its processes running), every
+   * file is flushed here.
+   */
+  async #settleSecured(
+    secured: { stamps: Map<string, string>; flushed: boolean },
+    written: MetaFile,
+    durability: Durability,
+  ): Promise<Awaited<ReturnType<typeof settleTree>>> {
+    const alreadyFlushed = durability === "none" || secured.flushed;
+    // Flushed before its rename where the dump is past its point of no return: start-up recovery
+    // reads it. The directory is flushed by settleTree next.
+    const replaced = await replaceFile(
+      this.path,
+      META_FILE,
+      metaText(written),
+      alreadyFlushed ? durability : "none",
+      false,
+    ).then(
+      () => true,
+      () => false,
+    );
+    return settleTree(
+      this.path,
+      durability,
+      (name, stamp) =>
+        alreadyFlushed && ((name === META_FILE && replaced) || secured.stamps.get(name) === stamp),
+    );
   }
 
   async discard(): Promise<KeptDump | undefined> {

@@ -9,6 +9,8 @@ const DEADLINE_SLACK_MS = 1_000;
 
 /** The events of a grpc-js server call that tell its client is gone. */
 export interface CancellableCall {
+  /** grpc-js sets it when the client cancelled before anyone listened for "cancelled". */
+  readonly cancelled?: boolean;
   getDeadline(): Deadline;
   on(event: string, listener: () => void): unknown;
   removeListener(event: string, listener: () => void): unknown;
@@ -38,6 +40,8 @@ export function callSignal(
     : undefined;
   const events = ["cancelled", ...goneOn];
   for (const event of events) call.on(event, gone);
+  // A call watched only once its turn came may have been cancelled while it waited.
+  if (call.cancelled) gone();
   return {
     signal: controller.signal,
     dispose() {

@@ -13,18 +13,14 @@ export function handleUnaryCall<Req, Res>(
   onInternal: (cause: unknown) => void,
 ): GrpcUnaryHandler<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    // Watched from its arrival: a call cancelled while it waits for its turn starts cancelled.
+    // Only the clock is read on arrival: every call of a burst arrives in one task, so whatever
+    // else it needs is made in its own turn (a call cancelled while it waited starts cancelled).
     const startedNs = process.hrtime.bigint();
-    const watched = callSignal(call);
-    startInTurn(() => run(call, callback, startedNs, watched));
+    startInTurn(() => run(call, callback, startedNs));
   };
 
-  function run(
-    call: ServerUnaryCall<Req, Res>,
-    callback: sendUnaryData<Res>,
-    startedNs: bigint,
-    { signal, dispose }: { signal: AbortSignal; dispose(): void },
-  ): void {
+  function run(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, startedNs: bigint): void {
+    const { signal, dispose } = callSignal(call);
     const context = { method, signal, transport: call, startedNs, record: {} };
     onlyResponse(handler({ first: call.request, rest: noMessages() }, context)).then(
       (response) => {

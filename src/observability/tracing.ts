@@ -7,6 +7,8 @@ import {
   type Attributes,
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -95,9 +97,33 @@ export function inRpcSpan<T>(
   return context.with(active, () => finishing(span, fn));
 }
 
-/** Runs `fn` in a child span of the current one; a thrown error marks the span and is rethrown. */
+/** The API's no-op provider, which a provider no SDK was registered with delegates to. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** What `fn` is handed when no SDK records spans. */
+const UNRECORDED = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Whether an SDK is registered, so that spans opened now are recorded. */
+export function spansRecorded(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
+
+/**
+ * Runs `fn` in a child span of the current one; a thrown error marks the span and is rethrown.
+ * Without an SDK `fn` just runs: a no-op span would still cost an OpenTelemetry context change
+ * and a wrapping promise on every call.
+ */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  if (!spansRecorded()) return unspanned(fn);
   return tracer().startActiveSpan(name, { attributes }, context.active(), (span) => finishing(span, fn));
+}
+
+function unspanned<T>(fn: (span: Span) => Promise<T>): Promise<T> {
+  try {
+    return fn(UNRECORDED);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Records a gRPC status on an RPC span: only non-OK codes are errors. */

@@ -1,4 +1,5 @@
 // Calls that arrive in one task start one per event-loop turn, in order; a lone call at once.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { startInTurn } from "../../src/grpc/callTurns.js";
@@ -24,6 +25,15 @@ describe("startInTurn", () => {
     // The queue is empty again: the next call starts at once.
     startInTurn(() => started.push(4));
     expect(started).toEqual([1, 2, "other work", 3, 4]);
+    await nextTurn();
+  });
+
+  it("runs a call started in a later turn in the async context it arrived in", async () => {
+    const store = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    for (const call of ["a", "b", "c"]) store.run(call, () => startInTurn(() => seen.push(store.getStore())));
+    while (seen.length < 3) await nextTurn();
+    expect(seen).toEqual(["a", "b", "c"]);
     await nextTurn();
   });
 });

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 
-// Files are flushed with fsync(2) on the descriptors the store opened (fs.fsync), directories
-// through FileHandle.sync: the flush counts below watch both.
+// Files and directories are flushed with fsync(2) on the descriptors the store opened (fs.fsync);
+// the flush counts below also watch FileHandle.sync, should a flush ever go that way.
 const fsyncCalls = vi.hoisted(() => ({ count: 0 }));
 vi.mock("node:fs", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:fs")>();
@@ -203,7 +203,7 @@ describe("stage and publish", () => {
       const store = await ImageStore.open(root);
       const staged = await store.stage("durable", undefined);
       await writeImages(staged.path);
-      // Every flush the store issues: files by fs.fsync, directories by FileHandle.sync.
+      // Every flush the store issues, by fs.fsync or FileHandle.sync.
       fsyncCalls.count = 0;
       const probe = await fs.open(root, "r");
       const handleProto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };

@@ -3,7 +3,19 @@
 import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+
+// Every flush the store issues goes through fs.fsync on a descriptor it opened: counted here.
+const fsyncCalls = vi.hoisted(() => ({ count: 0 }));
+vi.mock("node:fs", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:fs")>();
+  const fsync = (fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+    fsyncCalls.count++;
+    actual.fsync(fd, callback);
+  };
+  return { ...actual, fsync, default: { ...actual, fsync } };
+});
+
 import {
   type CheckpointMeta,
   ImageStore,
@@ -140,6 +152,37 @@ describe("the point of no return with durability NONE", () => {
     // What it said is what a later read finds.
     expect(await store.get("quick")).toEqual({ ...info, createTime: expect.any(Date) });
     expect(await fs.readdir(join(root, "quick"))).not.toContain(UNCONFIRMED_MARKER);
+  });
+});
+
+describe("flushing with durability FSYNC", () => {
+  test("a dump that stops its processes is flushed at post-dump, before CRIU may stop them", async () => {
+    const store = await ImageStore.open(root);
+    const staged = await stagedWithImages(store, "stopping");
+    fsyncCalls.count = 0;
+    await staged.secure(meta({ durability: "fsync" }));
+    // inventory.img, pages-1.img, meta.json, the marker, then the directory.
+    expect(fsyncCalls.count).toBe(5);
+    await staged.publish(meta({ durability: "fsync" }));
+    expect((await store.get("stopping")).state).toBe("complete");
+  });
+
+  test("a dump that leaves its processes running is flushed once, when published", async () => {
+    const store = await ImageStore.open(root);
+    const staged = await stagedWithImages(store, "running");
+    fsyncCalls.count = 0;
+    await staged.secure(meta({ durability: "fsync", leaveRunning: true }));
+    // Its processes run on whatever happens next: nothing waits for the disk at post-dump.
+    expect(fsyncCalls.count).toBe(0);
+    await fs.writeFile(join(staged.path, "stats-dump"), "stats");
+    await staged.publish(meta({ durability: "fsync", leaveRunning: true }));
+    // Every file (inventory.img, pages-1.img, meta.json, stats-dump), the directory, the root.
+    expect(fsyncCalls.count).toBe(6);
+    const dir = join(root, "running");
+    for (const name of await fs.readdir(dir)) {
+      expect([name, (await fs.stat(join(dir, name))).mode & 0o777]).toEqual([name, 0o600]);
+    }
+    expect((await store.get("running")).durability).toBe("fsync");
   });
 });
 

@@ -7,6 +7,7 @@ import {
   inRpcSpan,
   inSpan,
   setRpcStatus,
+  spansRecorded,
   tracingRequested,
 } from "../../src/observability/tracing.js";
 
@@ -30,6 +31,10 @@ describe("traces", () => {
       false,
     );
     expect(tracingRequested({ OTEL_SDK_DISABLED: "true", OTEL_TRACES_EXPORTER: "otlp" })).toBe(false);
+  });
+
+  it("are recorded once an SDK is registered", () => {
+    expect(spansRecorded()).toBe(true);
   });
 
   it("make a caller's traceparent the parent of the RPC's span, and nest work under it", async () => {

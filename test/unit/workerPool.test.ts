@@ -184,6 +184,21 @@ describe("warm workers", () => {
     await pool.drain();
   });
 
+  test("are refilled no sooner than the turn after the one an operation let go in", async () => {
+    const { pool, before } = await startedPool();
+    const release = pool.holdRefills();
+    const worker = await pool.acquire();
+    await worker.close();
+    release();
+    // That turn is the operation's answer's; the one after it, its trailers' (grpc-js sends them a
+    // turn after the message): nothing is spawned in between.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.readyPids()).toEqual([before[1]]);
+    await ready(pool, 2);
+    expect(pool.readyPids()[0]).toBe(before[1]);
+    await pool.drain();
+  });
+
   test("a worker that answered a kept request (VERSION) rejoins them instead of a new one", async () => {
     const { fake, pool, before } = await startedPool();
     await pool.exchangeKept({ type: CriuReqType.VERSION });

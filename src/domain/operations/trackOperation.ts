@@ -31,10 +31,12 @@ export interface StartedOperation {
 }
 
 let operationCounter = 0;
+/** Drawn once: with the counter it tells this gateway's ids from those of its earlier runs. */
+const runTag = randomBytes(4).toString("hex");
 
 function newOperationId(): string {
   operationCounter++;
-  return `op-${operationCounter}-${randomBytes(4).toString("hex")}`;
+  return `op-${operationCounter}-${runTag}`;
 }
 
 /** Gives an operation its id, tells the caller, and publishes that it started. */
