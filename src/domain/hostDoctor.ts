@@ -13,6 +13,7 @@ import {
   criuHasSysResource,
   type HostFinding,
   inetSocketsFinding,
+  kdatCacheFinding,
   memTrackFinding,
   networkLockFinding,
   pid1Finding,
@@ -121,6 +122,7 @@ export async function diagnoseHost(
 ): Promise<HostFinding[]> {
   const [criu, iptables] = await Promise.all([answers, readers.onPath("iptables-restore")]);
   const sysResource = criuHasSysResource((await readers.readFile("/proc/self/status")) ?? "");
+  const mounts = (await readers.readFile("/proc/self/mounts")) ?? "";
   return [
     criuFinding(readers.criuBin, criu.version, criu.check),
     inetSocketsFinding(criu.version, readers.kernelRelease()),
@@ -129,8 +131,9 @@ export async function diagnoseHost(
     pipeMaxSizeFinding(await pipeMaxSize(readers), sysResource),
     capSysResourceFinding(sysResource),
     networkLockFinding(iptables, criu.nftablesLock),
-    cgroupFinding((await readers.readFile("/proc/self/mounts")) ?? ""),
+    cgroupFinding(mounts),
     pid1Finding(((await readers.readFile("/proc/1/comm")) ?? "").trim(), await zombiesOfPid1(readers)),
+    kdatCacheFinding(mounts, (await readers.readFile("/run/criu.kdat")) !== undefined),
   ];
 }
 

@@ -46,7 +46,7 @@ function healthyHost(): FakeHost {
     files: {
       "/proc/sys/fs/pipe-max-size": "1048576\n",
       "/proc/self/status": "Name:\tnode\nCapBnd:\t000001ffffffffff\n",
-      "/proc/self/mounts": "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n",
+      "/proc/self/mounts": "tmpfs /run tmpfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n",
       "/proc/1/comm": "systemd\n",
       "/proc/1/stat": "1 (systemd) S 0 1 1 0",
       "/proc/42/stat": "42 (sleep) S 1 42 42 0",
@@ -97,6 +97,11 @@ describe("diagnoseHost", () => {
     expect(f["network-lock"]?.state).toBe("missing");
     expect(f["cgroup-v2"]?.state).toBe("degraded");
     expect(f["pid1-reaping"]?.detail).toContain("1 zombie waits");
+    expect(f["kdat-cache"]?.state).toBe("degraded");
+    // A cache CRIU wrote anyway is enough.
+    host.files["/run/criu.kdat"] = "\u0000";
+    expect(byName(await diagnoseHost(readers(host)))["kdat-cache"]?.state).toBe("ok");
+    delete host.files["/run/criu.kdat"];
     // Where the kernel lists pid 1's children, only they are looked at.
     host.files["/proc/1/task/1/children"] = "42 ";
     f = byName(await diagnoseHost(readers(host)));

@@ -9,6 +9,7 @@ import {
   criuHasSysResource,
   type HostFinding,
   inetSocketsFinding,
+  kdatCacheFinding,
   kernelAtLeast,
   memTrackFinding,
   networkLockFinding,
@@ -206,5 +207,24 @@ describe("pid1-reaping", () => {
     expect(waiting.state).toBe("degraded");
     expect(waiting.detail).toContain("3 zombies wait");
     for (const f of [unknown, waiting]) expectWellFormed(f);
+  });
+});
+
+describe("kdat-cache", () => {
+  const tmpfsRun = "proc /proc proc rw 0 0\ntmpfs /run tmpfs rw,nosuid,nodev,mode=755 0 0\n";
+  const plainRun = "proc /proc proc rw 0 0\n/dev/vda / ext4 rw,relatime 0 0\n";
+
+  test("ok with a cache, or with a tmpfs on /run where CRIU writes one", () => {
+    expect(kdatCacheFinding(plainRun, true).state).toBe("ok");
+    expect(kdatCacheFinding(tmpfsRun, false).state).toBe("ok");
+    // A tmpfs elsewhere does not count.
+    expect(kdatCacheFinding("tmpfs /run/user/0 tmpfs rw 0 0\n", false).state).toBe("degraded");
+  });
+
+  test("degraded where /run is on the root file system and no cache exists", () => {
+    const found = kdatCacheFinding(plainRun, false);
+    expect(found.state).toBe("degraded");
+    expect(found.detail).toContain("/run is not a tmpfs");
+    expectWellFormed(found);
   });
 });

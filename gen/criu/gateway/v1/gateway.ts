@@ -732,7 +732,9 @@ export interface HostFinding {
    * "pipe-max-size" (/proc/sys/fs/pipe-max-size against what CRIU's page server needs to serve
    * lazy pages), "cap-sys-resource" (whether CRIU may raise RLIMIT_NOFILE and pipe sizes),
    * "network-lock" (iptables and nftables for network_lock), "cgroup-v2", "pid1-reaping" (whether
-   * pid 1 reaps orphans, so that the pids of a dumped tree are soon free to restore onto).
+   * pid 1 reaps orphans, so that the pids of a dumped tree are soon free to restore onto),
+   * "kdat-cache" (whether CRIU can keep its kernel feature cache: without it every request
+   * detects the kernel's features again, tens of milliseconds).
    * Clients should accept names they do not know: later versions may add findings.
    */
   name: string;
