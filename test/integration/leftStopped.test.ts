@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../support/gateway.js";
+import { procState } from "../support/migration.js";
 import { type Counter, startCounter, waitFor } from "../support/workload.js";
 
 let gw: TestGateway | undefined;
@@ -24,21 +25,12 @@ function startTicksOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
 }
 
-function stateOf(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] ?? "?";
-  } catch {
-    return "gone";
-  }
-}
-
 async function stoppedCounter(name: string): Promise<Counter> {
   work ??= mkdtempSync(join(tmpdir(), "criu-gw-left-stopped-"));
   const counter = await startCounter(work, name);
   counters.push(counter);
   process.kill(counter.pid, "SIGSTOP");
-  await waitFor(() => stateOf(counter.pid) === "T", `${name} to stop`);
+  await waitFor(() => procState(counter.pid) === "T", `${name} to stop`);
   return counter;
 }
 

@@ -1,19 +1,12 @@
 // A tree a migration holds stopped, and what a restart does with one a crashed gateway left: real
 // processes, stopped and signalled.
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoppedTree, settleLeftStopped } from "../../src/domain/migration/stoppedTree.js";
+import { procState } from "../support/migration.js";
 import { waitFor } from "../support/workload.js";
 
 let dir: string;
@@ -35,7 +28,7 @@ async function stoppedSleeper(): Promise<{ pid: number; exited: Promise<unknown>
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const pid = child.pid ?? 0;
   process.kill(pid, "SIGSTOP");
-  await waitFor(() => state(pid) === "T", "the sleeper to stop");
+  await waitFor(() => procState(pid) === "T", "the sleeper to stop");
   return { pid, exited };
 }
 
@@ -47,15 +40,6 @@ function recordsMade(): string {
   return records();
 }
 
-function state(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] ?? "?";
-  } catch {
-    return "gone";
-  }
-}
-
 describe("StoppedTree", () => {
   it("records a held tree until its fate is decided here", async () => {
     const { pid } = await stoppedSleeper();
@@ -63,7 +47,7 @@ describe("StoppedTree", () => {
     expect(readdirSync(records())).toEqual(["continue-m1.json"]);
     tree.resume();
     expect(existsSync(records())).toBe(false);
-    await waitFor(() => state(pid) === "S", "the sleeper to run again");
+    await waitFor(() => procState(pid) === "S", "the sleeper to run again");
   });
 
   it("keeps no directory when no tree is held, and leaves a restart nothing to do", () => {
@@ -75,7 +59,7 @@ describe("StoppedTree", () => {
     const tree = StoppedTree.hold(records(), "m2", [pid], "continue");
     tree.forget();
     expect(settleLeftStopped(records())).toEqual([]);
-    expect(state(pid)).toBe("T");
+    expect(procState(pid)).toBe("T");
   });
 });
 
@@ -92,7 +76,7 @@ describe("settleLeftStopped (a restart after a crash)", () => {
         { id: "m3", onRestart: "kill", pids: [target.pid] },
       ]),
     );
-    await waitFor(() => state(source.pid) === "S", "the source's copy to run again");
+    await waitFor(() => procState(source.pid) === "S", "the source's copy to run again");
     await target.exited;
     expect(existsSync(records())).toBe(false);
   });
@@ -102,7 +86,7 @@ describe("settleLeftStopped (a restart after a crash)", () => {
     const record = { onRestart: "kill", processes: [{ pid, startTicks: 1 }] };
     writeFileSync(join(recordsMade(), "kill-m4.json"), JSON.stringify(record));
     expect(settleLeftStopped(records())).toEqual([{ id: "m4", onRestart: "kill", pids: [] }]);
-    expect(state(pid)).toBe("T");
+    expect(procState(pid)).toBe("T");
     expect(existsSync(records())).toBe(false);
   });
 
