@@ -119,6 +119,21 @@ function childrenOf(pid: number): number[] {
   return children;
 }
 
+/**
+ * A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which tells it
+ * from a later process given the same pid; undefined when it is gone (or the line unreadable).
+ */
+export function startTicksOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After the command name, which may hold spaces and parentheses: starttime is the 20th field.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pids from `pid`'s parent up to init, read from /proc. */
 export async function ancestorsOf(pid: number): Promise<number[]> {
   const out: number[] = [];

@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
+import { startTicksOf } from "../processTree.js";
 
 /** What a restart does with a tree a migration held stopped when the gateway died. */
 export type LeftStopped = "continue" | "kill";
@@ -130,17 +131,6 @@ function readRecord(file: string): TreeRecord | undefined {
     if (record.onRestart !== "continue" && record.onRestart !== "kill") return undefined;
     if (!Array.isArray(record.processes)) return undefined;
     return record;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A process's start time (field 22 of /proc/PID/stat), undefined when it is gone. */
-function startTicksOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After the command name, which may hold spaces: starttime is the 20th field.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
   } catch {
     return undefined;
   }

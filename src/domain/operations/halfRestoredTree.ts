@@ -3,7 +3,7 @@
 // kills it.
 
 import { promises as fs } from "node:fs";
-import { processTree } from "../processTree.js";
+import { processTree, startTicksOf } from "../processTree.js";
 
 /** Linux's USER_HZ: /proc/PID/stat counts start times in these ticks since boot. */
 const TICKS_PER_SECOND = 100;
@@ -23,7 +23,9 @@ export async function ticksSinceBoot(): Promise<number> {
 export async function killHalfRestored(candidates: Iterable<number>, sinceTicks: number): Promise<number[]> {
   const killed: number[] = [];
   for (const root of new Set(candidates)) {
-    if (!Number.isInteger(root) || root <= 1 || !(await startedSince(root, sinceTicks))) continue;
+    if (!Number.isInteger(root) || root <= 1) continue;
+    const started = startTicksOf(root);
+    if (started === undefined || started < sinceTicks) continue;
     for (const p of (await processTree(root).catch(() => [])).reverse()) {
       try {
         process.kill(p.pid, "SIGKILL");
@@ -34,15 +36,4 @@ export async function killHalfRestored(candidates: Iterable<number>, sinceTicks:
     }
   }
   return killed;
-}
-
-async function startedSince(pid: number, sinceTicks: number): Promise<boolean> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]) >= sinceTicks;
-  } catch {
-    return false;
-  }
 }
