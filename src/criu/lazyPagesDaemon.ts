@@ -126,10 +126,6 @@ export class LazyPagesDaemon {
     );
   }
 
-  get pid(): number | undefined {
-    return this.#child.pid;
-  }
-
   /** What it printed on stdout and stderr, the last 4 KiB (its log goes to LAZY_PAGES_LOG). */
   get outputTail(): string {
     return this.#output;
